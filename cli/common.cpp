@@ -1,0 +1,52 @@
+#include "cli/common.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "runtime/driver.hpp"
+#include "tuner/mta_heuristics.hpp"
+
+namespace attnjit::cli {
+
+RuntimeOptions runtime_options(const GlobalOptions& global) {
+  RuntimeOptions options;
+  options.cache_path = global.cache_path;
+  if (global.no_cache) options.cache_mode = CacheMode::off;
+  return options;
+}
+
+std::string local_arch(std::string* why) {
+  if (!detail::driver_available(why)) return {};
+  const detail::DriverApi& cu = detail::driver();
+  CUdevice device = 0;
+  ATTNJIT_CU_CHECK(cu.cuDeviceGet(&device, 0));
+  int major = 0, minor = 0;
+  ATTNJIT_CU_CHECK(cu.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device));
+  ATTNJIT_CU_CHECK(cu.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device));
+  return fmt::format("sm_{}{}", major, minor);
+}
+
+std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems) {
+  std::vector<KernelSpec> specs;
+  for (const MtaProblem& problem : problems) {
+    validate(problem);
+    const MtaKernelSpecs s = mta_kernel_specs(problem, mta_heuristic_configs(problem));
+    for (const KernelSpec& spec : {s.row_stats, s.forward, s.backward_input, s.backward_weight, s.reduce_weight}) {
+      if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
+    }
+  }
+  return specs;
+}
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 3) {
+    bytes /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+}  // namespace attnjit::cli

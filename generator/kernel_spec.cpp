@@ -1,0 +1,188 @@
+#include "generator/kernel_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "mta_params.h"
+#include "runtime/error.hpp"
+
+namespace attnjit {
+
+const char* to_string(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::mta_row_stats: return "mta_stats";
+    case KernelKind::mta_forward: return "mta_fwd";
+    case KernelKind::mta_backward_input: return "mta_bwd_input";
+    case KernelKind::mta_backward_weight: return "mta_bwd_weight";
+    case KernelKind::mta_reduce_weight: return "mta_reduce_weight";
+  }
+  return "?";
+}
+
+KernelSpec mta_kernel_spec(KernelKind kind, const MtaProblem& problem, const TileConfig& config) {
+  KernelSpec spec;
+  spec.kind = kind;
+  spec.dtype = problem.dtype;
+  spec.norm = problem.norm;
+  spec.length = problem.length;
+  spec.cin_per_group = problem.in_channels / problem.groups;
+  spec.cout_per_group = problem.out_channels / problem.groups;
+  spec.groups = problem.groups;
+  spec.kernel_h = problem.kernel_h;
+  spec.kernel_w = problem.kernel_w;
+  spec.stride_h = problem.stride_h;
+  spec.stride_w = problem.stride_w;
+  spec.pad_top = problem.padding.top;
+  spec.pad_left = problem.padding.left;
+  spec.dilation_h = problem.dilation_h;
+  spec.dilation_w = problem.dilation_w;
+  spec.out_h = problem.out_h();
+  spec.out_w = problem.out_w();
+  spec.bias = problem.bias;
+  spec.config = config;
+  return canonical(spec);
+}
+
+KernelSpec canonical(KernelSpec spec) {
+  KernelSpec c;  // all zero; copy back what the kind uses
+  c.kind = spec.kind;
+  c.dtype = spec.dtype;
+  c.config.warps = spec.config.warps;
+  if (spec.kind != KernelKind::mta_reduce_weight) {
+    c.norm = spec.norm;
+    c.length = spec.length;
+  }
+  if (spec.kind == KernelKind::mta_row_stats) return c;
+  c.cin_per_group = spec.cin_per_group;
+  c.cout_per_group = spec.cout_per_group;
+  c.groups = spec.groups;
+  c.kernel_h = spec.kernel_h;
+  c.kernel_w = spec.kernel_w;
+  c.out_h = spec.out_h;
+  c.config.tile_i = spec.config.tile_i;
+  if (spec.kind == KernelKind::mta_reduce_weight) {  // sums strips of tile_i output rows
+    c.bias = spec.bias;
+    return c;
+  }
+  c.stride_h = spec.stride_h;
+  c.stride_w = spec.stride_w;
+  c.pad_top = spec.pad_top;
+  c.pad_left = spec.pad_left;
+  c.dilation_h = spec.dilation_h;
+  c.dilation_w = spec.dilation_w;
+  c.out_w = spec.out_w;
+  c.config.tile_j = spec.config.tile_j;
+  if (spec.kind == KernelKind::mta_forward) {
+    c.bias = spec.bias;
+    c.config.oc_tile = spec.config.oc_tile;
+  }
+  return c;
+}
+
+std::string name(const KernelSpec& spec) {
+  const KernelSpec s = canonical(spec);
+  std::string n = fmt::format("{}_{}", to_string(s.kind), to_string(s.dtype));
+  if (s.kind != KernelKind::mta_reduce_weight) n += fmt::format("_{}_L{}", to_string(s.norm), s.length);
+  if (s.kind != KernelKind::mta_row_stats) {
+    n += fmt::format("_c{}x{}_g{}_k{}x{}", s.cin_per_group * s.groups, s.cout_per_group * s.groups, s.groups,
+                     s.kernel_h, s.kernel_w);
+  }
+  if (s.kind != KernelKind::mta_row_stats && s.kind != KernelKind::mta_reduce_weight) {
+    n += fmt::format("_s{}x{}_d{}x{}_p{}x{}_o{}x{}", s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_top,
+                     s.pad_left, s.out_h, s.out_w);
+  }
+  if (s.kind == KernelKind::mta_reduce_weight) n += fmt::format("_o{}", s.out_h);
+  if (s.bias == Bias::present) n += "_bias";
+  if (s.config.tile_j != 0) {
+    n += fmt::format("_t{}x{}", s.config.tile_i, s.config.tile_j);
+  } else if (s.config.tile_i != 0) {
+    n += fmt::format("_t{}", s.config.tile_i);  // the reduction only knows the strip height
+  }
+  n += fmt::format("_w{}", s.config.warps);
+  if (s.config.oc_tile != 0) n += fmt::format("_oc{}", s.config.oc_tile);
+  return n;
+}
+
+std::string to_json(const KernelSpec& spec) {
+  const KernelSpec s = canonical(spec);
+  const nlohmann::json j = {  // nlohmann::json objects keep their keys sorted: canonical by construction
+      {"kind", to_string(s.kind)},  {"dtype", to_string(s.dtype)},  {"norm", to_string(s.norm)},
+      {"length", s.length},         {"cin_per_group", s.cin_per_group}, {"cout_per_group", s.cout_per_group},
+      {"groups", s.groups},         {"kernel_h", s.kernel_h},       {"kernel_w", s.kernel_w},
+      {"stride_h", s.stride_h},     {"stride_w", s.stride_w},       {"pad_top", s.pad_top},
+      {"pad_left", s.pad_left},     {"dilation_h", s.dilation_h},   {"dilation_w", s.dilation_w},
+      {"out_h", s.out_h},           {"out_w", s.out_w},             {"bias", s.bias == Bias::present},
+      {"tile_i", s.config.tile_i},  {"tile_j", s.config.tile_j},    {"warps", s.config.warps},
+      {"oc_tile", s.config.oc_tile}};
+  return j.dump();
+}
+
+namespace {
+template <class E>
+E enum_from(const std::string& text, std::initializer_list<E> values, const char* what) {
+  for (E v : values) {
+    if (text == to_string(v)) return v;
+  }
+  detail::raise_invalid("spec JSON: unknown {} '{}'", what, text);
+}
+}  // namespace
+
+KernelSpec spec_from_json(const std::string& json) {
+  const auto j = nlohmann::json::parse(json);
+  KernelSpec s;
+  s.kind = enum_from<KernelKind>(j.at("kind"), {KernelKind::mta_row_stats, KernelKind::mta_forward,
+                                                KernelKind::mta_backward_input, KernelKind::mta_backward_weight,
+                                                KernelKind::mta_reduce_weight}, "kind");
+  s.dtype = enum_from<DType>(j.at("dtype"), {DType::f32, DType::f16, DType::bf16}, "dtype");
+  s.norm = enum_from<Norm>(j.at("norm"), {Norm::softmax, Norm::sparsemax}, "norm");
+  for (auto [field, key] : {std::pair{&s.length, "length"}, {&s.cin_per_group, "cin_per_group"},
+                            {&s.cout_per_group, "cout_per_group"}, {&s.groups, "groups"},
+                            {&s.kernel_h, "kernel_h"}, {&s.kernel_w, "kernel_w"}, {&s.stride_h, "stride_h"},
+                            {&s.stride_w, "stride_w"}, {&s.pad_top, "pad_top"}, {&s.pad_left, "pad_left"},
+                            {&s.dilation_h, "dilation_h"}, {&s.dilation_w, "dilation_w"}, {&s.out_h, "out_h"},
+                            {&s.out_w, "out_w"}, {&s.config.tile_i, "tile_i"}, {&s.config.tile_j, "tile_j"},
+                            {&s.config.warps, "warps"}, {&s.config.oc_tile, "oc_tile"}}) {
+    *field = j.at(key).get<int>();
+  }
+  s.bias = j.at("bias").get<bool>() ? Bias::present : Bias::none;
+  return canonical(s);
+}
+
+LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
+  const int batch = problem.batch;
+  LaunchShape shape;
+  shape.threads = static_cast<unsigned>(32 * s.config.warps);
+  const int cin = s.cin_per_group * s.groups, cout = s.cout_per_group * s.groups;
+  const int patch_h = mta_patch_extent(s.config.tile_i, s.stride_h, s.kernel_h, s.dilation_h);
+  const int patch_w = mta_patch_extent(s.config.tile_j, s.stride_w, s.kernel_w, s.dilation_w);
+  switch (s.kind) {
+    case KernelKind::mta_row_stats:
+      shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * problem.in_channels * s.length);
+      break;
+    case KernelKind::mta_forward:
+      shape.grid_x = static_cast<unsigned>(mta_ceil_div(s.out_h, s.config.tile_i) * mta_ceil_div(s.out_w, s.config.tile_j));
+      shape.grid_y = static_cast<unsigned>(s.groups * (s.cout_per_group / s.config.oc_tile));
+      shape.grid_z = static_cast<unsigned>(batch);
+      shape.smem_bytes = 4u * mta_forward_smem_floats(patch_h, patch_w, s.config.oc_tile, s.kernel_h, s.kernel_w);
+      break;
+    case KernelKind::mta_backward_input:
+      shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cin * mta_ceil_div(s.length, s.config.tile_i));
+      shape.smem_bytes = 4u * mta_backward_input_smem_floats(s.cout_per_group, s.kernel_h, s.kernel_w,
+                                                             s.config.tile_i, s.config.tile_j);
+      break;
+    case KernelKind::mta_backward_weight:
+      shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cout * s.cin_per_group *
+                                           mta_ceil_div(s.out_h, s.config.tile_i));
+      shape.smem_bytes = 4u * mta_backward_weight_smem_floats(patch_h, patch_w, s.config.warps, s.kernel_h, s.kernel_w);
+      break;
+    case KernelKind::mta_reduce_weight: {
+      const long long outputs = static_cast<long long>(cout) * s.cin_per_group * s.kernel_h * s.kernel_w + cout;
+      shape.grid_x = static_cast<unsigned>((outputs + shape.threads - 1) / shape.threads);
+      break;
+    }
+  }
+  return shape;
+}
+
+}  // namespace attnjit

@@ -1,0 +1,68 @@
+// KernelSpec: the one value that drives generation. Everything that changes a kernel's binary is a
+// field; name(), render() and key() are pure functions of it (and of the compile target).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "attnjit/attnjit.hpp"
+
+namespace attnjit {
+
+enum class KernelKind {
+  mta_row_stats,        // softmax log-sum-exp / sparsemax threshold per row
+  mta_forward,          // normalize + convolve + bias + mask
+  mta_backward_input,   // grad_scores
+  mta_backward_weight,  // grad_weight / grad_bias partials per strip
+  mta_reduce_weight,    // sums the partials in a fixed order
+};
+
+const char* to_string(KernelKind kind);
+
+// The tuning knobs a kernel exposes (tile of output positions, warps, output channels per block).
+// Kernels ignore the knobs they do not have; canonical() zeroes them.
+struct TileConfig {
+  int tile_i = 0, tile_j = 0;
+  int warps = 0;
+  int oc_tile = 0;
+  bool operator==(const TileConfig&) const = default;
+};
+
+struct KernelSpec {
+  KernelKind kind = KernelKind::mta_forward;
+  DType dtype = DType::f32;
+  Norm norm = Norm::softmax;
+  int length = 0;
+  int cin_per_group = 0, cout_per_group = 0, groups = 0;
+  int kernel_h = 0, kernel_w = 0;
+  int stride_h = 0, stride_w = 0;
+  int pad_top = 0, pad_left = 0;  // bottom and right padding only change out_h / out_w
+  int dilation_h = 0, dilation_w = 0;
+  int out_h = 0, out_w = 0;
+  Bias bias = Bias::none;
+  TileConfig config;
+  bool operator==(const KernelSpec&) const = default;
+};
+
+// The spec of kernel `kind` for `problem` with `config`, canonical (irrelevant fields zeroed).
+KernelSpec mta_kernel_spec(KernelKind kind, const MtaProblem& problem, const TileConfig& config);
+
+// Zeroes the fields `spec.kind` does not use, so that equal kernels have equal specs, names and keys.
+KernelSpec canonical(KernelSpec spec);
+
+// Readable and unique per canonical spec, e.g. mta_fwd_bf16_softmax_L1024_c16x16_g16_k5x5_s1x1_d1x1_
+// p2x2_o1024x1024_bias_t32x32_w8_oc1.
+std::string name(const KernelSpec& spec);
+
+std::string to_json(const KernelSpec& spec);  // canonical JSON: sorted keys, no whitespace
+KernelSpec spec_from_json(const std::string& json);
+
+// Threads of a block, dynamic shared memory in bytes, and grid, for a launch of `spec` on `problem`.
+struct LaunchShape {
+  unsigned grid_x = 1, grid_y = 1, grid_z = 1;
+  unsigned threads = 0;
+  unsigned smem_bytes = 0;
+};
+LaunchShape launch_shape(const KernelSpec& spec, const MtaProblem& problem);
+
+}  // namespace attnjit

@@ -1,0 +1,41 @@
+// render(spec): the few lines of CUDA that bind a spec's constants and name one instantiation of a
+// template in templates/; key(): SHA-256 over the canonical JSON of everything that changes the binary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "generator/kernel_spec.hpp"
+#include "generator/templates.hpp"
+
+namespace attnjit {
+
+struct RenderedKernel {
+  std::string name;             // name(spec)
+  std::string source;           // the generated translation unit
+  std::string name_expression;  // for nvrtcAddNameExpression / nvrtcGetLoweredName
+  std::vector<std::string> options;  // NVRTC options, without the arch
+  std::string spec_json;
+};
+
+RenderedKernel render(const KernelSpec& spec);
+
+struct CompileTarget {
+  std::string arch;           // "sm_90"
+  std::string nvrtc_version;  // "13.0"
+};
+
+std::vector<std::string> nvrtc_options(const RenderedKernel& kernel, const CompileTarget& target);
+
+// SHA-256 of the source and every template it can include: what the store matches binaries on when
+// the NVRTC version is unknown.
+std::string source_sha256(const RenderedKernel& kernel, const TemplateSet& templates);
+
+// The canonical JSON a key hashes: {arch, attnjit_version, nvrtc_version, options, source, templates}
+// with sorted keys and no whitespace. Pinned by golden tests: changing it orphans every stored kernel.
+std::string key_json(const RenderedKernel& kernel, const CompileTarget& target, const std::string& templates_sha256);
+
+// SHA-256 of key_json(): the store's primary key of a binary.
+std::string key(const RenderedKernel& kernel, const CompileTarget& target, const TemplateSet& templates);
+
+}  // namespace attnjit

@@ -1,0 +1,88 @@
+#include "runtime/mta_plan.hpp"
+
+#include <fmt/format.h>
+
+#include <future>
+#include <vector>
+
+#include "runtime/driver.hpp"
+
+namespace attnjit::detail {
+
+DeviceInfo device_info(CUcontext context) {
+  const DriverApi& cu = driver();
+  ATTNJIT_CU_CHECK(cu.cuCtxSetCurrent(context));
+  CUdevice device = 0;
+  ATTNJIT_CU_CHECK(cu.cuCtxGetDevice(&device));
+  auto attribute = [&](CUdevice_attribute a) {
+    int value = 0;
+    ATTNJIT_CU_CHECK(cu.cuDeviceGetAttribute(&value, a, device));
+    return value;
+  };
+  DeviceInfo info;
+  char name[256] = {};
+  ATTNJIT_CU_CHECK(cu.cuDeviceGetName(name, sizeof name, device));
+  info.name = name;
+  info.arch = fmt::format("sm_{}{}", attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                          attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
+  info.sm_count = attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+  info.max_smem_per_block = attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+  return info;
+}
+
+namespace {
+
+KernelLaunch resolve(KernelCache& cache, const KernelSpec& spec, const MtaProblem& problem, CUcontext context,
+                     const DeviceInfo& device) {
+  KernelLaunch launch;
+  launch.shape = launch_shape(spec, problem);
+  if (launch.shape.smem_bytes > static_cast<unsigned>(device.max_smem_per_block)) {
+    raise_invalid("{}: {} needs {} bytes of shared memory per block; {} allows {}. Use a smaller kernel, "
+                  "stride or dilation", describe(problem), name(spec), launch.shape.smem_bytes, device.name,
+                  device.max_smem_per_block);
+  }
+  launch.function = cache.function(spec, context, device.arch, launch.shape.smem_bytes);
+  return launch;
+}
+
+}  // namespace
+
+void prefetch(KernelCache& cache, const std::vector<KernelSpec>& specs, const std::string& arch) {
+  std::vector<std::future<Binary>> pending;
+  for (const KernelSpec& spec : specs) {
+    pending.push_back(std::async(std::launch::async, [&cache, &arch, spec] { return cache.binary(spec, arch); }));
+  }
+  for (auto& binary : pending) binary.get();  // rethrows the first compile error
+}
+
+std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& problem, CUcontext context,
+                                       const DeviceInfo& device) {
+  validate(problem);
+  auto plan = std::make_unique<MtaPlan>();
+  plan->problem = problem;
+  plan->configs = mta_heuristic_configs(problem);
+  const MtaKernelSpecs specs = mta_kernel_specs(problem, plan->configs);
+  prefetch(cache, {specs.row_stats, specs.forward, specs.backward_input, specs.backward_weight, specs.reduce_weight},
+           device.arch);
+  plan->row_stats = resolve(cache, specs.row_stats, problem, context, device);
+  plan->forward = resolve(cache, specs.forward, problem, context, device);
+  plan->backward_input = resolve(cache, specs.backward_input, problem, context, device);
+  plan->backward_weight = resolve(cache, specs.backward_weight, problem, context, device);
+  plan->reduce_weight = resolve(cache, specs.reduce_weight, problem, context, device);
+  plan->workspace_bytes = mta_workspace_bytes(problem, plan->configs);
+  const std::size_t bias_partials = static_cast<std::size_t>(problem.batch) *
+                                    mta_ceil_div(problem.out_h(), plan->configs.backward_weight.tile_i) *
+                                    problem.out_channels;
+  plan->partial_bias_offset = plan->workspace_bytes / 4 - bias_partials;
+  cache.count_plan();
+  return plan;
+}
+
+void launch(const KernelLaunch& kernel, const MtaParams& params, CUstream stream) {
+  void* args[] = {const_cast<MtaParams*>(&params)};
+  const LaunchShape& s = kernel.shape;
+  ATTNJIT_CU_CHECK(driver().cuLaunchKernel(kernel.function, s.grid_x, s.grid_y, s.grid_z, s.threads, 1, 1,
+                                           s.smem_bytes, stream, args, nullptr));
+}
+
+}  // namespace attnjit::detail

@@ -1,0 +1,135 @@
+// attnjit::Runtime: plan once, then launch. The hot path is a hash lookup under a shared lock plus
+// the cuLaunchKernel calls: no allocation, no formatting, no store access.
+#include <fmt/format.h>
+
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "attnjit/attnjit.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/kernel_cache.hpp"
+#include "runtime/mta_plan.hpp"
+
+namespace attnjit {
+
+namespace {
+
+struct PlanKey {
+  CUcontext context;
+  MtaProblem problem;
+  bool operator==(const PlanKey&) const = default;
+};
+
+struct PlanKeyHash {
+  std::size_t operator()(const PlanKey& k) const noexcept {
+    const MtaProblem& p = k.problem;
+    const int fields[] = {p.batch, p.in_channels, p.out_channels, p.length, p.kernel_h, p.kernel_w, p.stride_h,
+                          p.stride_w, p.padding.top, p.padding.bottom, p.padding.left, p.padding.right,
+                          p.dilation_h, p.dilation_w, p.groups, static_cast<int>(p.bias), static_cast<int>(p.norm),
+                          static_cast<int>(p.dtype)};
+    std::size_t h = std::hash<void*>{}(k.context);  // in-memory only; persisted keys use SHA-256
+    for (int f : fields) h = h * 1000003u ^ static_cast<std::size_t>(f);
+    return h;
+  }
+};
+
+void require(const void* pointer, const char* what, const MtaProblem& p) {
+  if (pointer == nullptr) detail::raise_invalid("{}: {} is null; pass a device pointer", describe(p), what);
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  explicit Impl(const RuntimeOptions& options) : cache(options) {}
+
+  const detail::MtaPlan& plan(const MtaProblem& problem) {
+    const PlanKey key{detail::current_context(), problem};
+    {
+      std::shared_lock lock(mutex);
+      if (auto it = plans.find(key); it != plans.end()) return *it->second;
+    }
+    const detail::DeviceInfo& device = device_of(key.context);
+    auto plan = detail::make_mta_plan(cache, problem, key.context, device);  // outside the lock: may compile
+    std::unique_lock lock(mutex);
+    return *plans.try_emplace(key, std::move(plan)).first->second;
+  }
+
+  const detail::DeviceInfo& device_of(CUcontext context) {
+    std::unique_lock lock(mutex);
+    auto it = devices.find(context);
+    if (it == devices.end()) it = devices.emplace(context, detail::device_info(context)).first;
+    return it->second;
+  }
+
+  detail::KernelCache cache;
+  std::shared_mutex mutex;
+  std::unordered_map<PlanKey, std::unique_ptr<detail::MtaPlan>, PlanKeyHash> plans;
+  std::unordered_map<CUcontext, detail::DeviceInfo> devices;
+};
+
+Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<Impl>(options)) {}
+Runtime::~Runtime() = default;
+
+void Runtime::prepare_mta(const MtaProblem& problem) { impl_->plan(problem); }
+
+std::size_t Runtime::mta_backward_workspace_bytes(const MtaProblem& problem) {
+  return impl_->plan(problem).workspace_bytes;
+}
+
+void Runtime::mta_forward(const MtaProblem& problem, const MtaForwardArgs& a, Stream stream) {
+  const detail::MtaPlan& plan = impl_->plan(problem);
+  require(a.scores, "scores", problem);
+  require(a.weight, "weight", problem);
+  require(a.out, "out", problem);
+  require(a.row_stats, "row_stats", problem);
+  if ((problem.bias == Bias::present) != (a.bias != nullptr)) {
+    detail::raise_invalid("{}: bias pointer is {} but the problem says bias={}; make them agree", describe(problem),
+                          a.bias ? "set" : "null", problem.bias == Bias::present ? "present" : "none");
+  }
+  MtaParams params{};
+  params.scores = a.scores;
+  params.weight = a.weight;
+  params.bias = a.bias;
+  params.out = a.out;
+  params.row_stats = a.row_stats;
+  params.batch = problem.batch;
+  auto s = static_cast<CUstream>(stream);
+  detail::launch(plan.row_stats, params, s);
+  detail::launch(plan.forward, params, s);
+}
+
+void Runtime::mta_backward(const MtaProblem& problem, const MtaBackwardArgs& a, Stream stream) {
+  const detail::MtaPlan& plan = impl_->plan(problem);
+  require(a.scores, "scores", problem);
+  require(a.weight, "weight", problem);
+  require(a.row_stats, "row_stats", problem);
+  require(a.grad_out, "grad_out", problem);
+  require(a.grad_scores, "grad_scores", problem);
+  require(a.grad_weight, "grad_weight", problem);
+  require(a.workspace, "workspace (Runtime::mta_backward_workspace_bytes bytes)", problem);
+  if ((problem.bias == Bias::present) != (a.grad_bias != nullptr)) {
+    detail::raise_invalid("{}: grad_bias pointer is {} but the problem says bias={}; make them agree",
+                          describe(problem), a.grad_bias ? "set" : "null",
+                          problem.bias == Bias::present ? "present" : "none");
+  }
+  MtaParams params{};
+  params.scores = a.scores;
+  params.weight = a.weight;
+  params.row_stats = const_cast<float*>(a.row_stats);
+  params.grad_out = a.grad_out;
+  params.grad_scores = a.grad_scores;
+  params.grad_weight = a.grad_weight;
+  params.grad_bias = a.grad_bias;
+  params.partial_weight = static_cast<float*>(a.workspace);
+  params.partial_bias = params.partial_weight + plan.partial_bias_offset;
+  params.batch = problem.batch;
+  auto s = static_cast<CUstream>(stream);
+  detail::launch(plan.backward_input, params, s);
+  detail::launch(plan.backward_weight, params, s);
+  detail::launch(plan.reduce_weight, params, s);
+}
+
+RuntimeStats Runtime::stats() const { return impl_->cache.stats(); }
+std::string Runtime::cache_path() const { return impl_->cache.store_path(); }
+
+}  // namespace attnjit

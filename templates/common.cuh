@@ -1,0 +1,90 @@
+// Device basics shared by every attnjit kernel. NVRTC compiles the kernels with no CUDA include
+// directory, so what they need is defined here: 16-bit float storage types with their one-instruction
+// conversions, typed loads and stores, and deterministic warp and block reductions.
+#pragma once
+
+namespace attnjit {
+
+struct alignas(2) f16_t {
+  unsigned short bits;
+};
+struct alignas(2) bf16_t {
+  unsigned short bits;
+};
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(f16_t v) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v.bits));
+  return f;
+}
+__device__ __forceinline__ float to_float(bf16_t v) { return __uint_as_float(static_cast<unsigned>(v.bits) << 16); }
+
+template <class T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ f16_t from_float<f16_t>(float v) {
+  f16_t h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(v));
+  return h;
+}
+template <>
+__device__ __forceinline__ bf16_t from_float<bf16_t>(float v) {
+  bf16_t h;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h.bits) : "f"(v));  // sm_80 and later
+  return h;
+}
+
+template <class T>
+__device__ __forceinline__ float load(const void* base, long long index) {
+  return to_float(static_cast<const T*>(base)[index]);
+}
+template <class T>
+__device__ __forceinline__ void store(void* base, long long index, float v) {
+  static_cast<T*>(base)[index] = from_float<T>(v);
+}
+
+constexpr unsigned kFullMask = 0xffffffffu;
+__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
+
+// Butterfly reductions: every lane ends with the same value, combined in a fixed order, so results
+// are bitwise reproducible from run to run.
+template <class V, class Op>
+__device__ __forceinline__ V warp_reduce(V v, Op op) {
+  for (int offset = 16; offset > 0; offset >>= 1) v = op(v, __shfl_xor_sync(kFullMask, v, offset));
+  return v;
+}
+
+// Block reduction; every thread gets the result. scratch holds at least 33 V. Warps' partials are
+// combined by one thread in warp order (deterministic).
+template <int kThreads, class V, class Op>
+__device__ V block_reduce(V v, Op op, V* scratch) {
+  constexpr int kWarps = (kThreads + 31) / 32;
+  v = warp_reduce(v, op);
+  if (kWarps == 1) return v;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    V total = scratch[0];
+    for (int w = 1; w < kWarps; ++w) total = op(total, scratch[w]);
+    scratch[kWarps] = total;
+  }
+  __syncthreads();
+  return scratch[kWarps];
+}
+
+struct Sum {
+  template <class V>
+  __device__ V operator()(V a, V b) const { return a + b; }
+};
+struct Max {
+  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+}  // namespace attnjit

@@ -1,0 +1,55 @@
+// Parameters of the mta kernels, shared by the host (g++) and the kernels (NVRTC). No includes, no
+// host-only types: this file must compile in both worlds. Everything a kernel specializes on is a
+// compile-time constant of its Cfg (see the generator); only the pointers and the batch size travel here.
+#pragma once
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define ATTNJIT_HD __host__ __device__
+#else
+#define ATTNJIT_HD
+#endif
+
+namespace attnjit {
+
+// One Params struct for the five mta kernels (row statistics, forward, input gradient, weight gradient
+// partials, weight gradient reduction); each kernel reads the members it needs. Trivially copyable,
+// passed by value as a __grid_constant__ kernel parameter.
+struct MtaParams {
+  const void* scores;       // (B, C_in, L, L), T
+  const void* weight;       // (C_out, C_in/groups, Kh, Kw), T
+  const void* bias;         // (C_out), T, or null
+  const void* grad_out;     // (B, C_out, L_out_h, L_out_w), T
+  void* out;                // forward: (B, C_out, L_out_h, L_out_w), T
+  void* grad_scores;        // (B, C_in, L, L), T
+  void* grad_weight;        // weight's shape, T
+  void* grad_bias;          // (C_out), T, or null
+  float* row_stats;         // (B, C_in, L): softmax log-sum-exp or sparsemax threshold per row
+  float* partial_weight;    // (B, strips, C_out, C_in/groups, Kh, Kw) workspace
+  float* partial_bias;      // (B, strips, C_out) workspace
+  int batch;
+};
+
+enum class NormKind : int { softmax = 0, sparsemax = 1 };
+
+// Extent of the normalized-score patch that a tile of tile_i x tile_j outputs reads (with halo).
+ATTNJIT_HD constexpr int mta_patch_extent(int tile, int stride, int kernel, int dilation) {
+  return (tile - 1) * stride + (kernel - 1) * dilation + 1;
+}
+
+ATTNJIT_HD constexpr int mta_ceil_div(int a, int b) { return (a + b - 1) / b; }
+ATTNJIT_HD constexpr int mta_max(int a, int b) { return a > b ? a : b; }
+
+// Dynamic shared memory of each kernel, in floats. The host sizes launches with these, the kernels
+// lay out their buffers with them: one formula, two users.
+ATTNJIT_HD constexpr int mta_forward_smem_floats(int patch_h, int patch_w, int oc_tile, int kh, int kw) {
+  return patch_h * patch_w + oc_tile * kh * kw;
+}
+ATTNJIT_HD constexpr int mta_backward_input_smem_floats(int cout_per_group, int kh, int kw, int tile_i,
+                                                        int tile_j) {
+  return cout_per_group * kh * kw + tile_i * tile_j + 2 * tile_i;
+}
+ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_w, int warps, int kh, int kw) {
+  return mta_max(patch_h * patch_w, warps * (kh * kw + 1));
+}
+
+}  // namespace attnjit

@@ -1,0 +1,82 @@
+#include "tuner/mta_heuristics.hpp"
+
+#include <algorithm>
+
+#include "mta_params.h"
+
+namespace attnjit {
+
+namespace {
+
+constexpr int kMaxTile = 32;        // 32 x 32 outputs = 1024 positions, 4 per thread at 8 warps
+constexpr int kMaxWarps = 8;        // 256 threads: enough blocks per SM at these tile sizes
+constexpr int kMaxOcTile = 8;       // accumulators per position: 8 channels x 4 positions = 32 registers
+constexpr int kSmemBudget = 48 * 1024;  // stay under the default dynamic limit when the tile allows
+
+int warps_for(int positions) { return std::clamp(positions / 32, 1, kMaxWarps); }
+
+int largest_divisor_at_most(int n, int limit) {
+  for (int d = std::min(n, limit); d > 1; --d) {
+    if (n % d == 0) return d;
+  }
+  return 1;
+}
+
+// Halves the tile (columns first) until the halo'd patch of normalized scores fits the budget.
+void fit_patch(TileConfig& c, const MtaProblem& p, int extra_floats) {
+  auto bytes = [&] {
+    return 4 * (mta_patch_extent(c.tile_i, p.stride_h, p.kernel_h, p.dilation_h) *
+                mta_patch_extent(c.tile_j, p.stride_w, p.kernel_w, p.dilation_w) + extra_floats);
+  };
+  while (bytes() > kSmemBudget && (c.tile_i > 1 || c.tile_j > 1)) {
+    if (c.tile_j >= c.tile_i && c.tile_j > 1) {
+      c.tile_j /= 2;
+    } else {
+      c.tile_i /= 2;
+    }
+  }
+}
+
+}  // namespace
+
+int next_pow2(int n) {
+  int p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
+  MtaConfigs c;
+  c.row_stats.warps = warps_for(next_pow2(p.length));  // one block per row, a thread per 1..n columns
+
+  const int tile_i = std::min(kMaxTile, next_pow2(p.out_h())), tile_j = std::min(kMaxTile, next_pow2(p.out_w()));
+  c.forward = {tile_i, tile_j, 0, largest_divisor_at_most(p.out_channels / p.groups, kMaxOcTile)};
+  fit_patch(c.forward, p, c.forward.oc_tile * p.kernel_h * p.kernel_w);
+  c.forward.warps = warps_for(c.forward.tile_i * c.forward.tile_j);
+
+  // A strip of 16 rows: its per-row reductions stay in shared memory; 32 columns per sweep step.
+  const int strip = std::min(16, next_pow2(p.length)), sweep = std::min(kMaxTile, next_pow2(p.length));
+  c.backward_input = {strip, sweep, warps_for(strip * sweep), 0};
+
+  c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
+  fit_patch(c.backward_weight, p, 0);
+  c.backward_weight.warps = warps_for(c.backward_weight.tile_i * c.backward_weight.tile_j);
+  return c;
+}
+
+MtaKernelSpecs mta_kernel_specs(const MtaProblem& p, const MtaConfigs& c) {
+  return {mta_kernel_spec(KernelKind::mta_row_stats, p, c.row_stats),
+          mta_kernel_spec(KernelKind::mta_forward, p, c.forward),
+          mta_kernel_spec(KernelKind::mta_backward_input, p, c.backward_input),
+          mta_kernel_spec(KernelKind::mta_backward_weight, p, c.backward_weight),
+          mta_kernel_spec(KernelKind::mta_reduce_weight, p, c.backward_weight)};
+}
+
+std::size_t mta_workspace_bytes(const MtaProblem& p, const MtaConfigs& c) {
+  const std::size_t strips = static_cast<std::size_t>(mta_ceil_div(p.out_h(), c.backward_weight.tile_i));
+  const std::size_t per_slot = static_cast<std::size_t>(p.out_channels) *
+                               (static_cast<std::size_t>(p.in_channels / p.groups) * p.kernel_h * p.kernel_w + 1);
+  return 4 * static_cast<std::size_t>(p.batch) * strips * per_slot;
+}
+
+}  // namespace attnjit

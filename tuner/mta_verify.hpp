@@ -1,0 +1,38 @@
+// Verification of the mta kernels against the double-precision reference: fresh random normal
+// inputs (rounded to the dtype, so the reference sees exactly what the kernels see), outputs and
+// row statistics poisoned with NaN beforehand, NaN planted in the future part of the scores and of
+// grad_out (which must never be read), every element of every output compared.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attnjit/attnjit.hpp"
+
+namespace attnjit::detail {
+
+// SPEC.md's tolerances. fp32: max |out - ref| / (1e-4 + 1e-4 |ref|) <= 1 (reported as that ratio);
+// fp16, bf16: ||out - ref|| / ||ref|| <= 1e-2. Any NaN fails.
+struct Comparison {
+  double error = 0;
+  double limit = 0;
+  std::size_t nan_count = 0;
+  bool passed() const { return nan_count == 0 && error <= limit; }
+};
+
+Comparison compare(DType dtype, const std::vector<double>& out, const std::vector<double>& ref);
+
+enum class Direction { forward, forward_backward };
+
+struct MtaVerification {
+  Comparison out, grad_scores, grad_weight, grad_bias;  // gradients only with Direction::forward_backward
+  Direction direction = Direction::forward;
+  bool passed() const;
+  std::string summary() const;  // "out 3.1e-05/1 ok, grad_scores ..." for logs and failures
+};
+
+// Runs the problem's kernels through `runtime` on the current context's legacy stream.
+MtaVerification verify_mta(Runtime& runtime, const MtaProblem& problem, std::uint64_t seed, Direction direction);
+
+}  // namespace attnjit::detail
