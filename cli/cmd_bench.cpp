@@ -83,12 +83,13 @@ nlohmann::json timing_json(const detail::TimingStats& t, double floor_bytes) {
           {"count", t.count}, {"floor_bytes", floor_bytes}, {"floor_us", floor_us}, {"x_floor", t.median_us / floor_us}};
 }
 
-nlohmann::json bench_one(Runtime& runtime, const MtaProblem& p, const BenchArgs& args) {
-  nlohmann::json r = {{"problem", to_json(p)}, {"describe", describe(p)}};
+nlohmann::json bench_one(Runtime& runtime, const NamedProblem& named, const BenchArgs& args) {
+  const MtaProblem& p = named.problem;
+  nlohmann::json r = {{"name", named.name.empty() ? describe(p) : named.name}, {"problem", to_json(p)}, {"describe", describe(p)}};
   const auto start = std::chrono::steady_clock::now();
   runtime.prepare_mta(p);
   r["plan_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!args.no_verify) {
+  if (!args.no_verify && named.verify) {
     const detail::MtaVerification v = detail::verify_mta(runtime, p, args.seed, detail::Direction::forward_backward);
     r["verify"] = {{"passed", v.passed()}, {"summary", v.summary()}};
   }
@@ -115,7 +116,7 @@ void print_table(const nlohmann::json& results) {
     const std::string verify = r.contains("verify") ? (r["verify"]["passed"] ? "ok" : "FAIL") : "skipped";
     for (const char* pass : {"forward", "backward"}) {
       const auto& t = r[pass];
-      table.add({pass == std::string("forward") ? r["describe"].get<std::string>() : "", pass,
+      table.add({pass == std::string("forward") ? r["name"].get<std::string>() : "", pass,
                  fmt::format("{:.1f}", t["median_us"].get<double>()),
                  fmt::format("{:.1f}-{:.1f}", t["p20_us"].get<double>(), t["p80_us"].get<double>()),
                  fmt::format("{:.1f}", t["floor_us"].get<double>()), fmt::format("{:.2f}", t["x_floor"].get<double>()),
@@ -124,14 +125,15 @@ void print_table(const nlohmann::json& results) {
   }
   fmt::print("{}", table.render());
   for (const auto& r : results) {
-    if (r.contains("verify")) fmt::print("verify {}: {}\n", r["describe"].get<std::string>(), r["verify"]["summary"].get<std::string>());
+    fmt::print("{}: {}\n  verify: {}\n", r["name"].get<std::string>(), r["describe"].get<std::string>(),
+               r.contains("verify") ? r["verify"]["summary"].get<std::string>() : "skipped");
   }
 }
 
 int compile_only(const BenchArgs& args, const GlobalOptions& global, const std::string& why) {
   const std::vector<KernelSpec> specs = kernel_specs(problems_from(args.problem));
   detail::KernelCache cache(runtime_options(global));
-  for (const KernelSpec& spec : specs) cache.binary(spec, args.arch);
+  compile_all(cache, specs, args.arch);
   const RuntimeStats stats = cache.stats();
   fmt::print("No GPU found: {}\n", why);
   fmt::print("Generated and compiled the {} kernels of {} problem(s) for {} instead: {} compiled by NVRTC, {} already in "
@@ -157,7 +159,7 @@ Command add_bench(CLI::App& app, const GlobalOptions& global) {
     if (!detail::driver_available(&why)) return compile_only(*args, global, why);
     Runtime runtime(runtime_options(global));
     nlohmann::json results = nlohmann::json::array();
-    for (const MtaProblem& p : problems_from(args->problem)) results.push_back(bench_one(runtime, p, *args));
+    for (const NamedProblem& p : named_problems_from(args->problem)) results.push_back(bench_one(runtime, p, *args));
     const RuntimeStats stats = runtime.stats();
     if (args->json) {
       fmt::print("{}\n", nlohmann::json{{"results", results}, {"nvrtc_compiles", stats.nvrtc_compiles},

@@ -2,9 +2,7 @@
 // Works without a GPU (--arch sm_90): the binaries are what a GPU machine would compile.
 #include <fmt/format.h>
 
-#include <future>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "cli/common.hpp"
 #include "cli/problem_args.hpp"
@@ -37,15 +35,7 @@ Command add_compile(CLI::App& app, const GlobalOptions& global) {
     }
     const std::vector<KernelSpec> specs = kernel_specs(problems_from(args->problem));
     detail::KernelCache cache(runtime_options(global));
-    const std::size_t jobs = args->jobs > 0 ? args->jobs : std::max(1u, std::thread::hardware_concurrency());
-    std::vector<detail::Binary> binaries;
-    for (std::size_t begin = 0; begin < specs.size(); begin += jobs) {  // at most `jobs` NVRTC runs at once
-      std::vector<std::future<detail::Binary>> batch;
-      for (std::size_t i = begin; i < std::min(specs.size(), begin + jobs); ++i) {
-        batch.push_back(std::async(std::launch::async, [&cache, &arch, spec = specs[i]] { return cache.binary(spec, arch); }));
-      }
-      for (auto& f : batch) binaries.push_back(f.get());
-    }
+    const std::vector<detail::Binary> binaries = compile_all(cache, specs, arch, args->jobs);
     const RuntimeStats stats = cache.stats();
     if (args->json) {
       nlohmann::json kernels = nlohmann::json::array();

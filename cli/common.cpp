@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <future>
+#include <thread>
 
 #include "runtime/driver.hpp"
 #include "tuner/mta_heuristics.hpp"
@@ -37,6 +39,20 @@ std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems) {
     }
   }
   return specs;
+}
+
+std::vector<detail::Binary> compile_all(detail::KernelCache& cache, const std::vector<KernelSpec>& specs,
+                                        const std::string& arch, int jobs) {
+  const std::size_t width = jobs > 0 ? static_cast<std::size_t>(jobs) : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<detail::Binary> binaries;
+  for (std::size_t begin = 0; begin < specs.size(); begin += width) {
+    std::vector<std::future<detail::Binary>> batch;
+    for (std::size_t i = begin; i < std::min(specs.size(), begin + width); ++i) {
+      batch.push_back(std::async(std::launch::async, [&cache, &arch, spec = specs[i]] { return cache.binary(spec, arch); }));
+    }
+    for (auto& f : batch) binaries.push_back(f.get());
+  }
+  return binaries;
 }
 
 std::string format_bytes(double bytes) {

@@ -7,6 +7,7 @@
 #include "attnjit/attnjit.hpp"
 #include "cli/commands.hpp"
 #include "generator/kernel_spec.hpp"
+#include "runtime/kernel_cache.hpp"
 
 namespace attnjit::cli {
 
@@ -17,6 +18,11 @@ std::string local_arch(std::string* why);
 
 // Every kernel spec of the problems (forward and backward, heuristic configs), without duplicates.
 std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems);
+
+// Fetches or compiles every spec for `arch` through `cache`, at most `jobs` NVRTC runs at once
+// (0: one per core), in the specs' order.
+std::vector<detail::Binary> compile_all(detail::KernelCache& cache, const std::vector<KernelSpec>& specs,
+                                        const std::string& arch, int jobs = 0);
 
 std::string format_bytes(double bytes);
 

@@ -131,8 +131,8 @@ nlohmann::json to_json(const MtaProblem& p) {
           {"bias", p.bias == Bias::present}, {"norm", to_string(p.norm)}, {"dtype", to_string(p.dtype)}};
 }
 
-std::vector<MtaProblem> problems_from(const ProblemArgs& a) {
-  if (a.problem_file.empty()) return {problem_from_flags(a)};
+std::vector<NamedProblem> named_problems_from(const ProblemArgs& a) {
+  if (a.problem_file.empty()) return {{"", problem_from_flags(a), true}};
   std::ifstream in(a.problem_file);
   if (!in) detail::raise_invalid("--problem {}: cannot open the file", a.problem_file);
   nlohmann::json j;
@@ -141,13 +141,17 @@ std::vector<MtaProblem> problems_from(const ProblemArgs& a) {
   } catch (const nlohmann::json::exception& e) {
     detail::raise_invalid("--problem {}: not valid JSON ({})", a.problem_file, e.what());
   }
-  const nlohmann::json& list = j.is_object() && j.contains("problems") ? j["problems"] : j;
-  std::vector<MtaProblem> problems;
-  if (list.is_array()) {
-    for (const auto& item : list) problems.push_back(problem_from_json(item));
-  } else {
-    problems.push_back(problem_from_json(list));
+  const nlohmann::json list = j.is_object() && j.contains("problems") ? j["problems"] : j.is_array() ? j : nlohmann::json::array({j});
+  std::vector<NamedProblem> problems;
+  for (const auto& item : list) {
+    problems.push_back({item.value("name", std::string()), problem_from_json(item), item.value("verify", true)});
   }
+  return problems;
+}
+
+std::vector<MtaProblem> problems_from(const ProblemArgs& a) {
+  std::vector<MtaProblem> problems;
+  for (const auto& named : named_problems_from(a)) problems.push_back(named.problem);
   return problems;
 }
 

@@ -23,7 +23,16 @@ struct ProblemArgs {
 // Adds --batch, --channels, ... to `app`.
 void add_problem_options(CLI::App& app, ProblemArgs& args);
 
+// A problem with what a problem file may say beside it: a name for tables, and "verify": false for
+// shapes whose CPU reference would take minutes.
+struct NamedProblem {
+  std::string name;
+  MtaProblem problem;
+  bool verify = true;
+};
+
 // The problems the flags or the file describe; throws Error{invalid_argument} naming the bad value.
+std::vector<NamedProblem> named_problems_from(const ProblemArgs& args);
 std::vector<MtaProblem> problems_from(const ProblemArgs& args);
 
 MtaProblem problem_from_json(const nlohmann::json& j);

@@ -13,8 +13,11 @@ export ATTNJIT_CACHE=${ATTNJIT_CACHE:-$(mktemp -d)/attnjit.db}
   echo "# gpu suite: $(date -u +%FT%TZ), GPU ${gpu:-none}, commit $commit"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   "$build/attnjit" doctor
-  "$build/tests/attnjit_gpu_tests"
+  "$build/tests/attnjit_gpu_tests" || echo "GPU SUITE FAILED"
+  echo "# README example (examples/mta_forward_backward.cpp)"
+  "$build/mta_forward_backward" || echo "README EXAMPLE FAILED"
 } 2>&1 | tee "$out/gpu_suite.txt"
-status=${PIPESTATUS[0]}
+status=0
+grep -q "FAILED" "$out/gpu_suite.txt" && status=1
 echo "gpu suite exit status: $status" | tee -a "$out/gpu_suite.txt"
 exit "$status"

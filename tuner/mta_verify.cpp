@@ -15,6 +15,7 @@ namespace attnjit::detail {
 Comparison compare(DType dtype, const std::vector<double>& out, const std::vector<double>& ref) {
   Comparison c;
   if (out.size() != ref.size()) raise(ErrorCode::internal, "compare: sizes differ");
+  c.compared = out.size();
   double diff2 = 0, ref2 = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (std::isnan(out[i]) || std::isinf(out[i])) {
@@ -43,6 +44,7 @@ bool MtaVerification::passed() const {
 
 std::string MtaVerification::summary() const {
   auto one = [](const char* what, const Comparison& c) {
+    if (c.compared == 0) return fmt::format("{} -", what);
     return fmt::format("{} {:.2e}/{:g}{}{}", what, c.error, c.limit, c.nan_count ? fmt::format(" {} NaN", c.nan_count) : "",
                        c.passed() ? " ok" : " FAIL");
   };

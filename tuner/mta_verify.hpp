@@ -18,6 +18,7 @@ struct Comparison {
   double error = 0;
   double limit = 0;
   std::size_t nan_count = 0;
+  std::size_t compared = 0;  // elements; 0 for a tensor the problem does not have (grad_bias without bias)
   bool passed() const { return nan_count == 0 && error <= limit; }
 };
 

@@ -1,1 +1,92 @@
+// NVRTC compiles every mta kernel of the test grid, for sm_80 and sm_90, from the embedded templates
+// alone (no CUDA include directory), and a broken template's error carries what a user needs.
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <future>
+#include <thread>
+
+#include "generator/render.hpp"
+#include "runtime/nvrtc.hpp"
+#include "tests/common/mta_grid.hpp"
+#include "tuner/mta_heuristics.hpp"
+
+namespace attnjit {
+
+namespace {
+
+std::vector<KernelSpec> grid_specs() {
+  std::vector<KernelSpec> specs;
+  for (const auto& c : testing::mta_grid()) {
+    const MtaKernelSpecs s = mta_kernel_specs(c.problem, mta_heuristic_configs(c.problem));
+    for (const KernelSpec& spec : {s.row_stats, s.forward, s.backward_input, s.backward_weight, s.reduce_weight}) {
+      if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
+    }
+  }
+  return specs;
+}
+
+}  // namespace
+
+TEST_SUITE("nvrtc_compile") {
+  TEST_CASE("every kernel of the mta grid compiles to a cubin for sm_80 and sm_90") {
+    const std::string nvrtc = detail::nvrtc_version();
+    REQUIRE_MESSAGE(!nvrtc.empty(), "NVRTC must be installed on the CI machine (CUDA 13 toolkit)");
+    const std::vector<KernelSpec> specs = grid_specs();
+    MESSAGE(specs.size() << " distinct kernels x 2 archs");
+    CHECK(specs.size() > 100);  // the covering really spans the grid
+    const unsigned workers = std::max(2u, std::thread::hardware_concurrency());
+    for (const char* arch : {"sm_80", "sm_90"}) {
+      std::vector<std::future<std::string>> results;
+      for (unsigned w = 0; w < workers; ++w) {
+        results.push_back(std::async(std::launch::async, [&, w] {
+          std::string failures;
+          for (std::size_t i = w; i < specs.size(); i += workers) {
+            try {
+              const auto compiled = detail::compile(render(specs[i]), {arch, nvrtc}, templates());
+              if (compiled.cubin.size() < 1000 || compiled.lowered_name.empty()) failures += name(specs[i]) + ": empty cubin\n";
+            } catch (const Error& e) {
+              failures += std::string(e.what()).substr(0, 2000) + "\n";
+            }
+          }
+          return failures;
+        }));
+      }
+      for (auto& r : results) {
+        const std::string failures = r.get();
+        CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);
+      }
+    }
+  }
+
+  TEST_CASE("options name no include directory: the templates travel as in-memory headers") {
+    MtaProblem p;
+    p.length = 64;
+    const RenderedKernel r = render(mta_kernel_spec(KernelKind::mta_forward, p, mta_heuristic_configs(p).forward));
+    for (const std::string& option : nvrtc_options(r, {"sm_90", "13.0"})) {
+      CHECK(option.rfind("-I", 0) != 0);
+      CHECK(option.find("--include-path") == std::string::npos);
+    }
+  }
+
+  TEST_CASE("a compile error carries the kernel name, the options and NVRTC's log") {
+    TemplateSet broken = templates();
+    broken.files["mta_forward.cuh"] += "\nthis is not C++;\n";
+    MtaProblem p;
+    p.length = 64;
+    const RenderedKernel r = render(mta_kernel_spec(KernelKind::mta_forward, p, mta_heuristic_configs(p).forward));
+    try {
+      detail::compile(r, {"sm_90", detail::nvrtc_version()}, broken);
+      FAIL("a broken template compiled");
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      CHECK(e.code() == ErrorCode::compile);
+      CHECK(message.find(r.name) != std::string::npos);
+      CHECK(message.find("--gpu-architecture=sm_90") != std::string::npos);
+      CHECK(message.find("mta_forward.cuh") != std::string::npos);  // from the log: where the error is
+      CHECK(message.find("error") != std::string::npos);
+    }
+  }
+}
+
+}  // namespace attnjit
