@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <optional>
 
 #include "runtime/error.hpp"
 
@@ -10,18 +11,24 @@ namespace attnjit::cli {
 
 namespace {
 
+// The whole of `text` as an int, or nullopt (std::stoi alone would take "3abc" as 3).
+std::optional<int> parse_int(const std::string& text) {
+  try {
+    std::size_t used = 0;
+    const int v = std::stoi(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
 // "5" -> {5, 5}; "6x11" -> {6, 11}
 std::pair<int, int> parse_pair(const std::string& text, const char* what) {
-  try {
-    const auto x = text.find('x');
-    if (x == std::string::npos) {
-      const int v = std::stoi(text);
-      return {v, v};
-    }
-    return {std::stoi(text.substr(0, x)), std::stoi(text.substr(x + 1))};
-  } catch (const std::exception&) {
-    detail::raise_invalid("--{} '{}': expected N or HxW, e.g. 5 or 6x11", what, text);
-  }
+  const auto x = text.find('x');
+  const auto a = parse_int(text.substr(0, x));
+  const auto b = x == std::string::npos ? a : parse_int(text.substr(x + 1));
+  if (!a || !b) detail::raise_invalid("--{} '{}': expected N or HxW, e.g. 5 or 6x11", what, text);
+  return {*a, *b};
 }
 
 // "same" (K/2 on each side), "causal" (query axis Kh-1 above and 0 below, key axis centred),
@@ -30,16 +37,16 @@ Padding parse_padding(const std::string& text, int kh, int kw, int dh, int dw) {
   if (text == "same") return {dh * (kh - 1) / 2, dh * (kh - 1) / 2, dw * (kw - 1) / 2, dw * (kw - 1) / 2};
   if (text == "causal") return {dh * (kh - 1), 0, dw * (kw - 1) / 2, dw * (kw - 1) / 2};
   std::vector<int> v;
-  std::size_t start = 0;
-  try {
-    while (start <= text.size()) {
-      const auto comma = text.find(',', start);
-      v.push_back(std::stoi(text.substr(start, comma - start)));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
+  for (std::size_t start = 0; start <= text.size();) {
+    const auto comma = text.find(',', start);
+    const auto value = parse_int(text.substr(start, comma - start));
+    if (!value) {
+      v.clear();
+      break;
     }
-  } catch (const std::exception&) {
-    v.clear();
+    v.push_back(*value);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
   if (v.size() == 1) return Padding::symmetric(v[0]);
   if (v.size() == 4) return {v[0], v[1], v[2], v[3]};
@@ -78,6 +85,8 @@ MtaProblem problem_from_flags(const ProblemArgs& a) {
 
 }  // namespace
 
+MtaProblem problem_from_json_fields(const nlohmann::json& j);  // may throw nlohmann's type errors
+
 void add_problem_options(CLI::App& app, ProblemArgs& a) {
   app.add_option("--problem", a.problem_file, "JSON file: a problem object, a list of them, or {\"problems\": [...]}");
   app.add_option("-b,--batch", a.batch, "batch size")->capture_default_str();
@@ -95,6 +104,15 @@ void add_problem_options(CLI::App& app, ProblemArgs& a) {
 }
 
 MtaProblem problem_from_json(const nlohmann::json& j) {
+  try {
+    return problem_from_json_fields(j);
+  } catch (const nlohmann::json::exception& e) {  // a field of the wrong type: say which problem and why
+    detail::raise_invalid("problem {}: {}; sizes are numbers, kernel/stride/dilation N or \"HxW\", padding "
+                          "\"same\", \"causal\", N or [top, bottom, left, right]", j.dump(), e.what());
+  }
+}
+
+MtaProblem problem_from_json_fields(const nlohmann::json& j) {
   ProblemArgs a;
   if (j.value("op", std::string("mta")) != "mta") {
     detail::raise_invalid("problem {}: op must be \"mta\" (the only op so far)", j.dump());

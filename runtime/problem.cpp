@@ -67,9 +67,10 @@ void validate(const MtaProblem& p) {
                   p.in_channels, p.out_channels, p.length);
   }
   if (p.kernel_h < 1 || p.kernel_w < 1) raise_invalid("mta: kernel size {}x{}: both must be at least 1", p.kernel_h, p.kernel_w);
-  if (p.kernel_h * p.kernel_w > kMaxTaps) {
+  const long long taps = static_cast<long long>(p.kernel_h) * p.kernel_w;  // int would overflow at 65536^2
+  if (taps > kMaxTaps) {
     raise_invalid("mta: kernel {}x{} has {} taps; attnjit supports up to {} taps per filter", p.kernel_h, p.kernel_w,
-                  p.kernel_h * p.kernel_w, kMaxTaps);
+                  taps, kMaxTaps);
   }
   if (p.stride_h < 1 || p.stride_w < 1) raise_invalid("mta: stride={}x{}: both must be at least 1", p.stride_h, p.stride_w);
   if (p.dilation_h < 1 || p.dilation_w < 1) {

@@ -1,1 +1,306 @@
+// KernelSpec: golden names, canonical() (a kind's unused fields never reach its name or JSON, its used
+// ones always do), the JSON round trip, launch shapes, and the heuristic configs.
 #include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "attnjit/attnjit.hpp"
+#include "generator/kernel_spec.hpp"
+#include "tuner/mta_heuristics.hpp"
+
+namespace attnjit {
+namespace {
+
+constexpr KernelKind kKinds[] = {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
+                                 KernelKind::mta_backward_weight, KernelKind::mta_reduce_weight};
+
+MtaProblem problem(int batch, int cin, int cout, int groups, int length, int kh, int kw, Padding padding) {
+  return {.batch = batch, .in_channels = cin, .out_channels = cout, .length = length, .kernel_h = kh,
+          .kernel_w = kw, .padding = padding, .groups = groups};
+}
+
+// bf16 softmax, B=2 C=16 L=1024, 5x5 "same" padding, depthwise.
+MtaProblem bf16_softmax_5x5() {
+  return {.batch = 2, .in_channels = 16, .out_channels = 16, .length = 1024, .kernel_h = 5, .kernel_w = 5,
+          .padding = Padding::symmetric(2), .groups = 16, .dtype = DType::bf16};
+}
+
+// The paper's 6x11 kernel: query axis padded causally (5 above, 0 below), key axis centred; depthwise,
+// f16 sparsemax with bias.
+MtaProblem paper_6x11_causal() {
+  return {.batch = 1, .in_channels = 16, .out_channels = 16, .length = 1024, .kernel_h = 6, .kernel_w = 11,
+          .padding = {5, 0, 5, 5}, .groups = 16, .bias = Bias::present, .norm = Norm::sparsemax, .dtype = DType::f16};
+}
+
+// Grouped (4 -> 8 channels, 2 groups), every shape field distinct: stride 2x3, dilation 2x1, asymmetric
+// padding; out = floor((100+1+2-4-1)/2)+1 = 50 rows, floor((100+0+1-2-1)/3)+1 = 33 columns.
+MtaProblem grouped_strided() {
+  return {.batch = 3, .in_channels = 4, .out_channels = 8, .length = 100, .kernel_h = 3, .kernel_w = 3,
+          .stride_h = 2, .stride_w = 3, .padding = {1, 2, 0, 1}, .dilation_h = 2, .groups = 2, .bias = Bias::present};
+}
+
+TEST_SUITE("kernel_spec") {
+
+TEST_CASE("name() of every kind is pinned for three problems (golden strings)") {
+  struct Golden {
+    MtaProblem problem;
+    TileConfig configs[5];  // in kKinds order
+    const char* names[5];
+  };
+  const Golden goldens[] = {
+      {bf16_softmax_5x5(),
+       {{0, 0, 8, 0}, {32, 32, 8, 1}, {16, 32, 8, 0}, {16, 32, 8, 0}, {16, 32, 8, 0}},
+       {"mta_stats_bf16_softmax_L1024_w8",
+        "mta_fwd_bf16_softmax_L1024_c16x16_g16_k5x5_s1x1_d1x1_p2x2_o1024x1024_t32x32_w8_oc1",
+        "mta_bwd_input_bf16_softmax_L1024_c16x16_g16_k5x5_s1x1_d1x1_p2x2_o1024x1024_t16x32_w8",
+        "mta_bwd_weight_bf16_softmax_L1024_c16x16_g16_k5x5_s1x1_d1x1_p2x2_o1024x1024_t16x32_w8",
+        "mta_reduce_weight_bf16_c16x16_g16_k5x5_o1024_t16_w8"}},
+      {paper_6x11_causal(),
+       {{0, 0, 4, 0}, {16, 32, 4, 1}, {8, 32, 4, 0}, {8, 16, 2, 0}, {8, 16, 2, 0}},
+       {"mta_stats_f16_sparsemax_L1024_w4",
+        "mta_fwd_f16_sparsemax_L1024_c16x16_g16_k6x11_s1x1_d1x1_p5x5_o1024x1024_bias_t16x32_w4_oc1",
+        "mta_bwd_input_f16_sparsemax_L1024_c16x16_g16_k6x11_s1x1_d1x1_p5x5_o1024x1024_t8x32_w4",
+        "mta_bwd_weight_f16_sparsemax_L1024_c16x16_g16_k6x11_s1x1_d1x1_p5x5_o1024x1024_t8x16_w2",
+        "mta_reduce_weight_f16_c16x16_g16_k6x11_o1024_bias_t8_w2"}},
+      {grouped_strided(),
+       {{0, 0, 2, 0}, {16, 8, 4, 2}, {16, 32, 8, 0}, {16, 8, 4, 0}, {16, 8, 4, 0}},
+       {"mta_stats_f32_softmax_L100_w2",
+        "mta_fwd_f32_softmax_L100_c4x8_g2_k3x3_s2x3_d2x1_p1x0_o50x33_bias_t16x8_w4_oc2",
+        "mta_bwd_input_f32_softmax_L100_c4x8_g2_k3x3_s2x3_d2x1_p1x0_o50x33_t16x32_w8",
+        "mta_bwd_weight_f32_softmax_L100_c4x8_g2_k3x3_s2x3_d2x1_p1x0_o50x33_t16x8_w4",
+        "mta_reduce_weight_f32_c4x8_g2_k3x3_o50_bias_t16_w4"}},
+  };
+  for (const Golden& g : goldens) {
+    for (int k = 0; k < 5; ++k) CHECK(name(mta_kernel_spec(kKinds[k], g.problem, g.configs[k])) == g.names[k]);
+  }
+}
+
+// One mutation per field; a kind's spec must see exactly the fields its template reads.
+struct Field {
+  const char* name;
+  void (*mutate)(KernelSpec&);
+};
+#define ATTNJIT_ADD7(field) [](KernelSpec& s) { s.field += 7; }
+const Field kFields[] = {
+    {"dtype", [](KernelSpec& s) { s.dtype = s.dtype == DType::f16 ? DType::bf16 : DType::f16; }},
+    {"norm", [](KernelSpec& s) { s.norm = s.norm == Norm::softmax ? Norm::sparsemax : Norm::softmax; }},
+    {"bias", [](KernelSpec& s) { s.bias = s.bias == Bias::none ? Bias::present : Bias::none; }},
+    {"length", ATTNJIT_ADD7(length)},         {"cin_per_group", ATTNJIT_ADD7(cin_per_group)},
+    {"cout_per_group", ATTNJIT_ADD7(cout_per_group)}, {"groups", ATTNJIT_ADD7(groups)},
+    {"kernel_h", ATTNJIT_ADD7(kernel_h)},     {"kernel_w", ATTNJIT_ADD7(kernel_w)},
+    {"stride_h", ATTNJIT_ADD7(stride_h)},     {"stride_w", ATTNJIT_ADD7(stride_w)},
+    {"pad_top", ATTNJIT_ADD7(pad_top)},       {"pad_left", ATTNJIT_ADD7(pad_left)},
+    {"dilation_h", ATTNJIT_ADD7(dilation_h)}, {"dilation_w", ATTNJIT_ADD7(dilation_w)},
+    {"out_h", ATTNJIT_ADD7(out_h)},           {"out_w", ATTNJIT_ADD7(out_w)},
+    {"tile_i", ATTNJIT_ADD7(config.tile_i)},  {"tile_j", ATTNJIT_ADD7(config.tile_j)},
+    {"warps", ATTNJIT_ADD7(config.warps)},    {"oc_tile", ATTNJIT_ADD7(config.oc_tile)},
+};
+#undef ATTNJIT_ADD7
+
+// The fields each kind's template reads (templates/*.cuh: Cfg::k... and T).
+std::set<std::string> used_fields(KernelKind kind) {
+  const std::set<std::string> all_but_bias_oc = {
+      "dtype",    "norm",     "length",   "cin_per_group", "cout_per_group", "groups",     "kernel_h",
+      "kernel_w", "stride_h", "stride_w", "pad_top",       "pad_left",       "dilation_h", "dilation_w",
+      "out_h",    "out_w",    "tile_i",   "tile_j",        "warps"};
+  switch (kind) {
+    case KernelKind::mta_row_stats: return {"dtype", "norm", "length", "warps"};
+    case KernelKind::mta_forward: {
+      std::set<std::string> all = all_but_bias_oc;
+      all.insert({"bias", "oc_tile"});
+      return all;
+    }
+    case KernelKind::mta_backward_input:
+    case KernelKind::mta_backward_weight: return all_but_bias_oc;
+    case KernelKind::mta_reduce_weight:
+      return {"dtype", "cin_per_group", "cout_per_group", "groups", "kernel_h", "kernel_w", "out_h", "bias", "tile_i",
+              "warps"};
+  }
+  return {};
+}
+
+TEST_CASE("canonical(): unused fields change neither name nor to_json, each used field changes both") {
+  for (KernelKind kind : kKinds) {
+    const KernelSpec base = mta_kernel_spec(kind, grouped_strided(), TileConfig{16, 8, 4, 2});
+    CHECK(canonical(base) == base);  // mta_kernel_spec returns canonical specs
+    const std::set<std::string> used = used_fields(kind);
+    for (const Field& field : kFields) {
+      INFO(to_string(kind), " field ", field.name);
+      KernelSpec changed = base;
+      field.mutate(changed);
+      if (used.count(field.name) != 0) {
+        CHECK(name(changed) != name(base));
+        CHECK(to_json(changed) != to_json(base));
+        CHECK(canonical(changed) == changed);
+      } else {
+        CHECK(name(changed) == name(base));
+        CHECK(to_json(changed) == to_json(base));
+        CHECK(canonical(changed) == base);
+      }
+    }
+  }
+}
+
+TEST_CASE("to_json/spec_from_json round trip every kind; to_json has sorted keys and no whitespace") {
+  for (const MtaProblem& p : {bf16_softmax_5x5(), paper_6x11_causal(), grouped_strided()}) {
+    for (KernelKind kind : kKinds) {
+      const KernelSpec spec = mta_kernel_spec(kind, p, TileConfig{16, 8, 4, 2});
+      const std::string json = to_json(spec);
+      INFO(json);
+      CHECK(spec_from_json(json) == spec);
+      CHECK(json.find_first_of(" \t\n\r") == std::string::npos);
+      const auto ordered = nlohmann::ordered_json::parse(json);  // keeps the text's key order
+      std::vector<std::string> keys;
+      for (const auto& item : ordered.items()) keys.push_back(item.key());
+      CHECK(keys.size() == 22);
+      CHECK(std::is_sorted(keys.begin(), keys.end()));
+    }
+  }
+  // A non-canonical spec reads back canonical.
+  KernelSpec loose = mta_kernel_spec(KernelKind::mta_row_stats, grouped_strided(), TileConfig{16, 8, 4, 2});
+  loose.kernel_h = 9;
+  loose.config.tile_i = 32;
+  CHECK(spec_from_json(to_json(loose)) == canonical(loose));
+  // The forward JSON of the grouped problem, pinned: it is hashed into every key through the source.
+  CHECK(to_json(mta_kernel_spec(KernelKind::mta_forward, grouped_strided(), TileConfig{16, 8, 4, 2})) ==
+        R"({"bias":true,"cin_per_group":2,"cout_per_group":4,"dilation_h":2,"dilation_w":1,"dtype":"f32",)"
+        R"("groups":2,"kernel_h":3,"kernel_w":3,"kind":"mta_fwd","length":100,"norm":"softmax","oc_tile":2,)"
+        R"("out_h":50,"out_w":33,"pad_left":0,"pad_top":1,"stride_h":2,"stride_w":3,"tile_i":16,"tile_j":8,"warps":4})");
+}
+
+TEST_CASE("spec_from_json rejects an unknown kind with invalid_argument naming it") {
+  std::string json = to_json(mta_kernel_spec(KernelKind::mta_forward, grouped_strided(), TileConfig{16, 8, 4, 2}));
+  json.replace(json.find("mta_fwd"), 7, "mta_foo");
+  try {
+    spec_from_json(json);
+    FAIL("no exception");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_argument);
+    CHECK(std::string(e.what()).find("mta_foo") != std::string::npos);
+  }
+}
+
+TEST_CASE("launch_shape matches hand-computed grids, threads and shared memory") {
+  const MtaProblem p = grouped_strided();  // B=3, C_in=4, C_out=8, groups 2, out 50x33
+  // forward, tile 16x8, 4 warps, oc_tile 2: grid = (ceil(50/16)*ceil(33/8), 2 groups * 4/2 chunks, B);
+  // patch = (15*2 + 2*2 + 1) x (7*3 + 2*1 + 1) = 35 x 24; smem = 4*(35*24 + 2*3*3) = 3432.
+  const LaunchShape fwd = launch_shape(mta_kernel_spec(KernelKind::mta_forward, p, {16, 8, 4, 2}), p);
+  CHECK(fwd.grid_x == 4 * 5);
+  CHECK(fwd.grid_y == 4);
+  CHECK(fwd.grid_z == 3);
+  CHECK(fwd.threads == 128);
+  CHECK(fwd.smem_bytes == 4 * (35 * 24 + 2 * 3 * 3));
+  // row stats: one block per row, B*C_in*L.
+  const LaunchShape stats = launch_shape(mta_kernel_spec(KernelKind::mta_row_stats, p, {0, 0, 2, 0}), p);
+  CHECK(stats.grid_x == 3 * 4 * 100);
+  CHECK(stats.threads == 64);
+  CHECK(stats.smem_bytes == 0);
+  // input gradient: B*C_in*ceil(L/16) strips; smem = 4*(C_out/g*Kh*Kw + 16*32 + 2*16).
+  const LaunchShape bi = launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 32, 8, 0}), p);
+  CHECK(bi.grid_x == 3 * 4 * 7);
+  CHECK(bi.threads == 256);
+  CHECK(bi.smem_bytes == 4 * (4 * 9 + 16 * 32 + 2 * 16));
+  // weight partials: B*C_out*C_in/g*ceil(50/16); smem = 4*max(patch 35x24, warps*(taps+1)).
+  const LaunchShape bw = launch_shape(mta_kernel_spec(KernelKind::mta_backward_weight, p, {16, 8, 4, 0}), p);
+  CHECK(bw.grid_x == 3 * 8 * 2 * 4);
+  CHECK(bw.smem_bytes == 4 * 35 * 24);
+  // reduction: C_out*C_in/g*Kh*Kw + C_out = 152 outputs over 128 threads.
+  const LaunchShape red = launch_shape(mta_kernel_spec(KernelKind::mta_reduce_weight, p, {16, 8, 4, 0}), p);
+  CHECK(red.grid_x == 2);
+  CHECK(red.threads == 128);
+}
+
+TEST_CASE("next_pow2 values") {
+  const std::pair<int, int> expected[] = {{0, 1}, {1, 1}, {2, 2}, {3, 4}, {5, 8}, {33, 64}, {1024, 1024}, {1025, 2048}};
+  for (auto [n, pow2] : expected) CHECK_MESSAGE(next_pow2(n) == pow2, n);
+}
+
+TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise problem") {
+  struct Row {
+    int length, stats_warps, fwd_tile, fwd_warps, bi_strip, bi_sweep, bi_warps, bw_tile_i, bw_tile_j, bw_warps;
+  };
+  const Row rows[] = {
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1},       {3, 1, 4, 1, 4, 4, 1, 4, 4, 1},
+      {5, 1, 8, 2, 8, 8, 2, 8, 8, 2},       {20, 1, 32, 8, 16, 32, 8, 16, 32, 8},
+      {64, 2, 32, 8, 16, 32, 8, 16, 32, 8}, {100, 4, 32, 8, 16, 32, 8, 16, 32, 8},
+      {4096, 8, 32, 8, 16, 32, 8, 16, 32, 8},
+  };
+  for (const Row& r : rows) {
+    INFO("L=", r.length);
+    const MtaConfigs c = mta_heuristic_configs(problem(1, 2, 2, 2, r.length, 3, 3, Padding::symmetric(1)));
+    CHECK(c.row_stats.warps == r.stats_warps);
+    CHECK((c.forward == TileConfig{r.fwd_tile, r.fwd_tile, r.fwd_warps, 1}));
+    CHECK((c.backward_input == TileConfig{r.bi_strip, r.bi_sweep, r.bi_warps, 0}));
+    CHECK((c.backward_weight == TileConfig{r.bw_tile_i, r.bw_tile_j, r.bw_warps, 0}));
+  }
+}
+
+TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward smem <= 48 KiB whenever a 1x1 tile fits") {
+  constexpr unsigned kBudget = 48 * 1024;
+  int shrunk = 0;
+  for (int length : {7, 64, 333, 1024}) {
+    for (int k : {1, 3, 5, 11}) {
+      for (int stride : {1, 2, 8}) {
+        for (int dilation : {1, 4, 8, 12}) {
+          MtaProblem p = problem(1, 4, 4, 1, length, k, k, Padding::symmetric(dilation * (k - 1) / 2));
+          p.stride_h = p.stride_w = stride;
+          p.dilation_h = p.dilation_w = dilation;
+          if (p.out_h() < 1) continue;
+          INFO(describe(p));
+          const MtaConfigs c = mta_heuristic_configs(p);
+          for (const TileConfig& t : {c.forward, c.backward_weight}) {
+            CHECK(t.tile_i >= 1);
+            CHECK(t.tile_j >= 1);
+            CHECK(t.tile_i <= next_pow2(p.out_h()));
+            CHECK(t.tile_j <= next_pow2(p.out_w()));
+          }
+          CHECK(c.backward_input.tile_i <= next_pow2(length));
+          CHECK(c.backward_input.tile_j <= next_pow2(length));
+          const MtaKernelSpecs specs = mta_kernel_specs(p, c);
+          const int patch1 = (k - 1) * dilation + 1;  // the patch of a 1x1 tile
+          if (4 * (patch1 * patch1 + c.forward.oc_tile * k * k) <= static_cast<int>(kBudget)) {
+            CHECK(launch_shape(specs.forward, p).smem_bytes <= kBudget);
+            CHECK(launch_shape(specs.backward_weight, p).smem_bytes <= kBudget);
+          } else {
+            CHECK((c.forward == TileConfig{1, 1, 1, c.forward.oc_tile}));  // did all it could
+          }
+          if (c.forward.tile_i * c.forward.tile_j < std::min(32, next_pow2(p.out_h())) * std::min(32, next_pow2(p.out_w()))) {
+            ++shrunk;
+          }
+        }
+      }
+    }
+  }
+  CHECK(shrunk > 10);  // the sweep does exercise the shrinking
+}
+
+TEST_CASE("heuristics: oc_tile is the largest divisor of C_out/groups up to 8") {
+  const std::pair<int, int> expected[] = {{1, 1}, {2, 2}, {7, 7}, {8, 8}, {9, 3}, {11, 1}, {12, 6}, {16, 8}, {40, 8}};
+  for (auto [cout_per_group, oc_tile] : expected) {
+    INFO("C_out/groups=", cout_per_group);
+    const MtaConfigs c = mta_heuristic_configs(problem(1, 2, 2 * cout_per_group, 2, 64, 3, 3, Padding::symmetric(1)));
+    CHECK(c.forward.oc_tile == oc_tile);
+    CHECK(cout_per_group % c.forward.oc_tile == 0);
+  }
+}
+
+TEST_CASE("mta_workspace_bytes = 4 * B * ceil(out_h/tile_i) * C_out * (C_in/g*Kh*Kw + 1)") {
+  const MtaProblem p = grouped_strided();  // out_h 50
+  MtaConfigs c;
+  c.backward_weight = {16, 8, 4, 0};  // 4 strips
+  CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 4 * 8 * (2 * 3 * 3 + 1));
+  c.backward_weight.tile_i = 50;  // 1 strip
+  CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 1 * 8 * (2 * 3 * 3 + 1));
+  const MtaProblem a = bf16_softmax_5x5();  // heuristic strip of 16 rows over 1024: 64 strips
+  CHECK(mta_workspace_bytes(a, mta_heuristic_configs(a)) == 4u * 2 * 64 * 16 * (1 * 5 * 5 + 1));
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace attnjit
