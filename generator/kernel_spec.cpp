@@ -158,7 +158,8 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
   const int patch_w = mta_patch_extent(s.config.tile_j, s.stride_w, s.kernel_w, s.dilation_w);
   switch (s.kind) {
     case KernelKind::mta_row_stats:
-      shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * problem.in_channels * s.length);
+      shape.grid_x = static_cast<unsigned>(
+          (static_cast<long long>(batch) * problem.in_channels * s.length + s.config.warps - 1) / s.config.warps);
       break;
     case KernelKind::mta_forward:
       shape.grid_x = static_cast<unsigned>(mta_ceil_div(s.out_h, s.config.tile_i) * mta_ceil_div(s.out_w, s.config.tile_j));

@@ -37,6 +37,16 @@ void require(const void* pointer, const char* what, const MtaProblem& p) {
   if (pointer == nullptr) detail::raise_invalid("{}: {} is null; pass a device pointer", describe(p), what);
 }
 
+// The L x L tensors are read and written 16 bytes at a time: their base must be 16-byte aligned
+// (every allocator's fresh buffer is; a view into the middle of one may not be).
+void require_aligned(const void* pointer, const char* what, const MtaProblem& p) {
+  require(pointer, what, p);
+  if (reinterpret_cast<std::uintptr_t>(pointer) % 16 != 0) {
+    detail::raise_invalid("{}: {} = {} is not 16-byte aligned; pass a fresh or contiguous copy", describe(p), what,
+                          pointer);
+  }
+}
+
 }  // namespace
 
 struct Runtime::Impl {
@@ -78,9 +88,9 @@ std::size_t Runtime::mta_backward_workspace_bytes(const MtaProblem& problem) {
 
 void Runtime::mta_forward(const MtaProblem& problem, const MtaForwardArgs& a, Stream stream) {
   const detail::MtaPlan& plan = impl_->plan(problem);
-  require(a.scores, "scores", problem);
+  require_aligned(a.scores, "scores", problem);
   require(a.weight, "weight", problem);
-  require(a.out, "out", problem);
+  require_aligned(a.out, "out", problem);
   require(a.row_stats, "row_stats", problem);
   if ((problem.bias == Bias::present) != (a.bias != nullptr)) {
     detail::raise_invalid("{}: bias pointer is {} but the problem says bias={}; make them agree", describe(problem),
@@ -93,6 +103,7 @@ void Runtime::mta_forward(const MtaProblem& problem, const MtaForwardArgs& a, St
   params.out = a.out;
   params.row_stats = a.row_stats;
   params.batch = problem.batch;
+  params.rows = static_cast<int>(mta_row_stats_elements(problem));
   auto s = static_cast<CUstream>(stream);
   detail::launch(plan.row_stats, params, s);
   detail::launch(plan.forward, params, s);
@@ -100,11 +111,11 @@ void Runtime::mta_forward(const MtaProblem& problem, const MtaForwardArgs& a, St
 
 void Runtime::mta_backward(const MtaProblem& problem, const MtaBackwardArgs& a, Stream stream) {
   const detail::MtaPlan& plan = impl_->plan(problem);
-  require(a.scores, "scores", problem);
+  require_aligned(a.scores, "scores", problem);
   require(a.weight, "weight", problem);
   require(a.row_stats, "row_stats", problem);
-  require(a.grad_out, "grad_out", problem);
-  require(a.grad_scores, "grad_scores", problem);
+  require_aligned(a.grad_out, "grad_out", problem);
+  require_aligned(a.grad_scores, "grad_scores", problem);
   require(a.grad_weight, "grad_weight", problem);
   require(a.workspace, "workspace (Runtime::mta_backward_workspace_bytes bytes)", problem);
   if ((problem.bias == Bias::present) != (a.grad_bias != nullptr)) {
@@ -123,6 +134,7 @@ void Runtime::mta_backward(const MtaProblem& problem, const MtaBackwardArgs& a, 
   params.partial_weight = static_cast<float*>(a.workspace);
   params.partial_bias = params.partial_weight + plan.partial_bias_offset;
   params.batch = problem.batch;
+  params.rows = static_cast<int>(mta_row_stats_elements(problem));
   auto s = static_cast<CUstream>(stream);
   detail::launch(plan.backward_input, params, s);
   detail::launch(plan.backward_weight, params, s);

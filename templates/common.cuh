@@ -49,6 +49,29 @@ __device__ __forceinline__ void store(void* base, long long index, float v) {
 }
 
 constexpr unsigned kFullMask = 0xffffffffu;
+constexpr float kLog2e = 1.4426950408889634f;
+
+// Loads of kN consecutive T as one access (kN * sizeof(T) is 16, 8, 4 or 2 bytes); the caller
+// guarantees the alignment, which the generator can prove from L (see Cfg's kL).
+template <class T, int kN>
+struct alignas(kN * sizeof(T)) Pack {
+  T v[kN];
+};
+
+template <class T, int kN>
+__device__ __forceinline__ void load_pack(const T* p, float (&out)[kN]) {
+  const Pack<T, kN> pack = *reinterpret_cast<const Pack<T, kN>*>(p);
+#pragma unroll
+  for (int e = 0; e < kN; ++e) out[e] = to_float(pack.v[e]);
+}
+
+template <class T, int kN>
+__device__ __forceinline__ void store_pack(T* p, const float (&in)[kN]) {
+  Pack<T, kN> pack;
+#pragma unroll
+  for (int e = 0; e < kN; ++e) pack.v[e] = from_float<T>(in[e]);
+  *reinterpret_cast<Pack<T, kN>*>(p) = pack;
+}
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 
 // Butterfly reductions: every lane ends with the same value, combined in a fixed order, so results

@@ -1,8 +1,9 @@
-// mta, step 1 and 2 of SPEC.md section 1: the causal row normalization, and the statistics that let
-// every later kernel recompute a normalized score from the raw one in one instruction or two:
-//   softmax    P[i,j] = exp(Z[i,j] - lse[i])      stat = lse[i]  (log-sum-exp over j <= i)
-//   sparsemax  P[i,j] = max(Z[i,j] - tau[i], 0)   stat = tau[i]
-// Future entries (j > i) are never read; their probability is 0. Everything is fp32 whatever T is.
+// mta, steps 1 and 2 of SPEC.md section 1: the causal row normalization, and the statistics that let
+// every later kernel recompute a normalized score from the raw one in two instructions:
+//   softmax    P[i,j] = exp2(Z[i,j] * log2(e) - stat[i])   stat = log2 of sum_{j<=i} exp2(Z*log2(e))
+//   sparsemax  P[i,j] = max(Z[i,j] - stat[i], 0)            stat = tau[i]
+// Future entries (j > i) never reach a result: loads are masked by index before any arithmetic.
+// Everything is fp32 whatever T is.
 #pragma once
 
 #include "common.cuh"
@@ -13,66 +14,74 @@ namespace attnjit {
 template <NormKind kNorm>
 __device__ __forceinline__ float normalize(float z, float stat) {
   if constexpr (kNorm == NormKind::softmax) {
-    return expf(z - stat);
+    return exp2f(fmaf(z, kLog2e, -stat));  // one FFMA and one MUFU.EX2
   } else {
     return fmaxf(z - stat, 0.0f);
   }
 }
 
-struct MaxSum {  // an online-softmax partial: running max and sum of exp(z - max)
-  float max, sum;
-};
-
-__device__ __forceinline__ MaxSum combine(MaxSum a, MaxSum b) {
-  if (a.max == neg_inf()) return b;  // an empty partial must not produce exp(-inf - -inf) = NaN
-  if (b.max == neg_inf()) return a;
-  const float m = fmaxf(a.max, b.max);
-  return {m, a.sum * expf(a.max - m) + b.sum * expf(b.max - m)};
+// A warp walks row[0..i] in packs of kVec elements (16-byte loads when the rows are 16-byte
+// aligned, which the generator knows from L), lane-strided; f(z) sees each element j <= i once and
+// lanes' partial results are combined by the caller. Elements past i inside the last pack are masked
+// by index, so NaN or inf in the future never enters the arithmetic.
+template <class Cfg, class F>
+__device__ __forceinline__ void for_each_causal(const typename Cfg::T* row, int i, F&& f) {
+  using T = typename Cfg::T;
+  constexpr int kVec = (Cfg::kL * sizeof(T)) % 16 == 0 ? 16 / sizeof(T) : 1;
+  const int lane = threadIdx.x & 31;
+  for (int j0 = lane * kVec; j0 <= i; j0 += 32 * kVec) {
+    float z[kVec];
+    load_pack<T, kVec>(row + j0, z);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      if (j0 + e <= i) f(z[e]);
+    }
+  }
 }
 
+// Online softmax in base 2 over one warp's row: a running max m and sum s of exp2(z*log2e - m).
 template <class Cfg>
 __device__ float softmax_row_stat(const typename Cfg::T* row, int i) {
-  __shared__ float scratch_max[33], scratch_sum[33];
-  MaxSum part{neg_inf(), 0.0f};
-  for (int j = threadIdx.x; j <= i; j += Cfg::kThreads) {
-    const float z = to_float(row[j]);
-    const float m = fmaxf(part.max, z);
-    part.sum = part.sum * expf(part.max - m) + expf(z - m);  // exp(-inf) = 0 on the first element
-    part.max = m;
+  float m = neg_inf(), s = 0.0f;
+  for_each_causal<Cfg>(row, i, [&](float z) {
+    const float x = z * kLog2e;
+    if (x > m) {
+      s *= exp2f(m - x);  // exp2(-inf) = 0 on the first element
+      m = x;
+    }
+    s += exp2f(x - m);
+  });
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {  // butterfly: every lane ends with the row's (m, s)
+    const float om = __shfl_xor_sync(kFullMask, m, offset), os = __shfl_xor_sync(kFullMask, s, offset);
+    const float nm = fmaxf(m, om);
+    if (nm != neg_inf()) s = s * exp2f(m - nm) + os * exp2f(om - nm);
+    m = nm;
   }
-  // The max-sum pair is combined field by field through two scalar reductions: first the max...
-  const float row_max = block_reduce<Cfg::kThreads>(part.max, Max{}, scratch_max);
-  // ...then every partial sum rescaled to it, summed in a fixed order.
-  const float scaled = part.max == neg_inf() ? 0.0f : part.sum * expf(part.max - row_max);
-  const float row_sum = block_reduce<Cfg::kThreads>(scaled, Sum{}, scratch_sum);
-  return row_max + logf(row_sum);
+  return m + log2f(s);
 }
 
 // Michelot's fixed point: from tau = max - 1 (below the threshold), tau <- (sum of the support - 1) /
 // |support| grows monotonically and the support shrinks until it stops changing, at the exact tau.
-// Each round is one pass over the row; random rows settle in a handful of rounds. Sums in fp64 so
-// that tau keeps fp32 accuracy on rows of any length.
+// Each round is one pass over the row (from L1/L2 after the first); random rows settle in a handful of
+// rounds. Sums in fp64 so that tau keeps fp32 accuracy on rows of any length.
 template <class Cfg>
 __device__ float sparsemax_row_stat(const typename Cfg::T* row, int i) {
-  __shared__ float scratch_max[33];
-  __shared__ double scratch_sum[33];
-  __shared__ int scratch_count[33];
   float local_max = neg_inf();
-  for (int j = threadIdx.x; j <= i; j += Cfg::kThreads) local_max = fmaxf(local_max, to_float(row[j]));
-  float tau = block_reduce<Cfg::kThreads>(local_max, Max{}, scratch_max) - 1.0f;
+  for_each_causal<Cfg>(row, i, [&](float z) { local_max = fmaxf(local_max, z); });
+  float tau = warp_reduce(local_max, Max{}) - 1.0f;
   int support = i + 2;  // more than any row can hold
   for (;;) {
     double sum = 0.0;
     int count = 0;
-    for (int j = threadIdx.x; j <= i; j += Cfg::kThreads) {
-      const float z = to_float(row[j]);
+    for_each_causal<Cfg>(row, i, [&](float z) {
       if (z > tau) {
         sum += z;
         ++count;
       }
-    }
-    sum = block_reduce<Cfg::kThreads>(sum, Sum{}, scratch_sum);
-    count = block_reduce<Cfg::kThreads>(count, Sum{}, scratch_count);
+    });
+    sum = warp_reduce(sum, Sum{});
+    count = warp_reduce(count, Sum{});
     if (count >= support) break;  // support unchanged (or rounding would grow it): tau is final
     support = count;
     tau = static_cast<float>((sum - 1.0) / count);
@@ -80,20 +89,21 @@ __device__ float sparsemax_row_stat(const typename Cfg::T* row, int i) {
   return tau;
 }
 
-// One block per row: grid.x = B * C_in * L.
+// One warp per row, kThreads / 32 rows per block: grid.x = ceil(B * C_in * L / (kThreads / 32)).
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) mta_row_stats(const __grid_constant__ MtaParams p) {
-  using T = typename Cfg::T;
-  const long long row_index = blockIdx.x;  // (b * C_in + c) * L + i
+  constexpr int kWarps = Cfg::kThreads / 32;
+  const long long row_index = static_cast<long long>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  if (row_index >= p.rows) return;  // the whole warp leaves together
   const int i = static_cast<int>(row_index % Cfg::kL);
-  const T* row = static_cast<const T*>(p.scores) + row_index * Cfg::kL;
+  const typename Cfg::T* row = static_cast<const typename Cfg::T*>(p.scores) + row_index * Cfg::kL;
   float stat;
   if constexpr (Cfg::kNorm == NormKind::softmax) {
     stat = softmax_row_stat<Cfg>(row, i);
   } else {
     stat = sparsemax_row_stat<Cfg>(row, i);
   }
-  if (threadIdx.x == 0) p.row_stats[row_index] = stat;
+  if ((threadIdx.x & 31) == 0) p.row_stats[row_index] = stat;
 }
 
 // Loads the normalized scores P of channel plane (b, ic) over rows [i0, i0 + kPatchH) and columns

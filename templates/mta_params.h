@@ -23,10 +23,11 @@ struct MtaParams {
   void* grad_scores;        // (B, C_in, L, L), T
   void* grad_weight;        // weight's shape, T
   void* grad_bias;          // (C_out), T, or null
-  float* row_stats;         // (B, C_in, L): softmax log-sum-exp or sparsemax threshold per row
+  float* row_stats;         // (B, C_in, L): softmax log2-sum-exp2 of Z*log2(e), or the sparsemax threshold
   float* partial_weight;    // (B, strips, C_out, C_in/groups, Kh, Kw) workspace
   float* partial_bias;      // (B, strips, C_out) workspace
   int batch;
+  int rows;                 // B * C_in * L: the rows of row_stats
 };
 
 enum class NormKind : int { softmax = 0, sparsemax = 1 };

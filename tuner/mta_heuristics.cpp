@@ -47,7 +47,7 @@ int next_pow2(int n) {
 
 MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   MtaConfigs c;
-  c.row_stats.warps = warps_for(next_pow2(p.length));  // one block per row, a thread per 1..n columns
+  c.row_stats.warps = kMaxWarps;  // one warp per row (16-byte loads, 8 bf16 per lane): 8 rows per block
 
   const int tile_i = std::min(kMaxTile, next_pow2(p.out_h())), tile_j = std::min(kMaxTile, next_pow2(p.out_w()));
   c.forward = {tile_i, tile_j, 0, largest_divisor_at_most(p.out_channels / p.groups, kMaxOcTile)};
