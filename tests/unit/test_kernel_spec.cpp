@@ -195,9 +195,11 @@ TEST_CASE("launch_shape matches hand-computed grids, threads and shared memory")
   CHECK(fwd.grid_z == 3);
   CHECK(fwd.threads == 128);
   CHECK(fwd.smem_bytes == 4 * (35 * 24 + 2 * 3 * 3));
-  // row stats: one block per row, B*C_in*L.
+  // row stats: one warp per row, 2 rows per block of 2 warps: ceil(B*C_in*L / 2).
   const LaunchShape stats = launch_shape(mta_kernel_spec(KernelKind::mta_row_stats, p, {0, 0, 2, 0}), p);
-  CHECK(stats.grid_x == 3 * 4 * 100);
+  CHECK(stats.grid_x == 3 * 4 * 100 / 2);
+  const LaunchShape stats3 = launch_shape(mta_kernel_spec(KernelKind::mta_row_stats, p, {0, 0, 7, 0}), p);
+  CHECK(stats3.grid_x == (3 * 4 * 100 + 6) / 7);  // a partial last block
   CHECK(stats.threads == 64);
   CHECK(stats.smem_bytes == 0);
   // input gradient: B*C_in*ceil(L/16) strips; smem = 4*(C_out/g*Kh*Kw + 16*32 + 2*16).
@@ -225,9 +227,10 @@ TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise pro
     int length, stats_warps, fwd_tile, fwd_warps, bi_strip, bi_sweep, bi_warps, bw_tile_i, bw_tile_j, bw_warps;
   };
   const Row rows[] = {
-      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1},       {3, 1, 4, 1, 4, 4, 1, 4, 4, 1},
-      {5, 1, 8, 2, 8, 8, 2, 8, 8, 2},       {20, 1, 32, 8, 16, 32, 8, 16, 32, 8},
-      {64, 2, 32, 8, 16, 32, 8, 16, 32, 8}, {100, 4, 32, 8, 16, 32, 8, 16, 32, 8},
+      // row stats: a warp per row, always 8 rows (warps) per block
+      {1, 8, 1, 1, 1, 1, 1, 1, 1, 1},       {3, 8, 4, 1, 4, 4, 1, 4, 4, 1},
+      {5, 8, 8, 2, 8, 8, 2, 8, 8, 2},       {20, 8, 32, 8, 16, 32, 8, 16, 32, 8},
+      {64, 8, 32, 8, 16, 32, 8, 16, 32, 8}, {100, 8, 32, 8, 16, 32, 8, 16, 32, 8},
       {4096, 8, 32, 8, 16, 32, 8, 16, 32, 8},
   };
   for (const Row& r : rows) {
