@@ -49,7 +49,9 @@ def padding_of(p, kh, kw, dh, dw):
 def eager_mta(scores, weight, bias, stride, pads, dilation, groups):
     L = scores.shape[-1]
     future = torch.ones(L, L, dtype=torch.bool, device=scores.device).triu(1)
-    p = torch.softmax(scores.masked_fill(future, -1e9), dim=-1)
+    # -1e9 overflows fp16 (SPEC.md); there the eager baseline fills with fp16's lowest value instead.
+    fill = torch.finfo(torch.float16).min if scores.dtype == torch.float16 else -1e9
+    p = torch.softmax(scores.masked_fill(future, fill), dim=-1)
     top, bottom, left, right = pads
     y = F.conv2d(F.pad(p, (left, right, top, bottom)), weight, bias, stride, 0, dilation, groups)
     out_future = torch.ones(y.shape[-2:], dtype=torch.bool, device=y.device).triu(1)

@@ -51,6 +51,14 @@ __device__ __forceinline__ void store(void* base, long long index, float v) {
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr float kLog2e = 1.4426950408889634f;
 
+// 2^x in one MUFU.EX2 (relative error about 2^-22; results below 2^-126 flush to 0, which is what
+// a probability that small rounds to in any case). exp2f without fast math adds range fix-ups.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Loads of kN consecutive T as one access (kN * sizeof(T) is 16, 8, 4 or 2 bytes); the caller
 // guarantees the alignment, which the generator can prove from L (see Cfg's kL).
 template <class T, int kN>

@@ -14,48 +14,71 @@ namespace attnjit {
 template <NormKind kNorm>
 __device__ __forceinline__ float normalize(float z, float stat) {
   if constexpr (kNorm == NormKind::softmax) {
-    return exp2f(fmaf(z, kLog2e, -stat));  // one FFMA and one MUFU.EX2
+    return fast_exp2(fmaf(z, kLog2e, -stat));  // one FFMA and one MUFU.EX2
   } else {
     return fmaxf(z - stat, 0.0f);
   }
 }
 
 // A warp walks row[0..i] in packs of kVec elements (16-byte loads when the rows are 16-byte
-// aligned, which the generator knows from L), lane-strided; f(z) sees each element j <= i once and
-// lanes' partial results are combined by the caller. Elements past i inside the last pack are masked
-// by index, so NaN or inf in the future never enters the arithmetic.
+// aligned, which the generator knows from L), lane-strided; f(z, valid) sees each pack's elements,
+// valid false for those past i. Those are never used in arithmetic (callers select on `valid`), so
+// NaN or inf in the future never enters a result.
+// Elements per load: 16 bytes when every row starts 16-byte aligned.
+template <class Cfg>
+inline constexpr int kCausalPack = (Cfg::kL * sizeof(typename Cfg::T)) % 16 == 0 ? 16 / sizeof(typename Cfg::T) : 1;
+
 template <class Cfg, class F>
-__device__ __forceinline__ void for_each_causal(const typename Cfg::T* row, int i, F&& f) {
+__device__ __forceinline__ void for_each_causal_pack(const typename Cfg::T* row, int i, F&& f) {
   using T = typename Cfg::T;
-  constexpr int kVec = (Cfg::kL * sizeof(T)) % 16 == 0 ? 16 / sizeof(T) : 1;
+  constexpr int kVec = kCausalPack<Cfg>;
   const int lane = threadIdx.x & 31;
   for (int j0 = lane * kVec; j0 <= i; j0 += 32 * kVec) {
     float z[kVec];
     load_pack<T, kVec>(row + j0, z);
+    bool valid[kVec];
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      if (j0 + e <= i) f(z[e]);
-    }
+    for (int e = 0; e < kVec; ++e) valid[e] = j0 + e <= i;
+    f(z, valid);
   }
 }
 
-// Online softmax in base 2 over one warp's row: a running max m and sum s of exp2(z*log2e - m).
+template <class Cfg, class F>
+__device__ __forceinline__ void for_each_causal(const typename Cfg::T* row, int i, F&& f) {
+  constexpr int kVec = kCausalPack<Cfg>;
+  for_each_causal_pack<Cfg>(row, i, [&](const float (&z)[kVec], const bool (&valid)[kVec]) {
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      if (valid[e]) f(z[e]);
+    }
+  });
+}
+
+// Online softmax in base 2 over one warp's row: a running max m and sum s of exp2(z*log2e - m),
+// rescaled once per pack (not per element).
 template <class Cfg>
 __device__ float softmax_row_stat(const typename Cfg::T* row, int i) {
   float m = neg_inf(), s = 0.0f;
-  for_each_causal<Cfg>(row, i, [&](float z) {
-    const float x = z * kLog2e;
-    if (x > m) {
-      s *= exp2f(m - x);  // exp2(-inf) = 0 on the first element
-      m = x;
+  constexpr int kN = kCausalPack<Cfg>;
+  for_each_causal_pack<Cfg>(row, i, [&](const float (&z)[kN], const bool (&valid)[kN]) {
+    float x[kN];
+    float pack_max = neg_inf();
+#pragma unroll
+    for (int e = 0; e < kN; ++e) {
+      x[e] = valid[e] ? z[e] * kLog2e : neg_inf();
+      pack_max = fmaxf(pack_max, x[e]);
     }
-    s += exp2f(x - m);
+    const float nm = fmaxf(m, pack_max);  // finite: the pack holds element j0 <= i
+    s *= fast_exp2(m - nm);               // 0 while m is still -inf
+#pragma unroll
+    for (int e = 0; e < kN; ++e) s += fast_exp2(x[e] - nm);  // exp2(-inf) = 0 for the masked ones
+    m = nm;
   });
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) {  // butterfly: every lane ends with the row's (m, s)
     const float om = __shfl_xor_sync(kFullMask, m, offset), os = __shfl_xor_sync(kFullMask, s, offset);
     const float nm = fmaxf(m, om);
-    if (nm != neg_inf()) s = s * exp2f(m - nm) + os * exp2f(om - nm);
+    if (nm != neg_inf()) s = s * fast_exp2(m - nm) + os * fast_exp2(om - nm);
     m = nm;
   }
   return m + log2f(s);
@@ -108,19 +131,24 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_row_stats(const __grid_cons
 
 // Loads the normalized scores P of channel plane (b, ic) over rows [i0, i0 + kPatchH) and columns
 // [j0, j0 + kPatchW) into patch (row-major, kPatchW wide). Outside [0, L) and in the future, P = 0;
-// future scores are never read.
+// future scores are never read. A warp per patch row: the row's statistic is one broadcast load and
+// the lanes' loads are consecutive.
 template <class Cfg, int kPatchH, int kPatchW>
 __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i0, int j0, float* patch) {
   using T = typename Cfg::T;
+  constexpr int kWarps = Cfg::kThreads / 32;
   const T* scores = static_cast<const T*>(p.scores) + plane * Cfg::kL * Cfg::kL;
   const float* stats = p.row_stats + plane * Cfg::kL;
-  for (int idx = threadIdx.x; idx < kPatchH * kPatchW; idx += Cfg::kThreads) {
-    const int i = i0 + idx / kPatchW, j = j0 + idx % kPatchW;
-    float value = 0.0f;
-    if (j >= 0 && j <= i && i < Cfg::kL) {
-      value = normalize<Cfg::kNorm>(to_float(scores[static_cast<long long>(i) * Cfg::kL + j]), stats[i]);
+  const int lane = threadIdx.x & 31;
+  for (int r = threadIdx.x >> 5; r < kPatchH; r += kWarps) {
+    const int i = i0 + r;
+    const bool row_in = i >= 0 && i < Cfg::kL;
+    const float stat = row_in ? stats[i] : 0.0f;
+    const T* row = scores + static_cast<long long>(i) * Cfg::kL;
+    for (int c = lane; c < kPatchW; c += 32) {
+      const int j = j0 + c;
+      patch[r * kPatchW + c] = (row_in && j >= 0 && j <= i) ? normalize<Cfg::kNorm>(to_float(row[j]), stat) : 0.0f;
     }
-    patch[idx] = value;
   }
 }
 
