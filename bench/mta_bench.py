@@ -185,12 +185,13 @@ def main():
     for p, a in zip(problems, ours["results"]):
         print(f"timing PyTorch: {p['name']}", file=sys.stderr, flush=True)
         rows.append({"name": p["name"], "problem": p, "attnjit": a, "torch": torch_baselines(p, args.reps, not args.no_compile)})
-    with open(os.path.join(out, "mta_bench.json"), "w") as f:
-        json.dump({"meta": meta, "attnjit_counters": {k: ours[k] for k in ("nvrtc_compiles", "store_hits")}, "rows": rows},
-                  f, indent=1)
-    text = markdown(meta, rows)
-    with open(os.path.join(out, "mta_bench.md"), "w") as f:
-        f.write(text)
+        # written after every shape, so a run cut short still leaves what it measured
+        with open(os.path.join(out, "mta_bench.json"), "w") as f:
+            json.dump({"meta": meta, "attnjit_counters": {k: ours[k] for k in ("nvrtc_compiles", "store_hits")},
+                       "rows": rows}, f, indent=1)
+        text = markdown(meta, rows)
+        with open(os.path.join(out, "mta_bench.md"), "w") as f:
+            f.write(text)
     print(text)
 
 
