@@ -94,6 +94,9 @@ def torch_baselines(p, reps, compile_too):
     results = {}
     variants = [("eager", eager_mta)]
     if compile_too:
+        # A fresh compilation per shape: one compiled function reused across shapes hits dynamo's
+        # recompile limit and silently falls back to eager (seen in the first run with compile).
+        torch._dynamo.reset()
         variants.append(("compile", torch.compile(eager_mta, dynamic=False)))
     for label, fn in variants:
         try:
