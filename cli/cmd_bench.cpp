@@ -18,12 +18,15 @@
 
 namespace attnjit::cli {
 
+nlohmann::json measure_overheads(const MtaProblem& problem);  // bench_overheads.cpp
+
 namespace {
 
 constexpr double kBandwidth = 3.0e12;  // bytes/s: the floor DESIGN.md measures against (H100 HBM3, measured copy)
 
 struct BenchArgs {
   ProblemArgs problem;
+  bool overheads = false;
   std::string arch = "sm_90";
   int repetitions = 50, warmup = 5;
   std::uint64_t seed = 1;
@@ -154,9 +157,16 @@ Command add_bench(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--seed", args->seed, "seed of the random inputs")->capture_default_str();
   app.add_flag("--no-verify", args->no_verify, "skip the comparison with the CPU reference");
   app.add_flag("--json", args->json, "print JSON instead of a table");
+  app.add_flag("--overheads", args->overheads,
+               "instead: cold compile per kernel, load from the store per kernel, and dispatch overhead over bare "
+               "cuLaunchKernel, for the problem (JSON)");
   return [args, &global] {
     std::string why;
     if (!detail::driver_available(&why)) return compile_only(*args, global, why);
+    if (args->overheads) {
+      for (const MtaProblem& p : problems_from(args->problem)) fmt::print("{}\n", measure_overheads(p).dump(2));
+      return 0;
+    }
     Runtime runtime(runtime_options(global));
     nlohmann::json results = nlohmann::json::array();
     for (const NamedProblem& p : named_problems_from(args->problem)) results.push_back(bench_one(runtime, p, *args));

@@ -1,0 +1,97 @@
+// attnjit bench --overheads: attnjit's own costs on a GPU machine. Cold NVRTC compile of each kernel
+// (no CUDA headers are parsed: the templates are the only includes), loading each kernel from the
+// store (lookup, checksum, cuModuleLoadData), and the dispatch overhead of Runtime::mta_forward over
+// bare cuLaunchKernel calls of the same kernels (host time to submit, the GPU left to run).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/mta_plan.hpp"
+#include "tuner/device_memory.hpp"
+
+namespace attnjit::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Median over batches of `calls` submissions; the stream is drained between batches, untimed.
+template <class F>
+double median_submit_us(F&& submit, int batches, int calls) {
+  std::vector<double> per_call;
+  for (int b = 0; b < batches; ++b) {
+    const auto start = Clock::now();
+    for (int c = 0; c < calls; ++c) submit();
+    per_call.push_back(1e6 * seconds_since(start) / calls);
+    ATTNJIT_CU_CHECK(detail::driver().cuCtxSynchronize());
+  }
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
+}  // namespace
+
+nlohmann::json measure_overheads(const MtaProblem& p) {
+  nlohmann::json r;
+  const CUcontext context = detail::current_context();
+  const detail::DeviceInfo device = detail::device_info(context);
+  const MtaKernelSpecs s = mta_kernel_specs(p, mta_heuristic_configs(p));
+  const std::vector<KernelSpec> specs = {s.row_stats, s.forward, s.backward_input, s.backward_weight, s.reduce_weight};
+  const auto store = std::filesystem::temp_directory_path() / fmt::format("attnjit-overheads-{}.db", ::getpid());
+  std::filesystem::remove(store);
+  {  // cold compiles, one at a time, filling a fresh store
+    detail::KernelCache cache(RuntimeOptions{store.string(), CacheMode::read_write});
+    for (const KernelSpec& spec : specs) {
+      const auto b = cache.binary(spec, device.arch);
+      r["cold_compile_s"][name(spec)] = b.record->compile_seconds;
+    }
+  }
+  {  // a new process's view: every kernel from the store into the context
+    detail::KernelCache cache(RuntimeOptions{store.string(), CacheMode::read_write});
+    for (const KernelSpec& spec : specs) {
+      const auto start = Clock::now();
+      cache.function(spec, context, device.arch, launch_shape(spec, p).smem_bytes);
+      r["store_load_ms"][name(spec)] = 1e3 * seconds_since(start);
+    }
+    r["store_hits"] = cache.stats().store_hits;
+    r["nvrtc_compiles_on_load"] = cache.stats().nvrtc_compiles;
+  }
+  std::filesystem::remove(store);
+
+  Runtime runtime(RuntimeOptions{"", CacheMode::off});
+  detail::KernelCache cache(RuntimeOptions{"", CacheMode::off});
+  const auto plan = detail::make_mta_plan(cache, p, context, device);
+  const std::size_t L = p.length, es = size_of(p.dtype);
+  detail::DeviceBuffer scores(p.batch * p.in_channels * L * L * es), weight(p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w * es),
+      out(p.batch * p.out_channels * p.out_h() * p.out_w() * es), stats(mta_row_stats_elements(p) * 4);
+  scores.fill(0x3c);  // small finite values in every dtype
+  weight.fill(0x3c);
+  const MtaForwardArgs args{scores.get(), weight.get(), nullptr, out.get(), static_cast<float*>(stats.get())};
+  MtaParams params{};
+  params.scores = args.scores;
+  params.weight = args.weight;
+  params.out = args.out;
+  params.row_stats = args.row_stats;
+  params.batch = p.batch;
+  params.rows = static_cast<int>(mta_row_stats_elements(p));
+  runtime.mta_forward(p, args, nullptr);  // plan it
+  constexpr int kBatches = 51, kCalls = 200;
+  const double runtime_us = median_submit_us([&] { runtime.mta_forward(p, args, nullptr); }, kBatches, kCalls);
+  const double bare_us = median_submit_us([&] {
+    detail::launch(plan->row_stats, params, nullptr);
+    detail::launch(plan->forward, params, nullptr);
+  }, kBatches, kCalls);
+  r["dispatch"] = {{"problem", describe(p)}, {"runtime_mta_forward_us", runtime_us},
+                   {"bare_two_cuLaunchKernel_us", bare_us}, {"overhead_us", runtime_us - bare_us},
+                   {"calls_per_batch", kCalls}, {"batches", kBatches}};
+  return r;
+}
+
+}  // namespace attnjit::cli
