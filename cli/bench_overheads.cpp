@@ -74,13 +74,7 @@ nlohmann::json measure_overheads(const MtaProblem& p) {
   scores.fill(0x3c);  // small finite values in every dtype
   weight.fill(0x3c);
   const MtaForwardArgs args{scores.get(), weight.get(), nullptr, out.get(), static_cast<float*>(stats.get())};
-  MtaParams params{};
-  params.scores = args.scores;
-  params.weight = args.weight;
-  params.out = args.out;
-  params.row_stats = args.row_stats;
-  params.batch = p.batch;
-  params.rows = static_cast<int>(mta_row_stats_elements(p));
+  const MtaParams params = detail::forward_params(p, args);
   runtime.mta_forward(p, args, nullptr);  // plan it
   constexpr int kBatches = 51, kCalls = 200;
   const double runtime_us = median_submit_us([&] { runtime.mta_forward(p, args, nullptr); }, kBatches, kCalls);

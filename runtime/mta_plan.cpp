@@ -78,6 +78,18 @@ std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& pro
   return plan;
 }
 
+MtaParams forward_params(const MtaProblem& problem, const MtaForwardArgs& a) {
+  MtaParams params{};
+  params.scores = a.scores;
+  params.weight = a.weight;
+  params.bias = a.bias;
+  params.out = a.out;
+  params.row_stats = a.row_stats;
+  params.batch = problem.batch;
+  params.rows = static_cast<int>(mta_row_stats_elements(problem));
+  return params;
+}
+
 void launch(const KernelLaunch& kernel, const MtaParams& params, CUstream stream) {
   void* args[] = {const_cast<MtaParams*>(&params)};
   const LaunchShape& s = kernel.shape;

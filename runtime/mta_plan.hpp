@@ -45,6 +45,9 @@ std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& pro
 // kernels then cost one compile's latency, not five.
 void prefetch(KernelCache& cache, const std::vector<KernelSpec>& specs, const std::string& arch);
 
+// The forward's kernel parameters for `args` (no checks: Runtime::mta_forward checks the pointers).
+MtaParams forward_params(const MtaProblem& problem, const MtaForwardArgs& args);
+
 void launch(const KernelLaunch& kernel, const MtaParams& params, CUstream stream);
 
 }  // namespace attnjit::detail

@@ -96,14 +96,7 @@ void Runtime::mta_forward(const MtaProblem& problem, const MtaForwardArgs& a, St
     detail::raise_invalid("{}: bias pointer is {} but the problem says bias={}; make them agree", describe(problem),
                           a.bias ? "set" : "null", problem.bias == Bias::present ? "present" : "none");
   }
-  MtaParams params{};
-  params.scores = a.scores;
-  params.weight = a.weight;
-  params.bias = a.bias;
-  params.out = a.out;
-  params.row_stats = a.row_stats;
-  params.batch = problem.batch;
-  params.rows = static_cast<int>(mta_row_stats_elements(problem));
+  const MtaParams params = detail::forward_params(problem, a);
   auto s = static_cast<CUstream>(stream);
   detail::launch(plan.row_stats, params, s);
   detail::launch(plan.forward, params, s);
