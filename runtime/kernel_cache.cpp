@@ -28,7 +28,7 @@ struct KernelCache::Module {
   }
 };
 
-KernelCache::KernelCache(const RuntimeOptions& options) : options_(options) {
+KernelCache::KernelCache(const RuntimeOptions& options) {
   if (options.cache_mode == CacheMode::off) return;
   const std::string path = options.cache_path.empty() ? cache::Store::default_path() : options.cache_path;
   const auto mode = options.cache_mode == CacheMode::read_only ? cache::OpenMode::read_only : cache::OpenMode::read_write;

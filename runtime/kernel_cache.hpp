@@ -46,7 +46,6 @@ class KernelCache {
   std::shared_ptr<const cache::KernelRecord> fetch_or_compile(const KernelSpec& spec, const std::string& arch,
                                                               BinarySource& source);
 
-  RuntimeOptions options_;
   std::unique_ptr<cache::Store> store_;  // null when options.cache_mode == off
   std::mutex mutex_;        // guards binaries_ and modules_
   std::mutex store_mutex_;  // one SQLite connection, one user at a time

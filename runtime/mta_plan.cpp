@@ -62,8 +62,7 @@ std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& pro
   plan->problem = problem;
   plan->configs = mta_heuristic_configs(problem);
   const MtaKernelSpecs specs = mta_kernel_specs(problem, plan->configs);
-  prefetch(cache, {specs.row_stats, specs.forward, specs.backward_input, specs.backward_weight, specs.reduce_weight},
-           device.arch);
+  prefetch(cache, in_launch_order(specs), device.arch);
   plan->row_stats = resolve(cache, specs.row_stats, problem, context, device);
   plan->forward = resolve(cache, specs.forward, problem, context, device);
   plan->backward_input = resolve(cache, specs.backward_input, problem, context, device);

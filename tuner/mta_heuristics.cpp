@@ -72,6 +72,10 @@ MtaKernelSpecs mta_kernel_specs(const MtaProblem& p, const MtaConfigs& c) {
           mta_kernel_spec(KernelKind::mta_reduce_weight, p, c.backward_weight)};
 }
 
+std::vector<KernelSpec> in_launch_order(const MtaKernelSpecs& s) {
+  return {s.row_stats, s.forward, s.backward_input, s.backward_weight, s.reduce_weight};
+}
+
 std::size_t mta_workspace_bytes(const MtaProblem& p, const MtaConfigs& c) {
   const std::size_t strips = static_cast<std::size_t>(mta_ceil_div(p.out_h(), c.backward_weight.tile_i));
   const std::size_t per_slot = static_cast<std::size_t>(p.out_channels) *

@@ -2,6 +2,8 @@
 // problem, always valid (the autotuner only improves on them).
 #pragma once
 
+#include <vector>
+
 #include "attnjit/attnjit.hpp"
 #include "generator/kernel_spec.hpp"
 
@@ -25,6 +27,7 @@ struct MtaKernelSpecs {
   KernelSpec row_stats, forward, backward_input, backward_weight, reduce_weight;
 };
 MtaKernelSpecs mta_kernel_specs(const MtaProblem& problem, const MtaConfigs& configs);
+std::vector<KernelSpec> in_launch_order(const MtaKernelSpecs& specs);
 
 // Bytes of workspace the backward needs under `configs`: the weight-gradient partial sums,
 // B * ceil(out_h / tile_i) * C_out * (C_in/groups * Kh * Kw + 1) floats.

@@ -19,7 +19,7 @@ std::vector<KernelSpec> grid_specs() {
   std::vector<KernelSpec> specs;
   for (const auto& c : testing::mta_grid()) {
     const MtaKernelSpecs s = mta_kernel_specs(c.problem, mta_heuristic_configs(c.problem));
-    for (const KernelSpec& spec : {s.row_stats, s.forward, s.backward_input, s.backward_weight, s.reduce_weight}) {
+    for (const KernelSpec& spec : in_launch_order(s)) {
       if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
     }
   }
