@@ -80,6 +80,20 @@ __device__ __forceinline__ void store_pack(T* p, const float (&in)[kN]) {
   for (int e = 0; e < kN; ++e) pack.v[e] = from_float<T>(in[e]);
   *reinterpret_cast<Pack<T, kN>*>(p) = pack;
 }
+// Writes kRun consecutive values of one row (a run), as one vector store when the row length lets every run
+// start aligned (kOutW a multiple of kRun), else element by element up to the row's end.
+template <class T, int kRun, int kOutW>
+__device__ __forceinline__ void store_run(T* out, int oj, const float (&v)[kRun]) {
+  if constexpr (kOutW % kRun == 0 && (kRun * sizeof(T)) % 4 == 0 && kRun * sizeof(T) <= 16) {
+    store_pack<T, kRun>(out, v);
+  } else {
+#pragma unroll
+    for (int r = 0; r < kRun; ++r) {
+      if (oj + r < kOutW) out[r] = from_float<T>(v[r]);
+    }
+  }
+}
+
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 
 // Butterfly reductions: every lane ends with the same value, combined in a fixed order, so results

@@ -1,9 +1,10 @@
 // mta backward (SPEC.md section 1), fused: no L x L temporary besides grad_scores itself.
 //   mta_backward_input   dP (the transposed convolution of the masked grad_out) is recomputed where
-//                        needed; one block owns a strip of kTileI rows of one input channel and sweeps
-//                        it twice: first the per-row reduction the normalization's backward needs
-//                        (softmax: sum P*dP; sparsemax: sum of dP and size of the support), then
-//                        grad_scores = dZ, with the future written as 0.
+//                        needed, tile by tile from a grad_out patch in shared memory; one block owns a
+//                        strip of kTileI rows of one input channel and sweeps it twice: first the
+//                        per-row reduction the normalization's backward needs (softmax: sum P*dP;
+//                        sparsemax: sum of dP and size of the support), then grad_scores = dZ, with
+//                        the future written as 0.
 //   mta_backward_weight  per (batch, strip of output rows, output channel, input channel of its group):
 //                        the strip's contribution to grad_weight (and grad_bias), reduced inside the
 //                        block in a fixed order and written to a workspace slot, no atomics.
@@ -14,49 +15,100 @@
 
 namespace attnjit {
 
-// dP[i, j] of input channel ic (icg-th of its group), from the masked grad_out and the weights of
-// the group's output channels (w: [kCoutG][kKh][kKw] for this icg, in shared memory).
-template <class Cfg>
-__device__ __forceinline__ float grad_normalized(const MtaParams& p, int b, int group, const float* w, int i, int j) {
+// Fills patch[o][a][c] (o < kCoutG, a < kGh, c < kGw) with the masked grad_out of the group's output
+// channels scattered onto the padded input grid: entry (a, c) holds grad_out at output position
+// ((a0 + a) / kSh, (c0 + c) / kSw) where both divide evenly, the position exists and is causal; 0
+// elsewhere. The transposed convolution then reads it like the forward reads its patch: a stride-1
+// correlation with the flipped filter.
+template <class Cfg, int kGh, int kGw>
+__device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, int c0, float* patch) {
   using T = typename Cfg::T;
   constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
   const T* grad_out = static_cast<const T*>(p.grad_out) +
                       (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
-  float dp = 0.0f;
-  for (int kh = 0; kh < Cfg::kKh; ++kh) {
-    const int ni = i + Cfg::kPadTop - kh * Cfg::kDh;
-    if (ni < 0 || ni % Cfg::kSh != 0 || ni / Cfg::kSh >= Cfg::kOutH) continue;
-    const int oi = ni / Cfg::kSh;
-    for (int kw = 0; kw < Cfg::kKw; ++kw) {
-      const int nj = j + Cfg::kPadLeft - kw * Cfg::kDw;
-      if (nj < 0 || nj % Cfg::kSw != 0 || nj / Cfg::kSw >= Cfg::kOutW) continue;
-      const int oj = nj / Cfg::kSw;
-      if (oj > oi) continue;  // grad_out is masked like the output: its future is never read
-      const long long at = static_cast<long long>(oi) * Cfg::kOutW + oj;
-      for (int o = 0; o < Cfg::kCoutG; ++o) {
-        dp += w[(o * Cfg::kKh + kh) * Cfg::kKw + kw] *
-              to_float(grad_out[static_cast<long long>(o) * Cfg::kOutH * Cfg::kOutW + at]);
+  for (int idx = threadIdx.x; idx < Cfg::kCoutG * kGh * kGw; idx += Cfg::kThreads) {
+    const int o = idx / (kGh * kGw), ni = a0 + (idx / kGw) % kGh, nj = c0 + idx % kGw;
+    float value = 0.0f;
+    if (ni >= 0 && nj >= 0 && ni % Cfg::kSh == 0 && nj % Cfg::kSw == 0) {
+      const int oi = ni / Cfg::kSh, oj = nj / Cfg::kSw;
+      if (oi < Cfg::kOutH && oj < Cfg::kOutW && oj <= oi) {  // grad_out's future is never read
+        value = to_float(grad_out[(static_cast<long long>(o) * Cfg::kOutH + oi) * Cfg::kOutW + oj]);
+      }
+    }
+    patch[idx] = value;
+  }
+}
+
+// dP of the kRun positions (r, q0 .. q0 + kRun - 1) of a tile, from its grad patch and the group's
+// filters for this input channel (w: [kCoutG][kKh][kKw]). Per filter row the kSpan patch values the
+// run touches are loaded once into registers and each serves up to kRun taps.
+template <class Cfg, int kGh, int kGw, int kRun>
+__device__ __forceinline__ void grad_normalized_run(const float* w, const float* patch, int r, int q0,
+                                                    float (&dp)[kRun]) {
+  constexpr int kSpan = kRun + (Cfg::kKw - 1) * Cfg::kDw;
+#pragma unroll
+  for (int e = 0; e < kRun; ++e) dp[e] = 0.0f;
+#pragma unroll 1
+  for (int o = 0; o < Cfg::kCoutG; ++o) {
+#pragma unroll
+    for (int kh = 0; kh < Cfg::kKh; ++kh) {
+      const float* row = patch + (o * kGh + r + (Cfg::kKh - 1 - kh) * Cfg::kDh) * kGw + q0;
+      float x[kSpan];
+#pragma unroll
+      for (int t = 0; t < kSpan; ++t) x[t] = row[t];
+#pragma unroll
+      for (int kw = 0; kw < Cfg::kKw; ++kw) {
+        const float wv = w[(o * Cfg::kKh + kh) * Cfg::kKw + kw];
+#pragma unroll
+        for (int e = 0; e < kRun; ++e) dp[e] = fmaf(wv, x[e + (Cfg::kKw - 1 - kw) * Cfg::kDw], dp[e]);
       }
     }
   }
-  return dp;
 }
 
-// grid = (B * C_in * strips); block = kThreads; strips = ceil(L / kTileI).
+// The normalized scores of positions (i, j .. j + kRun - 1), 0 in the future. One vector load when L
+// keeps every run aligned; the future elements it brings are selected away, never used in arithmetic.
+template <class Cfg, int kRun>
+__device__ __forceinline__ void load_probs_run(const typename Cfg::T* row, int i, int j, float stat, float (&prob)[kRun]) {
+  using T = typename Cfg::T;
+  float z[kRun];
+  if constexpr (Cfg::kL % kRun == 0 && kRun * sizeof(T) <= 16) {
+    load_pack<T, kRun>(row + j, z);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kRun; ++e) z[e] = j + e <= i ? to_float(row[j + e]) : 0.0f;
+  }
+#pragma unroll
+  for (int e = 0; e < kRun; ++e) prob[e] = j + e <= i ? normalize<Cfg::kNorm>(z[e], stat) : 0.0f;
+}
+
+// grid = (B * C_in * strips); block = kThreads; strips = ceil(L / kTileI). One block owns a strip of
+// kTileI rows of one input channel and sweeps its causal tiles of kTileJ columns twice, each time with
+// the tile's grad patch in shared memory and dP recomputed in registers: first for the per-row
+// reductions of the normalization's backward, then for grad_scores. Tiles above the diagonal are
+// written as zeros without reading anything. Each thread owns the same runs of kRun positions in
+// every tile, so its row partials accumulate in registers and are combined in a fixed order.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid_constant__ MtaParams p) {
   using T = typename Cfg::T;
   constexpr int kK = Cfg::kKh * Cfg::kKw;
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups;
-  constexpr int kTilePix = Cfg::kTileI * Cfg::kTileJ;
-  constexpr int kPix = mta_ceil_div(kTilePix, Cfg::kThreads);
+  constexpr int kGh = mta_grad_patch_extent(Cfg::kTileI, Cfg::kKh, Cfg::kDh);
+  constexpr int kGw = mta_grad_patch_extent(Cfg::kTileJ, Cfg::kKw, Cfg::kDw);
+  constexpr int kRun = mta_backward_input_run(Cfg::kTileJ);
+  constexpr int kRunsPerRow = Cfg::kTileJ / kRun;
+  constexpr int kTileRuns = Cfg::kTileI * kRunsPerRow;
+  constexpr int kRuns = mta_ceil_div(kTileRuns, Cfg::kThreads);  // runs per thread
   constexpr int kStrips = mta_ceil_div(Cfg::kL, Cfg::kTileI);
+  constexpr int kTilesJ = mta_ceil_div(Cfg::kL, Cfg::kTileJ);
   constexpr bool kSoftmax = Cfg::kNorm == NormKind::softmax;
+  static_assert(Cfg::kTileJ % kRun == 0, "tile_j must be a multiple of the run length");
 
   extern __shared__ float smem[];
   float* w = smem;                                  // [kCoutG][kKh][kKw] for this input channel
-  float* partial = w + Cfg::kCoutG * kK;            // [kTileI][kTileJ] per-position row partials
-  float* row_sum = partial + kTilePix;              // [kTileI]
+  float* patch = w + Cfg::kCoutG * kK;              // [kCoutG][kGh][kGw]
+  float* partial = patch + Cfg::kCoutG * kGh * kGw; // [kTileRuns] per-run partials of the row reductions
+  float* row_sum = partial + kTileRuns;             // [kTileI]
   float* row_count = row_sum + Cfg::kTileI;         // [kTileI] (sparsemax: support size)
 
   const int strip = blockIdx.x % kStrips;
@@ -65,72 +117,112 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   const int group = ic / Cfg::kCinG, icg = ic % Cfg::kCinG;
   const int i0 = strip * Cfg::kTileI;
   const T* scores = static_cast<const T*>(p.scores) + plane * Cfg::kL * Cfg::kL;
-  const float* stats = p.row_stats + plane * Cfg::kL;
+  T* grad_scores = static_cast<T*>(p.grad_scores) + plane * Cfg::kL * Cfg::kL;
+  const int a0 = i0 + Cfg::kPadTop - (Cfg::kKh - 1) * Cfg::kDh;  // padded-grid row of the patch's first row
 
   for (int idx = threadIdx.x; idx < Cfg::kCoutG * kK; idx += Cfg::kThreads) {
     const int o = idx / kK;
     w[idx] = load<T>(p.weight, (static_cast<long long>(group * Cfg::kCoutG + o) * Cfg::kCinG + icg) * kK + idx % kK);
   }
-  __syncthreads();
+  float stat[kRuns];
+#pragma unroll
+  for (int k = 0; k < kRuns; ++k) {
+    const int run = threadIdx.x + k * Cfg::kThreads, i = i0 + run / kRunsPerRow;
+    stat[k] = run < kTileRuns && i < Cfg::kL ? p.row_stats[plane * Cfg::kL + i] : 0.0f;
+  }
 
-  // Sweep 1: per-position partials of the row reductions, over the causal part of the strip.
+  // Sweep 1: the per-run partials of the row reductions (softmax: sum P*dP; sparsemax: sum of dP and
+  // size of the support) over the causal tiles.
   const int last_row = min(i0 + Cfg::kTileI, Cfg::kL) - 1;
   const int causal_tiles = last_row / Cfg::kTileJ + 1;
-  float sum[kPix], count[kPix];
+  float sum[kRuns], count[kRuns];
 #pragma unroll
-  for (int k = 0; k < kPix; ++k) sum[k] = count[k] = 0.0f;
+  for (int k = 0; k < kRuns; ++k) sum[k] = count[k] = 0.0f;
   for (int tj = 0; tj < causal_tiles; ++tj) {
+    const int j0 = tj * Cfg::kTileJ;
+    __syncthreads();  // the previous tile's patch is no longer read (and the weights are written)
+    load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
+    __syncthreads();
 #pragma unroll
-    for (int k = 0; k < kPix; ++k) {
-      const int q = threadIdx.x + k * Cfg::kThreads;
-      const int i = i0 + q / Cfg::kTileJ, j = tj * Cfg::kTileJ + q % Cfg::kTileJ;
-      if (q >= kTilePix || i >= Cfg::kL || j > i) continue;
-      const float prob = normalize<Cfg::kNorm>(to_float(scores[static_cast<long long>(i) * Cfg::kL + j]), stats[i]);
-      const float dp = grad_normalized<Cfg>(p, b, group, w, i, j);
-      if (kSoftmax) {
-        sum[k] += prob * dp;
-      } else if (prob > 0.0f) {
-        sum[k] += dp;
-        count[k] += 1.0f;
+    for (int k = 0; k < kRuns; ++k) {
+      const int run = threadIdx.x + k * Cfg::kThreads;
+      if (kTileRuns % Cfg::kThreads != 0 && run >= kTileRuns) break;
+      const int r = run / kRunsPerRow, q0 = (run % kRunsPerRow) * kRun, i = i0 + r, j = j0 + q0;
+      if (i >= Cfg::kL || j > i) continue;
+      float prob[kRun], dp[kRun];
+      load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
+      grad_normalized_run<Cfg, kGh, kGw, kRun>(w, patch, r, q0, dp);
+#pragma unroll
+      for (int e = 0; e < kRun; ++e) {
+        const bool valid = j + e <= i;  // dP of a future position may be anything: select, never multiply
+        if (kSoftmax) {
+          sum[k] += valid ? prob[e] * dp[e] : 0.0f;
+        } else if (valid && prob[e] > 0.0f) {
+          sum[k] += dp[e];
+          count[k] += 1.0f;
+        }
       }
     }
   }
-  // Row totals, in a fixed order: position partials to shared memory, one thread per row.
+  // Row totals, in a fixed order: run partials to shared memory, one thread per row.
   for (int pass = 0; pass < (kSoftmax ? 1 : 2); ++pass) {
 #pragma unroll
-    for (int k = 0; k < kPix; ++k) {
-      const int q = threadIdx.x + k * Cfg::kThreads;
-      if (q < kTilePix) partial[q] = pass == 0 ? sum[k] : count[k];
+    for (int k = 0; k < kRuns; ++k) {
+      const int run = threadIdx.x + k * Cfg::kThreads;
+      if (run < kTileRuns) partial[run] = pass == 0 ? sum[k] : count[k];
     }
     __syncthreads();
     if (threadIdx.x < Cfg::kTileI) {
       float total = 0.0f;
-      for (int c = 0; c < Cfg::kTileJ; ++c) total += partial[threadIdx.x * Cfg::kTileJ + c];
+      for (int c = 0; c < kRunsPerRow; ++c) total += partial[threadIdx.x * kRunsPerRow + c];
       (pass == 0 ? row_sum : row_count)[threadIdx.x] = total;
     }
     __syncthreads();
   }
 
-  // Sweep 2: grad_scores over the whole strip; dP recomputed rather than stored in T, which would
+  // Sweep 2: grad_scores = dZ over the causal tiles; dP recomputed rather than stored in T, which would
   // round it to 8 bits of mantissa in bf16 before the subtraction.
-  constexpr int kTilesJ = mta_ceil_div(Cfg::kL, Cfg::kTileJ);
-  T* grad_scores = static_cast<T*>(p.grad_scores) + plane * Cfg::kL * Cfg::kL;
-  for (int tj = 0; tj < kTilesJ; ++tj) {
+  for (int tj = 0; tj < causal_tiles; ++tj) {
+    const int j0 = tj * Cfg::kTileJ;
+    __syncthreads();
+    load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
+    __syncthreads();
 #pragma unroll
-    for (int k = 0; k < kPix; ++k) {
-      const int q = threadIdx.x + k * Cfg::kThreads;
-      const int r = q / Cfg::kTileJ, i = i0 + r, j = tj * Cfg::kTileJ + q % Cfg::kTileJ;
-      if (q >= kTilePix || i >= Cfg::kL || j >= Cfg::kL) continue;
-      float dz = 0.0f;
+    for (int k = 0; k < kRuns; ++k) {
+      const int run = threadIdx.x + k * Cfg::kThreads;
+      if (kTileRuns % Cfg::kThreads != 0 && run >= kTileRuns) break;
+      const int r = run / kRunsPerRow, q0 = (run % kRunsPerRow) * kRun, i = i0 + r, j = j0 + q0;
+      if (i >= Cfg::kL || j >= Cfg::kL) continue;
+      float dz[kRun];
+#pragma unroll
+      for (int e = 0; e < kRun; ++e) dz[e] = 0.0f;
       if (j <= i) {
-        const float prob = normalize<Cfg::kNorm>(to_float(scores[static_cast<long long>(i) * Cfg::kL + j]), stats[i]);
-        if (kSoftmax) {
-          dz = prob * (grad_normalized<Cfg>(p, b, group, w, i, j) - row_sum[r]);
-        } else if (prob > 0.0f) {
-          dz = grad_normalized<Cfg>(p, b, group, w, i, j) - row_sum[r] / row_count[r];
+        float prob[kRun], dp[kRun];
+        load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
+        grad_normalized_run<Cfg, kGh, kGw, kRun>(w, patch, r, q0, dp);
+#pragma unroll
+        for (int e = 0; e < kRun; ++e) {
+          const bool valid = j + e <= i;
+          if (kSoftmax) {
+            dz[e] = valid ? prob[e] * (dp[e] - row_sum[r]) : 0.0f;
+          } else {
+            dz[e] = valid && prob[e] > 0.0f ? dp[e] - row_sum[r] / row_count[r] : 0.0f;
+          }
         }
       }
-      grad_scores[static_cast<long long>(i) * Cfg::kL + j] = from_float<T>(dz);
+      store_run<T, kRun, Cfg::kL>(grad_scores + static_cast<long long>(i) * Cfg::kL + j, j, dz);
+    }
+  }
+  // Above the diagonal: zeros, nothing read.
+  for (int tj = causal_tiles; tj < kTilesJ; ++tj) {
+#pragma unroll
+    for (int k = 0; k < kRuns; ++k) {
+      const int run = threadIdx.x + k * Cfg::kThreads;
+      if (kTileRuns % Cfg::kThreads != 0 && run >= kTileRuns) break;
+      const int i = i0 + run / kRunsPerRow, j = tj * Cfg::kTileJ + (run % kRunsPerRow) * kRun;
+      if (i >= Cfg::kL || j >= Cfg::kL) continue;
+      const float zeros[kRun] = {};
+      store_run<T, kRun, Cfg::kL>(grad_scores + static_cast<long long>(i) * Cfg::kL + j, j, zeros);
     }
   }
 }

@@ -16,20 +16,6 @@
 
 namespace attnjit {
 
-// Writes kRun consecutive outputs of one row, as one vector store when the row length lets every run
-// start aligned (kOutW a multiple of kRun), else element by element up to the row's end.
-template <class T, int kRun, int kOutW>
-__device__ __forceinline__ void store_run(T* out, int oj, const float (&v)[kRun]) {
-  if constexpr (kOutW % kRun == 0 && (kRun * sizeof(T)) % 4 == 0 && kRun * sizeof(T) <= 16) {
-    store_pack<T, kRun>(out, v);
-  } else {
-#pragma unroll
-    for (int r = 0; r < kRun; ++r) {
-      if (oj + r < kOutW) out[r] = from_float<T>(v[r]);
-    }
-  }
-}
-
 // grid = (tiles_i * tiles_j, groups * C_out/groups/kOcTile, B); block = kThreads.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_constant__ MtaParams p) {

@@ -45,9 +45,19 @@ ATTNJIT_HD constexpr int mta_max(int a, int b) { return a > b ? a : b; }
 ATTNJIT_HD constexpr int mta_forward_smem_floats(int patch_h, int patch_w, int oc_tile, int kh, int kw) {
   return patch_h * patch_w + oc_tile * kh * kw;
 }
-ATTNJIT_HD constexpr int mta_backward_input_smem_floats(int cout_per_group, int kh, int kw, int tile_i,
-                                                        int tile_j) {
-  return cout_per_group * kh * kw + tile_i * tile_j + 2 * tile_i;
+// The input gradient's tile of tile_i x tile_j positions reads grad_out through the transposed
+// convolution: a halo'd patch of (tile + (kernel - 1) * dilation) positions per axis in the padded input
+// grid (grad_out scattered onto it at its stride, zeros between), one per output channel of the group.
+ATTNJIT_HD constexpr int mta_grad_patch_extent(int tile, int kernel, int dilation) {
+  return tile + (kernel - 1) * dilation;
+}
+ATTNJIT_HD constexpr int mta_backward_input_run(int tile_j) { return tile_j < 4 ? tile_j : 4; }
+ATTNJIT_HD constexpr int mta_backward_input_smem_floats(int cout_per_group, int kh, int kw, int dh, int dw,
+                                                        int tile_i, int tile_j) {
+  return cout_per_group * kh * kw +                                                          // weights
+         cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) * mta_grad_patch_extent(tile_j, kw, dw) +  // patch
+         tile_i * (tile_j / mta_backward_input_run(tile_j)) +  // per-run partials of the row reductions
+         2 * tile_i;                                           // the rows' totals
 }
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_w, int warps, int kh, int kw) {
   return mta_max(patch_h * patch_w, warps * (kh * kw + 1));

@@ -9,6 +9,7 @@ namespace attnjit {
 namespace {
 
 constexpr int kMaxTile = 32;        // 32 x 32 outputs = 1024 positions, 4 per thread at 8 warps
+constexpr int kMaxSweep = 64;       // input gradient: 16 x 64 positions = 256 runs of 4, one per thread
 constexpr int kMaxWarps = 8;        // 256 threads: enough blocks per SM at these tile sizes
 constexpr int kMaxOcTile = 8;       // accumulators per position: 8 channels x 4 positions = 32 registers
 constexpr int kSmemBudget = 48 * 1024;  // stay under the default dynamic limit when the tile allows
@@ -54,9 +55,22 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   fit_patch(c.forward, p, c.forward.oc_tile * p.kernel_h * p.kernel_w);
   c.forward.warps = warps_for(c.forward.tile_i * c.forward.tile_j);
 
-  // A strip of 16 rows: its per-row reductions stay in shared memory; 32 columns per sweep step.
-  const int strip = std::min(16, next_pow2(p.length)), sweep = std::min(kMaxTile, next_pow2(p.length));
-  c.backward_input = {strip, sweep, warps_for(strip * sweep), 0};
+  // A strip of 16 rows (its per-row reductions stay in shared memory) swept 64 columns at a time: 256
+  // runs of 4 positions, one per thread of 8 warps; narrower while the grad_out patch of the group's
+  // output channels does not fit the budget.
+  TileConfig& bi = c.backward_input;
+  bi = {std::min(16, next_pow2(p.length)), std::min(kMaxSweep, next_pow2(p.length)), 0, 0};
+  const int cout_g = p.out_channels / p.groups;
+  while (4 * mta_backward_input_smem_floats(cout_g, p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, bi.tile_i,
+                                            bi.tile_j) > kSmemBudget &&
+         (bi.tile_i > 1 || bi.tile_j > 1)) {
+    if (bi.tile_j >= bi.tile_i && bi.tile_j > 1) {
+      bi.tile_j /= 2;
+    } else {
+      bi.tile_i /= 2;
+    }
+  }
+  bi.warps = warps_for(bi.tile_i * (bi.tile_j / mta_backward_input_run(bi.tile_j)));
 
   c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
   fit_patch(c.backward_weight, p, 0);

@@ -12,6 +12,7 @@
 #include "attnjit/attnjit.hpp"
 #include "generator/kernel_spec.hpp"
 #include "tuner/mta_heuristics.hpp"
+#include "mta_params.h"
 
 namespace attnjit {
 namespace {
@@ -202,11 +203,12 @@ TEST_CASE("launch_shape matches hand-computed grids, threads and shared memory")
   CHECK(stats3.grid_x == (3 * 4 * 100 + 6) / 7);  // a partial last block
   CHECK(stats.threads == 64);
   CHECK(stats.smem_bytes == 0);
-  // input gradient: B*C_in*ceil(L/16) strips; smem = 4*(C_out/g*Kh*Kw + 16*32 + 2*16).
+  // input gradient: B*C_in*ceil(L/16) strips; smem = 4*(weights C_out/g*Kh*Kw + grad patches
+  // C_out/g*(16 + (3-1)*2)*(32 + (3-1)*1) + run partials 16*32/4 + row totals 2*16).
   const LaunchShape bi = launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 32, 8, 0}), p);
   CHECK(bi.grid_x == 3 * 4 * 7);
   CHECK(bi.threads == 256);
-  CHECK(bi.smem_bytes == 4 * (4 * 9 + 16 * 32 + 2 * 16));
+  CHECK(bi.smem_bytes == 4 * (4 * 9 + 4 * 20 * 34 + 16 * 8 + 2 * 16));
   // weight partials: B*C_out*C_in/g*ceil(50/16); smem = 4*max(patch 35x24, warps*(taps+1)).
   const LaunchShape bw = launch_shape(mta_kernel_spec(KernelKind::mta_backward_weight, p, {16, 8, 4, 0}), p);
   CHECK(bw.grid_x == 3 * 8 * 2 * 4);
@@ -228,10 +230,11 @@ TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise pro
   };
   const Row rows[] = {
       // row stats: a warp per row, always 8 rows (warps) per block
+      // input gradient: strip min(16, np2), sweep min(64, np2), a warp per 32 runs of 4 (at most 8)
       {1, 8, 1, 1, 1, 1, 1, 1, 1, 1},       {3, 8, 4, 1, 4, 4, 1, 4, 4, 1},
-      {5, 8, 8, 2, 8, 8, 2, 8, 8, 2},       {20, 8, 32, 8, 16, 32, 8, 16, 32, 8},
-      {64, 8, 32, 8, 16, 32, 8, 16, 32, 8}, {100, 8, 32, 8, 16, 32, 8, 16, 32, 8},
-      {4096, 8, 32, 8, 16, 32, 8, 16, 32, 8},
+      {5, 8, 8, 2, 8, 8, 1, 8, 8, 2},       {20, 8, 32, 8, 16, 32, 4, 16, 32, 8},
+      {64, 8, 32, 8, 16, 64, 8, 16, 32, 8}, {100, 8, 32, 8, 16, 64, 8, 16, 32, 8},
+      {4096, 8, 32, 8, 16, 64, 8, 16, 32, 8},
   };
   for (const Row& r : rows) {
     INFO("L=", r.length);
@@ -243,7 +246,7 @@ TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise pro
   }
 }
 
-TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward smem <= 48 KiB whenever a 1x1 tile fits") {
+TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward, input- and weight-gradient smem <= 48 KiB whenever a 1x1 tile fits") {
   constexpr unsigned kBudget = 48 * 1024;
   int shrunk = 0;
   for (int length : {7, 64, 333, 1024}) {
@@ -271,6 +274,11 @@ TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward smem <= 48 
             CHECK(launch_shape(specs.backward_weight, p).smem_bytes <= kBudget);
           } else {
             CHECK((c.forward == TileConfig{1, 1, 1, c.forward.oc_tile}));  // did all it could
+          }
+          if (4 * mta_backward_input_smem_floats(4, k, k, dilation, dilation, 1, 1) <= static_cast<int>(kBudget)) {
+            CHECK(launch_shape(specs.backward_input, p).smem_bytes <= kBudget);
+          } else {
+            CHECK((c.backward_input == TileConfig{1, 1, 1, 0}));
           }
           if (c.forward.tile_i * c.forward.tile_j < std::min(32, next_pow2(p.out_h())) * std::min(32, next_pow2(p.out_w()))) {
             ++shrunk;
