@@ -177,8 +177,9 @@ def main():
     args = ap.parse_args()
     problems = json.load(open(args.shapes))["problems"]
     gpu = torch.cuda.get_device_name(0)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or \
-        os.environ.get("ATTNJIT_COMMIT", "unknown")
+    # ATTNJIT_COMMIT names the commit of a build made elsewhere (the working copy's git may lag it)
+    commit = os.environ.get("ATTNJIT_COMMIT") or \
+        subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu": gpu, "commit": commit,
             "torch": torch.__version__}
     out = args.out or os.path.join("bench", "results", f"{meta['date'][:10]}_{gpu.replace(' ', '-')}_{commit}")

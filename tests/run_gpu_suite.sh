@@ -5,7 +5,7 @@
 set -uo pipefail
 build=${1:-build}
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' ' '-')
-commit=$(git rev-parse --short HEAD 2>/dev/null || cat "$build/COMMIT" 2>/dev/null || echo unknown)
+commit=${ATTNJIT_COMMIT:-$(cat "$build/COMMIT" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 out=${2:-bench/results/$(date -u +%Y-%m-%d)_${gpu:-nogpu}_${commit}}
 mkdir -p "$out"
 export ATTNJIT_CACHE=${ATTNJIT_CACHE:-$(mktemp -d)/attnjit.db}
