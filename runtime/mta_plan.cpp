@@ -66,13 +66,14 @@ std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& pro
   plan->row_stats = resolve(cache, specs.row_stats, problem, context, device);
   plan->forward = resolve(cache, specs.forward, problem, context, device);
   plan->backward_input = resolve(cache, specs.backward_input, problem, context, device);
-  plan->backward_weight = resolve(cache, specs.backward_weight, problem, context, device);
+  if (!mta_weight_grad_fused(problem)) {
+    plan->backward_weight = resolve(cache, specs.backward_weight, problem, context, device);
+  }
   plan->reduce_weight = resolve(cache, specs.reduce_weight, problem, context, device);
+  plan->weight_slots = mta_weight_slots(problem, plan->configs);
   plan->workspace_bytes = mta_workspace_bytes(problem, plan->configs);
-  const std::size_t bias_partials = static_cast<std::size_t>(problem.batch) *
-                                    mta_ceil_div(problem.out_h(), plan->configs.backward_weight.tile_i) *
-                                    problem.out_channels;
-  plan->partial_bias_offset = plan->workspace_bytes / 4 - bias_partials;
+  plan->partial_bias_offset =
+      plan->workspace_bytes / 4 - static_cast<std::size_t>(plan->weight_slots) * problem.out_channels;
   cache.count_plan();
   return plan;
 }

@@ -1,5 +1,5 @@
-// An MtaPlan is a problem resolved once: its five kernels loaded in one context, with their launch
-// shapes and the backward's workspace size. Launching a plan is building MtaParams and cuLaunchKernel.
+// An MtaPlan is a problem resolved once: its kernels (four or five) loaded in one context, with their
+// launch shapes and the backward's workspace size. Launching a plan is building MtaParams and cuLaunchKernel.
 #pragma once
 
 #include <cuda.h>
@@ -32,7 +32,9 @@ struct KernelLaunch {
 struct MtaPlan {
   MtaProblem problem;
   MtaConfigs configs;
-  KernelLaunch row_stats, forward, backward_input, backward_weight, reduce_weight;
+  KernelLaunch row_stats, forward, backward_input, reduce_weight;
+  KernelLaunch backward_weight;  // function null when the input-gradient kernel computes the partials
+  int weight_slots = 0;          // slots of weight-gradient partials (MtaParams::weight_slots)
   std::size_t workspace_bytes = 0;
   std::size_t partial_bias_offset = 0;  // floats into the workspace: weight partials first, then bias
 };
@@ -41,8 +43,8 @@ struct MtaPlan {
 std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& problem, CUcontext context,
                                        const DeviceInfo& device);
 
-// Fetches or compiles the binaries of `specs` in parallel (NVRTC is thread-safe); a cold plan's five
-// kernels then cost one compile's latency, not five.
+// Fetches or compiles the binaries of `specs` in parallel (NVRTC is thread-safe); a cold plan's
+// kernels then cost one compile's latency, not four or five.
 void prefetch(KernelCache& cache, const std::vector<KernelSpec>& specs, const std::string& arch);
 
 // The forward's kernel parameters for `args` (no checks: Runtime::mta_forward checks the pointers).

@@ -128,9 +128,10 @@ void Runtime::mta_backward(const MtaProblem& problem, const MtaBackwardArgs& a, 
   params.partial_bias = params.partial_weight + plan.partial_bias_offset;
   params.batch = problem.batch;
   params.rows = static_cast<int>(mta_row_stats_elements(problem));
+  params.weight_slots = plan.weight_slots;
   auto s = static_cast<CUstream>(stream);
   detail::launch(plan.backward_input, params, s);
-  detail::launch(plan.backward_weight, params, s);
+  if (plan.backward_weight.function != nullptr) detail::launch(plan.backward_weight, params, s);
   detail::launch(plan.reduce_weight, params, s);
 }
 

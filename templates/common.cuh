@@ -132,4 +132,24 @@ struct Max {
   __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
 };
 
+// Sums v[k] (k < kN) over the block's threads in a fixed order, a butterfly in each warp and then the
+// warps in order, and calls f(k, total) for each k from one thread. scratch holds kThreads / 32 * kN
+// floats; the caller has synchronized before it is overwritten.
+template <int kThreads, int kN, class F>
+__device__ void block_sums(const float (&v)[kN], float* scratch, F&& f) {
+  constexpr int kWarps = kThreads / 32;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int k = 0; k < kN; ++k) {
+    const float s = warp_reduce(v[k], Sum{});
+    if (lane == 0) scratch[warp * kN + k] = s;
+  }
+  __syncthreads();
+  for (int k = threadIdx.x; k < kN; k += kThreads) {
+    float total = 0.0f;
+    for (int w = 0; w < kWarps; ++w) total += scratch[w * kN + k];
+    f(k, total);
+  }
+}
+
 }  // namespace attnjit

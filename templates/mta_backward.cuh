@@ -41,14 +41,18 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
 
 // dP of the kRun positions (r, q0 .. q0 + kRun - 1) of a tile, from its grad patch and the group's
 // filters for this input channel (w: [kCoutG][kKh][kKw]). Per filter row the kSpan patch values the
-// run touches are loaded once into registers and each serves up to kRun taps.
-template <class Cfg, int kGh, int kGw, int kRun>
-__device__ __forceinline__ void grad_normalized_run(const float* w, const float* patch, int r, int q0,
-                                                    float (&dp)[kRun]) {
+// run touches are loaded once into registers and each serves up to kRun taps. With kWeight, the same
+// patch values also accumulate the weight gradient's taps, wacc[o][kh][kw] += sum_e P[e] * patch value:
+// every (normalized score, grad_out) pair a tap of the weight gradient multiplies meets here once.
+template <class Cfg, int kGh, int kGw, int kRun, bool kWeight, int kWAcc>
+__device__ __forceinline__ void transposed_conv_run(const float* w, const float* patch, int r, int q0,
+                                                    const float (&prob)[kRun], float (&dp)[kRun],
+                                                    float (&wacc)[kWAcc]) {
   constexpr int kSpan = kRun + (Cfg::kKw - 1) * Cfg::kDw;
+  constexpr int kUnrollO = kWeight ? Cfg::kCoutG : 1;  // register-indexed accumulators need it unrolled
 #pragma unroll
   for (int e = 0; e < kRun; ++e) dp[e] = 0.0f;
-#pragma unroll 1
+#pragma unroll kUnrollO
   for (int o = 0; o < Cfg::kCoutG; ++o) {
 #pragma unroll
     for (int kh = 0; kh < Cfg::kKh; ++kh) {
@@ -58,9 +62,14 @@ __device__ __forceinline__ void grad_normalized_run(const float* w, const float*
       for (int t = 0; t < kSpan; ++t) x[t] = row[t];
 #pragma unroll
       for (int kw = 0; kw < Cfg::kKw; ++kw) {
-        const float wv = w[(o * Cfg::kKh + kh) * Cfg::kKw + kw];
+        const int tap = (o * Cfg::kKh + kh) * Cfg::kKw + kw;
+        const float wv = w[tap];
 #pragma unroll
-        for (int e = 0; e < kRun; ++e) dp[e] = fmaf(wv, x[e + (Cfg::kKw - 1 - kw) * Cfg::kDw], dp[e]);
+        for (int e = 0; e < kRun; ++e) {
+          const float g = x[e + (Cfg::kKw - 1 - kw) * Cfg::kDw];
+          dp[e] = fmaf(wv, g, dp[e]);
+          if constexpr (kWeight) wacc[tap] = fmaf(prob[e], g, wacc[tap]);
+        }
       }
     }
   }
@@ -80,6 +89,45 @@ __device__ __forceinline__ void load_probs_run(const typename Cfg::T* row, int i
   }
 #pragma unroll
   for (int e = 0; e < kRun; ++e) prob[e] = j + e <= i ? normalize<Cfg::kNorm>(z[e], stat) : 0.0f;
+}
+
+// The fused weight gradient's end in the input-gradient kernel: the block's sums of wacc, and with a
+// bias the sums of grad_out over the output rows this strip owns (rows [strip * R, strip * R + R) with
+// R = ceil(out_h / strips), read once by the group's first input channel), written to the block's slot
+// (b, strip) of the partials. scratch is the patch's shared memory, free once the sweep is done.
+template <class Cfg, int kWAcc>
+__device__ void write_weight_partials(const MtaParams& p, int b, int group, int icg, int strip,
+                                      const float (&wacc)[kWAcc], float* scratch) {
+  using T = typename Cfg::T;
+  constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
+  constexpr int kStrips = mta_ceil_div(Cfg::kL, Cfg::kTileI);
+  constexpr int kRowsOwned = mta_ceil_div(Cfg::kOutH, kStrips);
+  const long long slot = static_cast<long long>(b) * kStrips + strip;
+  __syncthreads();  // the last tile's patch is no longer read
+  block_sums<Cfg::kThreads>(wacc, scratch, [&](int t, float total) {
+    constexpr int kK = Cfg::kKh * Cfg::kKw;
+    const int o = t / kK;
+    p.partial_weight[((slot * kCout + group * Cfg::kCoutG + o) * Cfg::kCinG + icg) * kK + t % kK] = total;
+  });
+  if (!Cfg::kHasBias || icg != 0) return;
+  float bias[Cfg::kCoutG];
+  const T* grad_out = static_cast<const T*>(p.grad_out) +
+                      (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
+  const int first = strip * kRowsOwned, end = min(first + kRowsOwned, Cfg::kOutH);
+#pragma unroll
+  for (int o = 0; o < Cfg::kCoutG; ++o) {
+    bias[o] = 0.0f;
+    for (int oi = first; oi < end; ++oi) {
+      const int causal = min(oi + 1, Cfg::kOutW);  // grad_out's future is never read
+      for (int oj = threadIdx.x; oj < causal; oj += Cfg::kThreads) {
+        bias[o] += to_float(grad_out[(static_cast<long long>(o) * Cfg::kOutH + oi) * Cfg::kOutW + oj]);
+      }
+    }
+  }
+  __syncthreads();  // scratch is still read by the weight sums
+  block_sums<Cfg::kThreads>(bias, scratch, [&](int o, float total) {
+    p.partial_bias[slot * kCout + group * Cfg::kCoutG + o] = total;
+  });
 }
 
 // grid = (B * C_in * strips); block = kThreads; strips = ceil(L / kTileI). One block owns a strip of
@@ -102,7 +150,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   constexpr int kStrips = mta_ceil_div(Cfg::kL, Cfg::kTileI);
   constexpr int kTilesJ = mta_ceil_div(Cfg::kL, Cfg::kTileJ);
   constexpr bool kSoftmax = Cfg::kNorm == NormKind::softmax;
+  constexpr bool kWeight = mta_fuses_weight_grad(Cfg::kCoutG, Cfg::kKh, Cfg::kKw);
+  constexpr int kWAcc = kWeight ? Cfg::kCoutG * kK : 1;
   static_assert(Cfg::kTileJ % kRun == 0, "tile_j must be a multiple of the run length");
+  static_assert(!kWeight || Cfg::kThreads / 32 * mta_max(kWAcc, Cfg::kCoutG) <= Cfg::kCoutG * kGh * kGw,
+                "the block's weight-gradient sums reuse the patch's shared memory");
 
   extern __shared__ float smem[];
   float* w = smem;                                  // [kCoutG][kKh][kKw] for this input channel
@@ -138,6 +190,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   float sum[kRuns], count[kRuns];
 #pragma unroll
   for (int k = 0; k < kRuns; ++k) sum[k] = count[k] = 0.0f;
+  float wacc[kWAcc];  // with kWeight: this thread's share of grad_weight[group's o][icg][kh][kw]
+#pragma unroll
+  for (int t = 0; t < kWAcc; ++t) wacc[t] = 0.0f;
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
     __syncthreads();  // the previous tile's patch is no longer read (and the weights are written)
@@ -151,7 +206,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       if (i >= Cfg::kL || j > i) continue;
       float prob[kRun], dp[kRun];
       load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-      grad_normalized_run<Cfg, kGh, kGw, kRun>(w, patch, r, q0, dp);
+      transposed_conv_run<Cfg, kGh, kGw, kRun, kWeight>(w, patch, r, q0, prob, dp, wacc);
 #pragma unroll
       for (int e = 0; e < kRun; ++e) {
         const bool valid = j + e <= i;  // dP of a future position may be anything: select, never multiply
@@ -179,6 +234,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
     }
     __syncthreads();
   }
+  if constexpr (kWeight) write_weight_partials<Cfg, kWAcc>(p, b, group, icg, strip, wacc, patch);
 
   // Sweep 2: grad_scores = dZ over the causal tiles; dP recomputed rather than stored in T, which would
   // round it to 8 bits of mantissa in bf16 before the subtraction.
@@ -197,9 +253,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
 #pragma unroll
       for (int e = 0; e < kRun; ++e) dz[e] = 0.0f;
       if (j <= i) {
-        float prob[kRun], dp[kRun];
+        float prob[kRun], dp[kRun], unused[1];
         load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-        grad_normalized_run<Cfg, kGh, kGw, kRun>(w, patch, r, q0, dp);
+        transposed_conv_run<Cfg, kGh, kGw, kRun, false>(w, patch, r, q0, prob, dp, unused);
 #pragma unroll
         for (int e = 0; e < kRun; ++e) {
           const bool valid = j + e <= i;
@@ -238,7 +294,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   constexpr int kTilePix = Cfg::kTileI * Cfg::kTileJ;
   constexpr int kPix = mta_ceil_div(kTilePix, Cfg::kThreads);
   constexpr int kStrips = mta_ceil_div(Cfg::kOutH, Cfg::kTileI);
-  constexpr int kWarps = Cfg::kThreads / 32;
 
   extern __shared__ float smem[];  // the patch, then the warps' partials [kWarps][kK + 1]
   const int strip = blockIdx.x % kStrips;
@@ -277,36 +332,25 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
     }
   }
 
-  // Block reduction in a fixed order: butterfly within each warp, then warps in order.
   __syncthreads();  // the patch is no longer read; its space holds the warps' partials
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-  for (int k = 0; k <= kK; ++k) {
-    const float v = warp_reduce(acc[k], Sum{});
-    if (lane == 0) smem[warp * (kK + 1) + k] = v;
-  }
-  __syncthreads();
   const long long slot = static_cast<long long>(b) * kStrips + strip;
-  for (int k = threadIdx.x; k <= kK; k += Cfg::kThreads) {
-    float total = 0.0f;
-    for (int w = 0; w < kWarps; ++w) total += smem[w * (kK + 1) + k];
+  block_sums<Cfg::kThreads>(acc, smem, [&](int k, float total) {
     if (k < kK) {
       p.partial_weight[((slot * kCout + oc) * Cfg::kCinG + icg) * kK + k] = total;
     } else if (icg == 0) {
       p.partial_bias[slot * kCout + oc] = total;
     }
-  }
+  });
 }
 
-// grid = ceil((C_out * C_in/groups * kKh * kKw + C_out) / kThreads); sums the B * strips slots.
+// grid = ceil((C_out * C_in/groups * kKh * kKw + C_out) / kThreads); sums the p.weight_slots slots.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) mta_reduce_weight(const __grid_constant__ MtaParams p) {
   using T = typename Cfg::T;
   constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
   constexpr int kWeights = kCout * Cfg::kCinG * Cfg::kKh * Cfg::kKw;
-  constexpr int kStrips = mta_ceil_div(Cfg::kOutH, Cfg::kTileI);
   const int e = blockIdx.x * Cfg::kThreads + threadIdx.x;
-  const int slots = p.batch * kStrips;
+  const int slots = p.weight_slots;  // B * strips of whichever kernel wrote the partials
   if (e < kWeights) {
     float total = 0.0f;
     for (int s = 0; s < slots; ++s) total += p.partial_weight[static_cast<long long>(s) * kWeights + e];

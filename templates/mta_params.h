@@ -28,6 +28,7 @@ struct MtaParams {
   float* partial_bias;      // (B, strips, C_out) workspace
   int batch;
   int rows;                 // B * C_in * L: the rows of row_stats
+  int weight_slots;         // slots of partial_weight / partial_bias that mta_reduce_weight sums
 };
 
 enum class NormKind : int { softmax = 0, sparsemax = 1 };
@@ -50,6 +51,14 @@ ATTNJIT_HD constexpr int mta_forward_smem_floats(int patch_h, int patch_w, int o
 // grid (grad_out scattered onto it at its stride, zeros between), one per output channel of the group.
 ATTNJIT_HD constexpr int mta_grad_patch_extent(int tile, int kernel, int dilation) {
   return tile + (kernel - 1) * dilation;
+}
+// Whether the input-gradient kernel also produces the weight- and bias-gradient partials: its first
+// sweep holds each normalized score and the grad patch its taps read, so the weight gradient costs one
+// FFMA per tap there instead of a kernel that reads both again. Each thread then keeps
+// C_out/groups * Kh * Kw accumulators in registers, which bounds it.
+constexpr int kMtaMaxFusedWeightTaps = 72;
+ATTNJIT_HD constexpr bool mta_fuses_weight_grad(int cout_per_group, int kh, int kw) {
+  return cout_per_group * kh * kw <= kMtaMaxFusedWeightTaps;
 }
 ATTNJIT_HD constexpr int mta_backward_input_run(int tile_j) { return tile_j < 4 ? tile_j : 4; }
 ATTNJIT_HD constexpr int mta_backward_input_smem_floats(int cout_per_group, int kh, int kw, int dh, int dw,

@@ -86,15 +86,27 @@ MtaKernelSpecs mta_kernel_specs(const MtaProblem& p, const MtaConfigs& c) {
           mta_kernel_spec(KernelKind::mta_reduce_weight, p, c.backward_weight)};
 }
 
+bool mta_weight_grad_fused(const MtaProblem& p) {
+  return mta_fuses_weight_grad(p.out_channels / p.groups, p.kernel_h, p.kernel_w);
+}
+
 std::vector<KernelSpec> in_launch_order(const MtaKernelSpecs& s) {
+  if (mta_fuses_weight_grad(s.backward_input.cout_per_group, s.backward_input.kernel_h, s.backward_input.kernel_w)) {
+    return {s.row_stats, s.forward, s.backward_input, s.reduce_weight};
+  }
   return {s.row_stats, s.forward, s.backward_input, s.backward_weight, s.reduce_weight};
 }
 
+int mta_weight_slots(const MtaProblem& p, const MtaConfigs& c) {
+  const int strips = mta_weight_grad_fused(p) ? mta_ceil_div(p.length, c.backward_input.tile_i)
+                                              : mta_ceil_div(p.out_h(), c.backward_weight.tile_i);
+  return p.batch * strips;
+}
+
 std::size_t mta_workspace_bytes(const MtaProblem& p, const MtaConfigs& c) {
-  const std::size_t strips = static_cast<std::size_t>(mta_ceil_div(p.out_h(), c.backward_weight.tile_i));
   const std::size_t per_slot = static_cast<std::size_t>(p.out_channels) *
                                (static_cast<std::size_t>(p.in_channels / p.groups) * p.kernel_h * p.kernel_w + 1);
-  return 4 * static_cast<std::size_t>(p.batch) * strips * per_slot;
+  return 4 * static_cast<std::size_t>(mta_weight_slots(p, c)) * per_slot;
 }
 
 }  // namespace attnjit

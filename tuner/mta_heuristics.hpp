@@ -21,16 +21,27 @@ int next_pow2(int n);
 
 MtaConfigs mta_heuristic_configs(const MtaProblem& problem);
 
-// The five kernel specs of a problem under `configs`, in launch order: row statistics, forward,
-// input gradient, weight-gradient partials, their reduction.
+// The kernel specs of a problem under `configs`: row statistics, forward, input gradient,
+// weight-gradient partials, their reduction.
 struct MtaKernelSpecs {
   KernelSpec row_stats, forward, backward_input, backward_weight, reduce_weight;
 };
 MtaKernelSpecs mta_kernel_specs(const MtaProblem& problem, const MtaConfigs& configs);
+
+// Whether the input-gradient kernel computes the weight- and bias-gradient partials itself (small
+// C_out/groups * Kh * Kw, see mta_fuses_weight_grad); mta_backward_weight is then neither compiled nor
+// launched.
+bool mta_weight_grad_fused(const MtaProblem& problem);
+
+// The kernels a problem runs, in launch order: five, or four when the weight gradient is fused.
 std::vector<KernelSpec> in_launch_order(const MtaKernelSpecs& specs);
 
+// Slots of weight-gradient partials: B * the strips of whichever kernel writes them (the input
+// gradient's ceil(L / tile_i) when fused, else the weight kernel's ceil(out_h / tile_i)).
+int mta_weight_slots(const MtaProblem& problem, const MtaConfigs& configs);
+
 // Bytes of workspace the backward needs under `configs`: the weight-gradient partial sums,
-// B * ceil(out_h / tile_i) * C_out * (C_in/groups * Kh * Kw + 1) floats.
+// slots * C_out * (C_in/groups * Kh * Kw + 1) floats.
 std::size_t mta_workspace_bytes(const MtaProblem& problem, const MtaConfigs& configs);
 
 }  // namespace attnjit

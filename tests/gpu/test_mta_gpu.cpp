@@ -125,9 +125,9 @@ TEST_SUITE("gpu") {
     fmt::print("first process: {} NVRTC compiles, {} store hits; second: {} NVRTC compiles, {} store hits\n",
                first["nvrtc_compiles"].get<int>(), first["store_hits"].get<int>(), second["nvrtc_compiles"].get<int>(),
                second["store_hits"].get<int>());
-    CHECK(first["nvrtc_compiles"].get<int>() == 5);
+    CHECK(first["nvrtc_compiles"].get<int>() == 4);  // depthwise 3x5: the weight gradient is fused, 4 kernels
     CHECK(second["nvrtc_compiles"].get<int>() == 0);
-    CHECK(second["store_hits"].get<int>() == 5);
+    CHECK(second["store_hits"].get<int>() == 4);
     CHECK(second["results"][0]["verify"]["passed"].get<bool>());
   }
 

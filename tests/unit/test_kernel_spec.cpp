@@ -300,15 +300,41 @@ TEST_CASE("heuristics: oc_tile is the largest divisor of C_out/groups up to 8") 
   }
 }
 
-TEST_CASE("mta_workspace_bytes = 4 * B * ceil(out_h/tile_i) * C_out * (C_in/g*Kh*Kw + 1)") {
-  const MtaProblem p = grouped_strided();  // out_h 50
+TEST_CASE("mta_workspace_bytes = 4 * B * strips * C_out * (C_in/g*Kh*Kw + 1); strips of the kernel writing them") {
+  // C_out/g * Kh * Kw = 4 * 9 = 36 taps: the input-gradient kernel writes the partials, one slot per
+  // (batch, strip of its tile_i rows of L = 100).
+  const MtaProblem p = grouped_strided();
+  CHECK(mta_weight_grad_fused(p));
   MtaConfigs c;
-  c.backward_weight = {16, 8, 4, 0};  // 4 strips
-  CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 4 * 8 * (2 * 3 * 3 + 1));
-  c.backward_weight.tile_i = 50;  // 1 strip
+  c.backward_input = {16, 64, 8, 0};  // ceil(100/16) = 7 strips
+  c.backward_weight = {16, 8, 4, 0};  // ignored when fused
+  CHECK(mta_weight_slots(p, c) == 3 * 7);
+  CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 7 * 8 * (2 * 3 * 3 + 1));
+  c.backward_input.tile_i = 100;  // 1 strip
   CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 1 * 8 * (2 * 3 * 3 + 1));
   const MtaProblem a = bf16_softmax_5x5();  // heuristic strip of 16 rows over 1024: 64 strips
   CHECK(mta_workspace_bytes(a, mta_heuristic_configs(a)) == 4u * 2 * 64 * 16 * (1 * 5 * 5 + 1));
+
+  // 9 output channels per group x 3 x 3 = 81 taps > 72: a separate weight kernel, strips of out_h.
+  MtaProblem wide = grouped_strided();
+  wide.out_channels = 18;
+  CHECK_FALSE(mta_weight_grad_fused(wide));
+  c.backward_weight = {16, 8, 4, 0};  // out_h 50: 4 strips
+  CHECK(mta_weight_slots(wide, c) == 3 * 4);
+  CHECK(mta_workspace_bytes(wide, c) == 4u * 3 * 4 * 18 * (2 * 3 * 3 + 1));
+}
+
+TEST_CASE("in_launch_order: four kernels when the weight gradient is fused, five otherwise") {
+  const MtaProblem fused = bf16_softmax_5x5();  // 1 x 5 x 5 = 25 taps
+  const std::vector<KernelSpec> four = in_launch_order(mta_kernel_specs(fused, mta_heuristic_configs(fused)));
+  REQUIRE(four.size() == 4);
+  CHECK(four[2].kind == KernelKind::mta_backward_input);
+  CHECK(four[3].kind == KernelKind::mta_reduce_weight);
+  MtaProblem mixing = bf16_softmax_5x5();
+  mixing.groups = 1;  // 16 x 5 x 5 = 400 taps
+  const std::vector<KernelSpec> five = in_launch_order(mta_kernel_specs(mixing, mta_heuristic_configs(mixing)));
+  REQUIRE(five.size() == 5);
+  CHECK(five[3].kind == KernelKind::mta_backward_weight);
 }
 
 }  // TEST_SUITE
