@@ -42,7 +42,7 @@ nlohmann::json measure_overheads(const MtaProblem& p) {
   nlohmann::json r;
   const CUcontext context = detail::current_context();
   const detail::DeviceInfo device = detail::device_info(context);
-  const MtaKernelSpecs s = mta_kernel_specs(p, mta_heuristic_configs(p));
+  const MtaKernelSpecs s = mta_kernel_specs(p, mta_configs(p));
   const std::vector<KernelSpec> specs = in_launch_order(s);
   const auto store = std::filesystem::temp_directory_path() / fmt::format("attnjit-overheads-{}.db", ::getpid());
   std::filesystem::remove(store);

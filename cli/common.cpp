@@ -33,7 +33,7 @@ std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems) {
   std::vector<KernelSpec> specs;
   for (const MtaProblem& problem : problems) {
     validate(problem);
-    const MtaKernelSpecs s = mta_kernel_specs(problem, mta_heuristic_configs(problem));
+    const MtaKernelSpecs s = mta_kernel_specs(problem, mta_configs(problem));
     for (const KernelSpec& spec : in_launch_order(s)) {
       if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
     }

@@ -59,12 +59,12 @@ KernelSpec canonical(KernelSpec spec) {
   c.groups = spec.groups;
   c.kernel_h = spec.kernel_h;
   c.kernel_w = spec.kernel_w;
-  c.out_h = spec.out_h;
-  c.config.tile_i = spec.config.tile_i;
-  if (spec.kind == KernelKind::mta_reduce_weight) {  // sums strips of tile_i output rows
+  if (spec.kind == KernelKind::mta_reduce_weight) {  // sums MtaParams::weight_slots slots of partials
     c.bias = spec.bias;
     return c;
   }
+  c.out_h = spec.out_h;
+  c.config.tile_i = spec.config.tile_i;
   c.stride_h = spec.stride_h;
   c.stride_w = spec.stride_w;
   c.pad_top = spec.pad_top;
@@ -76,6 +76,10 @@ KernelSpec canonical(KernelSpec spec) {
   if (spec.kind == KernelKind::mta_forward) {
     c.bias = spec.bias;
     c.config.oc_tile = spec.config.oc_tile;
+  }
+  if (spec.kind == KernelKind::mta_backward_input &&
+      mta_fuses_weight_grad(spec.cout_per_group, spec.kernel_h, spec.kernel_w)) {
+    c.bias = spec.bias;  // it writes the bias gradient's partials too
   }
   return c;
 }
@@ -92,13 +96,8 @@ std::string name(const KernelSpec& spec) {
     n += fmt::format("_s{}x{}_d{}x{}_p{}x{}_o{}x{}", s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_top,
                      s.pad_left, s.out_h, s.out_w);
   }
-  if (s.kind == KernelKind::mta_reduce_weight) n += fmt::format("_o{}", s.out_h);
   if (s.bias == Bias::present) n += "_bias";
-  if (s.config.tile_j != 0) {
-    n += fmt::format("_t{}x{}", s.config.tile_i, s.config.tile_j);
-  } else if (s.config.tile_i != 0) {
-    n += fmt::format("_t{}", s.config.tile_i);  // the reduction only knows the strip height
-  }
+  if (s.config.tile_j != 0) n += fmt::format("_t{}x{}", s.config.tile_i, s.config.tile_j);
   n += fmt::format("_w{}", s.config.warps);
   if (s.config.oc_tile != 0) n += fmt::format("_oc{}", s.config.oc_tile);
   return n;
@@ -156,6 +155,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
   const int cin = s.cin_per_group * s.groups, cout = s.cout_per_group * s.groups;
   const int patch_h = mta_patch_extent(s.config.tile_i, s.stride_h, s.kernel_h, s.dilation_h);
   const int patch_w = mta_patch_extent(s.config.tile_j, s.stride_w, s.kernel_w, s.dilation_w);
+  const int pitch = mta_patch_pitch(patch_w, s.length, static_cast<int>(size_of(s.dtype)));
   switch (s.kind) {
     case KernelKind::mta_row_stats:
       shape.grid_x = static_cast<unsigned>(
@@ -165,7 +165,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
       shape.grid_x = static_cast<unsigned>(mta_ceil_div(s.out_h, s.config.tile_i) * mta_ceil_div(s.out_w, s.config.tile_j));
       shape.grid_y = static_cast<unsigned>(s.groups * (s.cout_per_group / s.config.oc_tile));
       shape.grid_z = static_cast<unsigned>(batch);
-      shape.smem_bytes = 4u * mta_forward_smem_floats(patch_h, patch_w, s.config.oc_tile, s.kernel_h, s.kernel_w);
+      shape.smem_bytes = 4u * mta_forward_smem_floats(patch_h, pitch, s.config.oc_tile, s.kernel_h, s.kernel_w);
       break;
     case KernelKind::mta_backward_input:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cin * mta_ceil_div(s.length, s.config.tile_i));
@@ -175,7 +175,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
     case KernelKind::mta_backward_weight:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cout * s.cin_per_group *
                                            mta_ceil_div(s.out_h, s.config.tile_i));
-      shape.smem_bytes = 4u * mta_backward_weight_smem_floats(patch_h, patch_w, s.config.warps, s.kernel_h, s.kernel_w);
+      shape.smem_bytes = 4u * mta_backward_weight_smem_floats(patch_h, pitch, s.config.warps, s.kernel_h, s.kernel_w);
       break;
     case KernelKind::mta_reduce_weight: {
       const long long outputs = static_cast<long long>(cout) * s.cin_per_group * s.kernel_h * s.kernel_w + cout;

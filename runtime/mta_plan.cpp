@@ -60,7 +60,7 @@ std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& pro
   validate(problem);
   auto plan = std::make_unique<MtaPlan>();
   plan->problem = problem;
-  plan->configs = mta_heuristic_configs(problem);
+  plan->configs = mta_configs(problem);
   const MtaKernelSpecs specs = mta_kernel_specs(problem, plan->configs);
   prefetch(cache, in_launch_order(specs), device.arch);
   plan->row_stats = resolve(cache, specs.row_stats, problem, context, device);

@@ -291,6 +291,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups, kCout = Cfg::kCoutG * Cfg::kGroups;
   constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
   constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
+  constexpr int kPitch = kPatchPitch<Cfg, kPatchW>;
   constexpr int kTilePix = Cfg::kTileI * Cfg::kTileJ;
   constexpr int kPix = mta_ceil_div(kTilePix, Cfg::kThreads);
   constexpr int kStrips = mta_ceil_div(Cfg::kOutH, Cfg::kTileI);
@@ -313,8 +314,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   for (int tj = 0; tj * Cfg::kTileJ <= last; ++tj) {
     const int oj0 = tj * Cfg::kTileJ;
     __syncthreads();
-    load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
-                                                 oj0 * Cfg::kSw - Cfg::kPadLeft, smem);
+    const int shift = load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
+                                                                   oj0 * Cfg::kSw - Cfg::kPadLeft, smem);
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < kPix; ++k) {
@@ -322,11 +323,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
       const int oi = oi0 + q / Cfg::kTileJ, oj = oj0 + q % Cfg::kTileJ;
       if (q >= kTilePix || oi >= Cfg::kOutH || oj >= Cfg::kOutW || oj > oi) continue;
       const float dy = to_float(grad_out[static_cast<long long>(oi) * Cfg::kOutW + oj]);
-      const float* tap0 = smem + (q / Cfg::kTileJ) * Cfg::kSh * kPatchW + (q % Cfg::kTileJ) * Cfg::kSw;
+      const float* tap0 = smem + (q / Cfg::kTileJ) * Cfg::kSh * kPitch + shift + (q % Cfg::kTileJ) * Cfg::kSw;
 #pragma unroll
       for (int kh = 0; kh < Cfg::kKh; ++kh) {
 #pragma unroll
-        for (int kw = 0; kw < Cfg::kKw; ++kw) acc[kh * Cfg::kKw + kw] += dy * tap0[kh * Cfg::kDh * kPatchW + kw * Cfg::kDw];
+        for (int kw = 0; kw < Cfg::kKw; ++kw) acc[kh * Cfg::kKw + kw] += dy * tap0[kh * Cfg::kDh * kPitch + kw * Cfg::kDw];
       }
       acc[kK] += dy;
     }

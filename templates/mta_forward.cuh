@@ -24,6 +24,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups, kCout = Cfg::kCoutG * Cfg::kGroups;
   constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
   constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
+  constexpr int kPitch = kPatchPitch<Cfg, kPatchW>;
   constexpr int kRun = Cfg::kTileJ >= 4 ? 4 : Cfg::kTileJ;  // outputs per run (tile_j is a power of 2)
   constexpr int kSpan = (kRun - 1) * Cfg::kSw + (Cfg::kKw - 1) * Cfg::kDw + 1;  // patch values a run reads per filter row
   constexpr int kRunsPerRow = Cfg::kTileJ / kRun;
@@ -33,10 +34,15 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
   constexpr int kOcChunks = Cfg::kCoutG / Cfg::kOcTile;
   static_assert(Cfg::kCoutG % Cfg::kOcTile == 0, "kOcTile must divide C_out / groups");
   static_assert(Cfg::kTileJ % kRun == 0, "tile_j must be a multiple of the run length");
+  // Few enough filter taps live in registers for the whole input channel (then the filter-row loop is
+  // unrolled, which register indexing needs); more are read from shared memory, broadcast.
+  constexpr bool kWeightsInRegisters = Cfg::kOcTile * kK <= 64;
+  constexpr int kRegisterWeights = kWeightsInRegisters ? Cfg::kOcTile * kK : 1;
+  constexpr int kUnrollKh = kWeightsInRegisters ? Cfg::kKh : 1;
 
   extern __shared__ float smem[];
-  float* patch = smem;                        // [kPatchH][kPatchW]
-  float* weights = smem + kPatchH * kPatchW;  // [kOcTile][kKh][kKw] for the current input channel
+  float* patch = smem;                        // [kPatchH][kPitch]
+  float* weights = smem + kPatchH * kPitch;   // [kOcTile][kKh][kKw] for the current input channel
 
   const int oi0 = (blockIdx.x / kTilesJ) * Cfg::kTileI, oj0 = (blockIdx.x % kTilesJ) * Cfg::kTileJ;
   const int group = blockIdx.y / kOcChunks;
@@ -62,25 +68,36 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
     for (int idx = threadIdx.x; idx < Cfg::kOcTile * kK; idx += Cfg::kThreads) {
       weights[idx] = load<T>(p.weight, (static_cast<long long>(oc0 + idx / kK) * Cfg::kCinG + icg) * kK + idx % kK);
     }
-    load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
-                                                 oj0 * Cfg::kSw - Cfg::kPadLeft, patch);
+    const int shift = load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
+                                                                   oj0 * Cfg::kSw - Cfg::kPadLeft, patch);
     __syncthreads();
+    float w_reg[kRegisterWeights];
+    if constexpr (kWeightsInRegisters) {
+#pragma unroll
+      for (int t = 0; t < kRegisterWeights; ++t) w_reg[t] = weights[t];
+    }
 #pragma unroll
     for (int k = 0; k < kRuns; ++k) {
       const int run = threadIdx.x + k * Cfg::kThreads;
       if (kTileRuns % Cfg::kThreads != 0 && run >= kTileRuns) break;
       // (row, first column) of this run inside the tile -> its first patch value
-      const float* base = patch + (run / kRunsPerRow) * Cfg::kSh * kPatchW + (run % kRunsPerRow) * kRun * Cfg::kSw;
-#pragma unroll 1
+      const float* base =
+          patch + (run / kRunsPerRow) * Cfg::kSh * kPitch + shift + (run % kRunsPerRow) * kRun * Cfg::kSw;
+#pragma unroll kUnrollKh
       for (int kh = 0; kh < Cfg::kKh; ++kh) {
         float x[kSpan];
 #pragma unroll
-        for (int t = 0; t < kSpan; ++t) x[t] = base[kh * Cfg::kDh * kPatchW + t];
+        for (int t = 0; t < kSpan; ++t) x[t] = base[kh * Cfg::kDh * kPitch + t];
 #pragma unroll
         for (int kw = 0; kw < Cfg::kKw; ++kw) {
 #pragma unroll
           for (int o = 0; o < Cfg::kOcTile; ++o) {
-            const float w = weights[o * kK + kh * Cfg::kKw + kw];
+            float w;
+            if constexpr (kWeightsInRegisters) {
+              w = w_reg[o * kK + kh * Cfg::kKw + kw];
+            } else {
+              w = weights[o * kK + kh * Cfg::kKw + kw];
+            }
 #pragma unroll
             for (int r = 0; r < kRun; ++r) acc[o][k][r] = fmaf(w, x[r * Cfg::kSw + kw * Cfg::kDw], acc[o][k][r]);
           }

@@ -41,10 +41,20 @@ ATTNJIT_HD constexpr int mta_patch_extent(int tile, int stride, int kernel, int 
 ATTNJIT_HD constexpr int mta_ceil_div(int a, int b) { return (a + b - 1) / b; }
 ATTNJIT_HD constexpr int mta_max(int a, int b) { return a > b ? a : b; }
 
+// Row pitch, in floats, of a patch of normalized scores in shared memory. When every row of scores
+// starts 16-byte aligned (L * sizeof(T) a multiple of 16), the loader reads whole 16-byte packs from
+// the pack boundary at or before the patch's first column: a row then holds up to (pack - 1) leading
+// columns more, and its pitch is a whole number of packs (so the stores are 16-byte too).
+ATTNJIT_HD constexpr int mta_patch_pitch(int patch_w, int length, int elem_bytes) {
+  return (length * elem_bytes) % 16 == 0
+             ? mta_ceil_div(patch_w + 16 / elem_bytes - 1, 16 / elem_bytes) * (16 / elem_bytes)
+             : patch_w;
+}
+
 // Dynamic shared memory of each kernel, in floats. The host sizes launches with these, the kernels
 // lay out their buffers with them: one formula, two users.
-ATTNJIT_HD constexpr int mta_forward_smem_floats(int patch_h, int patch_w, int oc_tile, int kh, int kw) {
-  return patch_h * patch_w + oc_tile * kh * kw;
+ATTNJIT_HD constexpr int mta_forward_smem_floats(int patch_h, int patch_pitch, int oc_tile, int kh, int kw) {
+  return patch_h * patch_pitch + oc_tile * kh * kw;
 }
 // The input gradient's tile of tile_i x tile_j positions reads grad_out through the transposed
 // convolution: a halo'd patch of (tile + (kernel - 1) * dilation) positions per axis in the padded input
@@ -68,8 +78,8 @@ ATTNJIT_HD constexpr int mta_backward_input_smem_floats(int cout_per_group, int 
          tile_i * (tile_j / mta_backward_input_run(tile_j)) +  // per-run partials of the row reductions
          2 * tile_i;                                           // the rows' totals
 }
-ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_w, int warps, int kh, int kw) {
-  return mta_max(patch_h * patch_w, warps * (kh * kw + 1));
+ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
+  return mta_max(patch_h * patch_pitch, warps * (kh * kw + 1));
 }
 
 }  // namespace attnjit

@@ -1,8 +1,11 @@
 #include "tuner/mta_heuristics.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <sstream>
 
 #include "mta_params.h"
+#include "runtime/error.hpp"
 
 namespace attnjit {
 
@@ -76,6 +79,56 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   fit_patch(c.backward_weight, p, 0);
   c.backward_weight.warps = warps_for(c.backward_weight.tile_i * c.backward_weight.tile_j);
   return c;
+}
+
+void apply_config_overrides(MtaConfigs& configs, const MtaProblem& problem, const std::string& text) {
+  std::stringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    const std::string kernel = item.substr(0, eq);
+    std::vector<int> values;
+    std::stringstream numbers(eq == std::string::npos ? "" : item.substr(eq + 1));
+    for (std::string number; std::getline(numbers, number, 'x');) {
+      const int v = std::atoi(number.c_str());
+      if (v <= 0) detail::raise_invalid("config pin '{}': '{}' is not a positive integer", item, number);
+      values.push_back(v);
+    }
+    auto is_pow2 = [](int v) { return (v & (v - 1)) == 0; };
+    TileConfig* target = kernel == "forward"           ? &configs.forward
+                         : kernel == "backward_input"  ? &configs.backward_input
+                         : kernel == "backward_weight" ? &configs.backward_weight
+                         : kernel == "row_stats"       ? &configs.row_stats
+                                                       : nullptr;
+    if (target == nullptr) {
+      detail::raise_invalid("config pin '{}': unknown kernel '{}' (forward, backward_input, backward_weight, row_stats)",
+                            item, kernel);
+    }
+    if (target == &configs.row_stats) {
+      if (values.size() != 1 || values[0] > 32) detail::raise_invalid("config pin '{}': row_stats=WARPS, 1 to 32", item);
+      target->warps = values[0];
+      continue;
+    }
+    const bool forward = target == &configs.forward;
+    if (values.size() != (forward ? 4u : 3u) || values[2] > 32 || !is_pow2(values[1])) {
+      detail::raise_invalid("config pin '{}': {}=TILE_IxTILE_JxWARPS{} with TILE_J a power of 2 and 1 to 32 warps", item,
+                            kernel, forward ? "xOC_TILE" : "");
+    }
+    const int cout_per_group = problem.out_channels / problem.groups;
+    if (forward && cout_per_group % values[3] != 0) {
+      detail::raise_invalid("config pin '{}': oc_tile {} must divide C_out/groups = {}", item, values[3], cout_per_group);
+    }
+    *target = {values[0], values[1], values[2], forward ? values[3] : 0};
+  }
+}
+
+MtaConfigs mta_configs(const MtaProblem& problem) {
+  MtaConfigs configs = mta_heuristic_configs(problem);
+  if (const char* pins = std::getenv("ATTNJIT_MTA_CONFIG"); pins != nullptr && *pins != '\0') {
+    apply_config_overrides(configs, problem, pins);
+  }
+  return configs;
 }
 
 MtaKernelSpecs mta_kernel_specs(const MtaProblem& p, const MtaConfigs& c) {

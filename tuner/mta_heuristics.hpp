@@ -2,6 +2,7 @@
 // problem, always valid (the autotuner only improves on them).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "attnjit/attnjit.hpp"
@@ -20,6 +21,14 @@ struct MtaConfigs {
 int next_pow2(int n);
 
 MtaConfigs mta_heuristic_configs(const MtaProblem& problem);
+
+// Replaces configs from a developer's pin, e.g. "forward=32x32x8x1,backward_input=16x128x8,row_stats=8":
+// kernel=tile_i x tile_j x warps [x oc_tile] (row_stats: warps only). Throws invalid_argument naming the
+// part it cannot use. For measuring one config by hand; the autotuner is the way to choose.
+void apply_config_overrides(MtaConfigs& configs, const MtaProblem& problem, const std::string& text);
+
+// The configs a problem runs with: the heuristic, then ATTNJIT_MTA_CONFIG's pins when that is set.
+MtaConfigs mta_configs(const MtaProblem& problem);
 
 // The kernel specs of a problem under `configs`: row statistics, forward, input gradient,
 // weight-gradient partials, their reduction.

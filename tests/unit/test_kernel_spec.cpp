@@ -60,21 +60,21 @@ TEST_CASE("name() of every kind is pinned for three problems (golden strings)") 
         "mta_fwd_bf16_softmax_L1024_c16x16_g16_k5x5_s1x1_d1x1_p2x2_o1024x1024_t32x32_w8_oc1",
         "mta_bwd_input_bf16_softmax_L1024_c16x16_g16_k5x5_s1x1_d1x1_p2x2_o1024x1024_t16x32_w8",
         "mta_bwd_weight_bf16_softmax_L1024_c16x16_g16_k5x5_s1x1_d1x1_p2x2_o1024x1024_t16x32_w8",
-        "mta_reduce_weight_bf16_c16x16_g16_k5x5_o1024_t16_w8"}},
+        "mta_reduce_weight_bf16_c16x16_g16_k5x5_w8"}},
       {paper_6x11_causal(),
        {{0, 0, 4, 0}, {16, 32, 4, 1}, {8, 32, 4, 0}, {8, 16, 2, 0}, {8, 16, 2, 0}},
        {"mta_stats_f16_sparsemax_L1024_w4",
         "mta_fwd_f16_sparsemax_L1024_c16x16_g16_k6x11_s1x1_d1x1_p5x5_o1024x1024_bias_t16x32_w4_oc1",
-        "mta_bwd_input_f16_sparsemax_L1024_c16x16_g16_k6x11_s1x1_d1x1_p5x5_o1024x1024_t8x32_w4",
+        "mta_bwd_input_f16_sparsemax_L1024_c16x16_g16_k6x11_s1x1_d1x1_p5x5_o1024x1024_bias_t8x32_w4",
         "mta_bwd_weight_f16_sparsemax_L1024_c16x16_g16_k6x11_s1x1_d1x1_p5x5_o1024x1024_t8x16_w2",
-        "mta_reduce_weight_f16_c16x16_g16_k6x11_o1024_bias_t8_w2"}},
+        "mta_reduce_weight_f16_c16x16_g16_k6x11_bias_w2"}},
       {grouped_strided(),
        {{0, 0, 2, 0}, {16, 8, 4, 2}, {16, 32, 8, 0}, {16, 8, 4, 0}, {16, 8, 4, 0}},
        {"mta_stats_f32_softmax_L100_w2",
         "mta_fwd_f32_softmax_L100_c4x8_g2_k3x3_s2x3_d2x1_p1x0_o50x33_bias_t16x8_w4_oc2",
-        "mta_bwd_input_f32_softmax_L100_c4x8_g2_k3x3_s2x3_d2x1_p1x0_o50x33_t16x32_w8",
+        "mta_bwd_input_f32_softmax_L100_c4x8_g2_k3x3_s2x3_d2x1_p1x0_o50x33_bias_t16x32_w8",
         "mta_bwd_weight_f32_softmax_L100_c4x8_g2_k3x3_s2x3_d2x1_p1x0_o50x33_t16x8_w4",
-        "mta_reduce_weight_f32_c4x8_g2_k3x3_o50_bias_t16_w4"}},
+        "mta_reduce_weight_f32_c4x8_g2_k3x3_bias_w4"}},
   };
   for (const Golden& g : goldens) {
     for (int k = 0; k < 5; ++k) CHECK(name(mta_kernel_spec(kKinds[k], g.problem, g.configs[k])) == g.names[k]);
@@ -103,7 +103,8 @@ const Field kFields[] = {
 };
 #undef ATTNJIT_ADD7
 
-// The fields each kind's template reads (templates/*.cuh: Cfg::k... and T).
+// The fields each kind's template reads (templates/*.cuh: Cfg::k... and T), for grouped_strided(): its
+// input-gradient kernel computes the weight gradient too (4 x 3 x 3 taps), so it reads the bias flag.
 std::set<std::string> used_fields(KernelKind kind) {
   const std::set<std::string> all_but_bias_oc = {
       "dtype",    "norm",     "length",   "cin_per_group", "cout_per_group", "groups",     "kernel_h",
@@ -116,11 +117,14 @@ std::set<std::string> used_fields(KernelKind kind) {
       all.insert({"bias", "oc_tile"});
       return all;
     }
-    case KernelKind::mta_backward_input:
+    case KernelKind::mta_backward_input: {
+      std::set<std::string> all = all_but_bias_oc;
+      all.insert("bias");
+      return all;
+    }
     case KernelKind::mta_backward_weight: return all_but_bias_oc;
     case KernelKind::mta_reduce_weight:
-      return {"dtype", "cin_per_group", "cout_per_group", "groups", "kernel_h", "kernel_w", "out_h", "bias", "tile_i",
-              "warps"};
+      return {"dtype", "cin_per_group", "cout_per_group", "groups", "kernel_h", "kernel_w", "bias", "warps"};
   }
   return {};
 }
@@ -137,7 +141,12 @@ TEST_CASE("canonical(): unused fields change neither name nor to_json, each used
       if (used.count(field.name) != 0) {
         CHECK(name(changed) != name(base));
         CHECK(to_json(changed) != to_json(base));
-        CHECK(canonical(changed) == changed);
+        KernelSpec expected = changed;  // more taps than the fused weight gradient holds: the bias flag goes
+        if (kind == KernelKind::mta_backward_input &&
+            !mta_fuses_weight_grad(changed.cout_per_group, changed.kernel_h, changed.kernel_w)) {
+          expected.bias = Bias::none;
+        }
+        CHECK(canonical(changed) == expected);
       } else {
         CHECK(name(changed) == name(base));
         CHECK(to_json(changed) == to_json(base));
@@ -189,13 +198,18 @@ TEST_CASE("spec_from_json rejects an unknown kind with invalid_argument naming i
 TEST_CASE("launch_shape matches hand-computed grids, threads and shared memory") {
   const MtaProblem p = grouped_strided();  // B=3, C_in=4, C_out=8, groups 2, out 50x33
   // forward, tile 16x8, 4 warps, oc_tile 2: grid = (ceil(50/16)*ceil(33/8), 2 groups * 4/2 chunks, B);
-  // patch = (15*2 + 2*2 + 1) x (7*3 + 2*1 + 1) = 35 x 24; smem = 4*(35*24 + 2*3*3) = 3432.
+  // patch = (15*2 + 2*2 + 1) x (7*3 + 2*1 + 1) = 35 x 24, stored at a row pitch (below).
   const LaunchShape fwd = launch_shape(mta_kernel_spec(KernelKind::mta_forward, p, {16, 8, 4, 2}), p);
   CHECK(fwd.grid_x == 4 * 5);
   CHECK(fwd.grid_y == 4);
   CHECK(fwd.grid_z == 3);
   CHECK(fwd.threads == 128);
-  CHECK(fwd.smem_bytes == 4 * (35 * 24 + 2 * 3 * 3));
+  // L = 100 f32 rows are 16-byte aligned: the patch row pitch is ceil((24 + 4 - 1) / 4) packs of 4 = 28.
+  CHECK(fwd.smem_bytes == 4 * (35 * 28 + 2 * 3 * 3));
+  MtaProblem unaligned = p;
+  unaligned.length = 98;  // 392-byte rows: element-wise loads, pitch = patch width
+  CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_forward, unaligned, {16, 8, 4, 2}), unaligned).smem_bytes ==
+        4 * (35 * 24 + 2 * 3 * 3));
   // row stats: one warp per row, 2 rows per block of 2 warps: ceil(B*C_in*L / 2).
   const LaunchShape stats = launch_shape(mta_kernel_spec(KernelKind::mta_row_stats, p, {0, 0, 2, 0}), p);
   CHECK(stats.grid_x == 3 * 4 * 100 / 2);
@@ -212,7 +226,7 @@ TEST_CASE("launch_shape matches hand-computed grids, threads and shared memory")
   // weight partials: B*C_out*C_in/g*ceil(50/16); smem = 4*max(patch 35x24, warps*(taps+1)).
   const LaunchShape bw = launch_shape(mta_kernel_spec(KernelKind::mta_backward_weight, p, {16, 8, 4, 0}), p);
   CHECK(bw.grid_x == 3 * 8 * 2 * 4);
-  CHECK(bw.smem_bytes == 4 * 35 * 24);
+  CHECK(bw.smem_bytes == 4 * 35 * 28);
   // reduction: C_out*C_in/g*Kh*Kw + C_out = 152 outputs over 128 threads.
   const LaunchShape red = launch_shape(mta_kernel_spec(KernelKind::mta_reduce_weight, p, {16, 8, 4, 0}), p);
   CHECK(red.grid_x == 2);
@@ -322,6 +336,29 @@ TEST_CASE("mta_workspace_bytes = 4 * B * strips * C_out * (C_in/g*Kh*Kw + 1); st
   c.backward_weight = {16, 8, 4, 0};  // out_h 50: 4 strips
   CHECK(mta_weight_slots(wide, c) == 3 * 4);
   CHECK(mta_workspace_bytes(wide, c) == 4u * 3 * 4 * 18 * (2 * 3 * 3 + 1));
+}
+
+TEST_CASE("apply_config_overrides pins the named kernels' configs and rejects what the kernels cannot run") {
+  const MtaProblem p = bf16_softmax_5x5();
+  MtaConfigs c = mta_heuristic_configs(p);
+  const MtaConfigs heuristic = c;
+  apply_config_overrides(c, p, "backward_input=16x128x8,row_stats=4,forward=16x32x4x1");
+  CHECK((c.backward_input == TileConfig{16, 128, 8, 0}));
+  CHECK(c.row_stats.warps == 4);
+  CHECK((c.forward == TileConfig{16, 32, 4, 1}));
+  CHECK(c.backward_weight == heuristic.backward_weight);  // not named: unchanged
+  for (const char* bad : {"forward=32x32x8", "forward=32x32x8x3", "backward_input=16x100x8", "backward_input=16x64x64",
+                          "row_stats=0", "sideways=1x1x1", "forward=32xx8x1"}) {
+    INFO(bad);
+    MtaConfigs d = heuristic;
+    try {
+      apply_config_overrides(d, p, bad);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_argument);
+      CHECK(std::string(e.what()).find(bad) != std::string::npos);  // names the pin it rejects
+    }
+  }
 }
 
 TEST_CASE("in_launch_order: four kernels when the weight gradient is fused, five otherwise") {
