@@ -155,7 +155,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
   const int cin = s.cin_per_group * s.groups, cout = s.cout_per_group * s.groups;
   const int patch_h = mta_patch_extent(s.config.tile_i, s.stride_h, s.kernel_h, s.dilation_h);
   const int patch_w = mta_patch_extent(s.config.tile_j, s.stride_w, s.kernel_w, s.dilation_w);
-  const int pitch = mta_patch_pitch(patch_w, s.length, static_cast<int>(size_of(s.dtype)));
+  const int pitch = mta_patch_pitch(patch_w);
   switch (s.kind) {
     case KernelKind::mta_row_stats:
       shape.grid_x = static_cast<unsigned>(

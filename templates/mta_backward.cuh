@@ -15,7 +15,7 @@
 
 namespace attnjit {
 
-// Fills patch[o][a][c] (o < kCoutG, a < kGh, c < kGw) with the masked grad_out of the group's output
+// Fills patch[o][a][c] (o < kCoutG, a < kGh, c < kGw; rows kPatchPitch<kGw> apart) with the masked grad_out of the group's output
 // channels scattered onto the padded input grid: entry (a, c) holds grad_out at output position
 // ((a0 + a) / kSh, (c0 + c) / kSw) where both divide evenly, the position exists and is causal; 0
 // elsewhere. The transposed convolution then reads it like the forward reads its patch: a stride-1
@@ -27,7 +27,8 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
   const T* grad_out = static_cast<const T*>(p.grad_out) +
                       (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
   for (int idx = threadIdx.x; idx < Cfg::kCoutG * kGh * kGw; idx += Cfg::kThreads) {
-    const int o = idx / (kGh * kGw), ni = a0 + (idx / kGw) % kGh, nj = c0 + idx % kGw;
+    const int row = idx / kGw, c = idx % kGw;  // row = o * kGh + a
+    const int o = row / kGh, ni = a0 + row % kGh, nj = c0 + c;
     float value = 0.0f;
     if (ni >= 0 && nj >= 0 && ni % Cfg::kSh == 0 && nj % Cfg::kSw == 0) {
       const int oi = ni / Cfg::kSh, oj = nj / Cfg::kSw;
@@ -35,7 +36,7 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
         value = to_float(grad_out[(static_cast<long long>(o) * Cfg::kOutH + oi) * Cfg::kOutW + oj]);
       }
     }
-    patch[idx] = value;
+    patch[row * kPatchPitch<kGw> + c] = value;
   }
 }
 
@@ -44,7 +45,7 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
 // run touches are loaded once into registers and each serves up to kRun taps. With kWeight, the same
 // patch values also accumulate the weight gradient's taps, wacc[o][kh][kw] += sum_e P[e] * patch value:
 // every (normalized score, grad_out) pair a tap of the weight gradient multiplies meets here once.
-template <class Cfg, int kGh, int kGw, int kRun, bool kWeight, int kWAcc>
+template <class Cfg, int kGh, int kGp, int kRun, bool kWeight, int kWAcc>
 __device__ __forceinline__ void transposed_conv_run(const float* w, const float* patch, int r, int q0,
                                                     const float (&prob)[kRun], float (&dp)[kRun],
                                                     float (&wacc)[kWAcc]) {
@@ -56,7 +57,7 @@ __device__ __forceinline__ void transposed_conv_run(const float* w, const float*
   for (int o = 0; o < Cfg::kCoutG; ++o) {
 #pragma unroll
     for (int kh = 0; kh < Cfg::kKh; ++kh) {
-      const float* row = patch + (o * kGh + r + (Cfg::kKh - 1 - kh) * Cfg::kDh) * kGw + q0;
+      const float* row = patch + (o * kGh + r + (Cfg::kKh - 1 - kh) * Cfg::kDh) * kGp + q0;
       float x[kSpan];
 #pragma unroll
       for (int t = 0; t < kSpan; ++t) x[t] = row[t];
@@ -143,6 +144,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups;
   constexpr int kGh = mta_grad_patch_extent(Cfg::kTileI, Cfg::kKh, Cfg::kDh);
   constexpr int kGw = mta_grad_patch_extent(Cfg::kTileJ, Cfg::kKw, Cfg::kDw);
+  constexpr int kGp = kPatchPitch<kGw>;  // its row pitch
   constexpr int kRun = mta_backward_input_run(Cfg::kTileJ);
   constexpr int kRunsPerRow = Cfg::kTileJ / kRun;
   constexpr int kTileRuns = Cfg::kTileI * kRunsPerRow;
@@ -153,13 +155,13 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   constexpr bool kWeight = mta_fuses_weight_grad(Cfg::kCoutG, Cfg::kKh, Cfg::kKw);
   constexpr int kWAcc = kWeight ? Cfg::kCoutG * kK : 1;
   static_assert(Cfg::kTileJ % kRun == 0, "tile_j must be a multiple of the run length");
-  static_assert(!kWeight || Cfg::kThreads / 32 * mta_max(kWAcc, Cfg::kCoutG) <= Cfg::kCoutG * kGh * kGw,
+  static_assert(!kWeight || Cfg::kThreads / 32 * mta_max(kWAcc, Cfg::kCoutG) <= Cfg::kCoutG * kGh * kGp,
                 "the block's weight-gradient sums reuse the patch's shared memory");
 
   extern __shared__ float smem[];
   float* w = smem;                                  // [kCoutG][kKh][kKw] for this input channel
-  float* patch = w + Cfg::kCoutG * kK;              // [kCoutG][kGh][kGw]
-  float* partial = patch + Cfg::kCoutG * kGh * kGw; // [kTileRuns] per-run partials of the row reductions
+  float* patch = w + Cfg::kCoutG * kK;              // [kCoutG][kGh][kGp]
+  float* partial = patch + Cfg::kCoutG * kGh * kGp; // [kTileRuns] per-run partials of the row reductions
   float* row_sum = partial + kTileRuns;             // [kTileI]
   float* row_count = row_sum + Cfg::kTileI;         // [kTileI] (sparsemax: support size)
 
@@ -206,7 +208,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       if (i >= Cfg::kL || j > i) continue;
       float prob[kRun], dp[kRun];
       load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-      transposed_conv_run<Cfg, kGh, kGw, kRun, kWeight>(w, patch, r, q0, prob, dp, wacc);
+      transposed_conv_run<Cfg, kGh, kGp, kRun, kWeight>(w, patch, r, q0, prob, dp, wacc);
 #pragma unroll
       for (int e = 0; e < kRun; ++e) {
         const bool valid = j + e <= i;  // dP of a future position may be anything: select, never multiply
@@ -255,7 +257,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       if (j <= i) {
         float prob[kRun], dp[kRun], unused[1];
         load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-        transposed_conv_run<Cfg, kGh, kGw, kRun, false>(w, patch, r, q0, prob, dp, unused);
+        transposed_conv_run<Cfg, kGh, kGp, kRun, false>(w, patch, r, q0, prob, dp, unused);
 #pragma unroll
         for (int e = 0; e < kRun; ++e) {
           const bool valid = j + e <= i;
@@ -291,7 +293,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups, kCout = Cfg::kCoutG * Cfg::kGroups;
   constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
   constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
-  constexpr int kPitch = kPatchPitch<Cfg, kPatchW>;
+  constexpr int kPitch = kPatchPitch<kPatchW>;
   constexpr int kTilePix = Cfg::kTileI * Cfg::kTileJ;
   constexpr int kPix = mta_ceil_div(kTilePix, Cfg::kThreads);
   constexpr int kStrips = mta_ceil_div(Cfg::kOutH, Cfg::kTileI);
@@ -314,8 +316,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   for (int tj = 0; tj * Cfg::kTileJ <= last; ++tj) {
     const int oj0 = tj * Cfg::kTileJ;
     __syncthreads();
-    const int shift = load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
-                                                                   oj0 * Cfg::kSw - Cfg::kPadLeft, smem);
+    load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
+                                                 oj0 * Cfg::kSw - Cfg::kPadLeft, smem);
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < kPix; ++k) {
@@ -323,7 +325,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
       const int oi = oi0 + q / Cfg::kTileJ, oj = oj0 + q % Cfg::kTileJ;
       if (q >= kTilePix || oi >= Cfg::kOutH || oj >= Cfg::kOutW || oj > oi) continue;
       const float dy = to_float(grad_out[static_cast<long long>(oi) * Cfg::kOutW + oj]);
-      const float* tap0 = smem + (q / Cfg::kTileJ) * Cfg::kSh * kPitch + shift + (q % Cfg::kTileJ) * Cfg::kSw;
+      const float* tap0 = smem + (q / Cfg::kTileJ) * Cfg::kSh * kPitch + (q % Cfg::kTileJ) * Cfg::kSw;
 #pragma unroll
       for (int kh = 0; kh < Cfg::kKh; ++kh) {
 #pragma unroll

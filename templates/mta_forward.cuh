@@ -24,7 +24,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups, kCout = Cfg::kCoutG * Cfg::kGroups;
   constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
   constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
-  constexpr int kPitch = kPatchPitch<Cfg, kPatchW>;
+  constexpr int kPitch = kPatchPitch<kPatchW>;
   constexpr int kRun = Cfg::kTileJ >= 4 ? 4 : Cfg::kTileJ;  // outputs per run (tile_j is a power of 2)
   constexpr int kSpan = (kRun - 1) * Cfg::kSw + (Cfg::kKw - 1) * Cfg::kDw + 1;  // patch values a run reads per filter row
   constexpr int kRunsPerRow = Cfg::kTileJ / kRun;
@@ -68,8 +68,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
     for (int idx = threadIdx.x; idx < Cfg::kOcTile * kK; idx += Cfg::kThreads) {
       weights[idx] = load<T>(p.weight, (static_cast<long long>(oc0 + idx / kK) * Cfg::kCinG + icg) * kK + idx % kK);
     }
-    const int shift = load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
-                                                                   oj0 * Cfg::kSw - Cfg::kPadLeft, patch);
+    load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
+                                                 oj0 * Cfg::kSw - Cfg::kPadLeft, patch);
     __syncthreads();
     float w_reg[kRegisterWeights];
     if constexpr (kWeightsInRegisters) {
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
       if (kTileRuns % Cfg::kThreads != 0 && run >= kTileRuns) break;
       // (row, first column) of this run inside the tile -> its first patch value
       const float* base =
-          patch + (run / kRunsPerRow) * Cfg::kSh * kPitch + shift + (run % kRunsPerRow) * kRun * Cfg::kSw;
+          patch + (run / kRunsPerRow) * Cfg::kSh * kPitch + (run % kRunsPerRow) * kRun * Cfg::kSw;
 #pragma unroll kUnrollKh
       for (int kh = 0; kh < Cfg::kKh; ++kh) {
         float x[kSpan];

@@ -129,36 +129,35 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_row_stats(const __grid_cons
   if ((threadIdx.x & 31) == 0) p.row_stats[row_index] = stat;
 }
 
-// Row pitch of the patch of normalized scores a kernel stages (see mta_patch_pitch).
-template <class Cfg, int kPatchW>
-inline constexpr int kPatchPitch = mta_patch_pitch(kPatchW, Cfg::kL, sizeof(typename Cfg::T));
+// Row pitch of a staged patch kPatchW wide (see mta_patch_pitch).
+template <int kPatchW>
+inline constexpr int kPatchPitch = mta_patch_pitch(kPatchW);
 
 // Loads the normalized scores P of channel plane (b, ic) over rows [i0, i0 + kPatchH) and columns
-// [j0, j0 + kPatchW) into patch (row-major, kPatchPitch wide) and returns the shift: the position in a
-// patch row that holds column j0. Outside [0, L) and in the future, P = 0; future scores never reach a
-// result. When rows are 16-byte aligned, each thread reads 16-byte packs of raw scores starting at the
-// pack boundary at or before j0 and stores 16-byte groups (an element-wise loader measured ~25 thread
-// instructions per patch element on the dw K5 forward, most of its instructions); otherwise flat over
-// the patch, element by element.
+// [j0, j0 + kPatchW) into patch (row-major, kPatchPitch wide). Outside [0, L) and in the future, P = 0;
+// future scores never reach a result. When rows are 16-byte aligned (L * sizeof(T) a multiple of 16),
+// each thread reads a 16-byte pack of raw scores from the pack boundary at or before j0 and stores
+// its elements that fall inside the patch (the element-wise loader cost ~25 thread instructions per
+// patch element on the dw K5 forward, most of that kernel's instructions); otherwise it goes flat
+// over the patch, element by element.
 template <class Cfg, int kPatchH, int kPatchW>
-__device__ int load_normalized_patch(const MtaParams& p, long long plane, int i0, int j0, float* patch) {
+__device__ void load_normalized_patch(const MtaParams& p, long long plane, int i0, int j0, float* patch) {
   using T = typename Cfg::T;
-  constexpr int kPitch = kPatchPitch<Cfg, kPatchW>;
+  constexpr int kPitch = kPatchPitch<kPatchW>;
   const T* scores = static_cast<const T*>(p.scores) + plane * Cfg::kL * Cfg::kL;
   const float* stats = p.row_stats + plane * Cfg::kL;
-  if constexpr ((Cfg::kL * sizeof(T)) % 16 != 0) {  // rows not 16-byte aligned (then kPitch == kPatchW)
+  if constexpr ((Cfg::kL * sizeof(T)) % 16 != 0) {
     for (int idx = threadIdx.x; idx < kPatchH * kPatchW; idx += Cfg::kThreads) {
-      const int i = i0 + idx / kPatchW, j = j0 + idx % kPatchW;
+      const int r = idx / kPatchW, c = idx % kPatchW, i = i0 + r, j = j0 + c;
       float value = 0.0f;
       if (j >= 0 && j <= i && i < Cfg::kL) {
         value = normalize<Cfg::kNorm>(to_float(scores[static_cast<long long>(i) * Cfg::kL + j]), stats[i]);
       }
-      patch[idx] = value;
+      patch[r * kPitch + c] = value;
     }
-    return 0;
   } else {
     constexpr int kVec = 16 / sizeof(T);
-    constexpr int kPacks = kPitch / kVec;
+    constexpr int kPacks = mta_ceil_div(kPatchW + kVec - 1, kVec);  // packs a row can touch
     const int ja = j0 >= 0 ? j0 / kVec * kVec : -((kVec - 1 - j0) / kVec) * kVec;  // floor to a pack boundary
     for (int idx = threadIdx.x; idx < kPatchH * kPacks; idx += Cfg::kThreads) {
       const int r = idx / kPacks, i = i0 + r, js = ja + (idx % kPacks) * kVec;
@@ -175,11 +174,12 @@ __device__ int load_normalized_patch(const MtaParams& p, long long plane, int i0
 #pragma unroll
         for (int e = 0; e < kVec; ++e) v[e] = 0.0f;
       }
-      float4* out = reinterpret_cast<float4*>(patch + r * kPitch + (idx % kPacks) * kVec);
 #pragma unroll
-      for (int q = 0; q < kVec / 4; ++q) out[q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+      for (int e = 0; e < kVec; ++e) {
+        const int c = js + e - j0;
+        if (c >= 0 && c < kPatchW) patch[r * kPitch + c] = v[e];
+      }
     }
-    return j0 - ja;
   }
 }
 
