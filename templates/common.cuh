@@ -94,6 +94,26 @@ __device__ __forceinline__ void store_run(T* out, int oj, const float (&v)[kRun]
   }
 }
 
+// x = src[0 .. kSpan): as 16-byte loads when kVector (src 16-byte aligned; up to 3 floats past the span
+// are read, which the patch pitch keeps inside the row), else element by element.
+template <int kSpan, bool kVector>
+__device__ __forceinline__ void load_span(const float* src, float (&x)[kSpan]) {
+  if constexpr (kVector) {
+#pragma unroll
+    for (int q = 0; q < (kSpan + 3) / 4; ++q) {
+      const float4 v = reinterpret_cast<const float4*>(src)[q];
+      const float lanes[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (4 * q + e < kSpan) x[4 * q + e] = lanes[e];
+      }
+    }
+  } else {
+#pragma unroll
+    for (int t = 0; t < kSpan; ++t) x[t] = src[t];
+  }
+}
+
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 
 // Butterfly reductions: every lane ends with the same value, combined in a fixed order, so results

@@ -59,8 +59,7 @@ __device__ __forceinline__ void transposed_conv_run(const float* w, const float*
     for (int kh = 0; kh < Cfg::kKh; ++kh) {
       const float* row = patch + (o * kGh + r + (Cfg::kKh - 1 - kh) * Cfg::kDh) * kGp + q0;
       float x[kSpan];
-#pragma unroll
-      for (int t = 0; t < kSpan; ++t) x[t] = row[t];
+      load_span<kSpan, kRun == 4>(row, x);  // q0 is a multiple of kRun
 #pragma unroll
       for (int kw = 0; kw < Cfg::kKw; ++kw) {
         const int tap = (o * Cfg::kKh + kh) * Cfg::kKw + kw;
@@ -158,10 +157,10 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   static_assert(!kWeight || Cfg::kThreads / 32 * mta_max(kWAcc, Cfg::kCoutG) <= Cfg::kCoutG * kGh * kGp,
                 "the block's weight-gradient sums reuse the patch's shared memory");
 
-  extern __shared__ float smem[];
-  float* w = smem;                                  // [kCoutG][kKh][kKw] for this input channel
-  float* patch = w + Cfg::kCoutG * kK;              // [kCoutG][kGh][kGp]
-  float* partial = patch + Cfg::kCoutG * kGh * kGp; // [kTileRuns] per-run partials of the row reductions
+  extern __shared__ __align__(16) float smem[];
+  float* patch = smem;                              // [kCoutG][kGh][kGp], 16-byte aligned rows
+  float* w = patch + Cfg::kCoutG * kGh * kGp;       // [kCoutG][kKh][kKw] for this input channel
+  float* partial = w + Cfg::kCoutG * kK;            // [kTileRuns] per-run partials of the row reductions
   float* row_sum = partial + kTileRuns;             // [kTileI]
   float* row_count = row_sum + Cfg::kTileI;         // [kTileI] (sparsemax: support size)
 
@@ -298,7 +297,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   constexpr int kPix = mta_ceil_div(kTilePix, Cfg::kThreads);
   constexpr int kStrips = mta_ceil_div(Cfg::kOutH, Cfg::kTileI);
 
-  extern __shared__ float smem[];  // the patch, then the warps' partials [kWarps][kK + 1]
+  extern __shared__ __align__(16) float smem[];  // the patch, then the warps' partials [kWarps][kK + 1]
   const int strip = blockIdx.x % kStrips;
   int rest = blockIdx.x / kStrips;
   const int icg = rest % Cfg::kCinG;

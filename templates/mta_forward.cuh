@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
   constexpr int kRegisterWeights = kWeightsInRegisters ? Cfg::kOcTile * kK : 1;
   constexpr int kUnrollKh = kWeightsInRegisters ? Cfg::kKh : 1;
 
-  extern __shared__ float smem[];
+  extern __shared__ __align__(16) float smem[];
   float* patch = smem;                        // [kPatchH][kPitch]
   float* weights = smem + kPatchH * kPitch;   // [kOcTile][kKh][kKw] for the current input channel
 
@@ -86,8 +86,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
 #pragma unroll kUnrollKh
       for (int kh = 0; kh < Cfg::kKh; ++kh) {
         float x[kSpan];
-#pragma unroll
-        for (int t = 0; t < kSpan; ++t) x[t] = base[kh * Cfg::kDh * kPitch + t];
+        load_span<kSpan, kRun == 4>(base + kh * Cfg::kDh * kPitch, x);  // runs start at multiples of 4
 #pragma unroll
         for (int kw = 0; kw < Cfg::kKw; ++kw) {
 #pragma unroll

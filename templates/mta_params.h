@@ -41,12 +41,12 @@ ATTNJIT_HD constexpr int mta_patch_extent(int tile, int stride, int kernel, int 
 ATTNJIT_HD constexpr int mta_ceil_div(int a, int b) { return (a + b - 1) / b; }
 ATTNJIT_HD constexpr int mta_max(int a, int b) { return a > b ? a : b; }
 
-// Row pitch, in floats, of a patch staged in shared memory: the width rounded up to odd. Threads read
-// the patch in runs of 4 columns, 8 runs to a 32-column row, so the 32 lanes of a warp span 4 rows;
-// with an odd pitch those rows start in different banks mod 4 and a warp's loads are conflict-free.
-// (A pitch of whole 16-byte packs, 48 for a 36-wide patch, put all four rows on the same 8 banks and
-// measured the dw K5 forward 396 -> 458 us, the 6x11 one 1183 -> 2041 us.)
-ATTNJIT_HD constexpr int mta_patch_pitch(int patch_w) { return patch_w | 1; }
+// Row pitch, in floats, of a patch staged in shared memory: the width rounded up to whole 16-byte
+// groups. Threads read the patch in runs of 4 columns starting at multiples of 4, as 16-byte loads
+// (load_span), which are conflict-free whatever the pitch: each quarter warp reads 128 contiguous
+// bytes of one row. (Scalar loads conflicted 4-way; padding the pitch to odd helped a 32-wide tile and
+// hurt a 128-wide one: dw K5 input gradient 1.13 -> 1.48 ms.)
+ATTNJIT_HD constexpr int mta_patch_pitch(int patch_w) { return (patch_w + 3) / 4 * 4; }
 
 // Dynamic shared memory of each kernel, in floats. The host sizes launches with these, the kernels
 // lay out their buffers with them: one formula, two users.

@@ -204,8 +204,8 @@ TEST_CASE("launch_shape matches hand-computed grids, threads and shared memory")
   CHECK(fwd.grid_y == 4);
   CHECK(fwd.grid_z == 3);
   CHECK(fwd.threads == 128);
-  // Patch rows are stored at an odd pitch (24 -> 25) so a warp's 4 rows start in different banks.
-  CHECK(fwd.smem_bytes == 4 * (35 * 25 + 2 * 3 * 3));
+  // Patch rows are stored at a pitch of whole 16-byte groups (24 floats already is).
+  CHECK(fwd.smem_bytes == 4 * (35 * 24 + 2 * 3 * 3));
   // row stats: one warp per row, 2 rows per block of 2 warps: ceil(B*C_in*L / 2).
   const LaunchShape stats = launch_shape(mta_kernel_spec(KernelKind::mta_row_stats, p, {0, 0, 2, 0}), p);
   CHECK(stats.grid_x == 3 * 4 * 100 / 2);
@@ -218,11 +218,11 @@ TEST_CASE("launch_shape matches hand-computed grids, threads and shared memory")
   const LaunchShape bi = launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 32, 8, 0}), p);
   CHECK(bi.grid_x == 3 * 4 * 7);
   CHECK(bi.threads == 256);
-  CHECK(bi.smem_bytes == 4 * (4 * 9 + 4 * 20 * 35 + 16 * 8 + 2 * 16));  // grad patch pitch 34 -> 35
+  CHECK(bi.smem_bytes == 4 * (4 * 9 + 4 * 20 * 36 + 16 * 8 + 2 * 16));  // grad patch pitch 34 -> 36
   // weight partials: B*C_out*C_in/g*ceil(50/16); smem = 4*max(patch 35x24, warps*(taps+1)).
   const LaunchShape bw = launch_shape(mta_kernel_spec(KernelKind::mta_backward_weight, p, {16, 8, 4, 0}), p);
   CHECK(bw.grid_x == 3 * 8 * 2 * 4);
-  CHECK(bw.smem_bytes == 4 * 35 * 25);
+  CHECK(bw.smem_bytes == 4 * 35 * 24);
   // reduction: C_out*C_in/g*Kh*Kw + C_out = 152 outputs over 128 threads.
   const LaunchShape red = launch_shape(mta_kernel_spec(KernelKind::mta_reduce_weight, p, {16, 8, 4, 0}), p);
   CHECK(red.grid_x == 2);
