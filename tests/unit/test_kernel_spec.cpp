@@ -236,21 +236,23 @@ TEST_CASE("next_pow2 values") {
 
 TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise problem") {
   struct Row {
-    int length, stats_warps, fwd_tile, fwd_warps, bi_strip, bi_sweep, bi_warps, bw_tile_i, bw_tile_j, bw_warps;
+    int length, stats_warps, fwd_tile_i, fwd_tile_j, fwd_warps, bi_strip, bi_sweep, bi_warps, bw_tile_i, bw_tile_j,
+        bw_warps;
   };
   const Row rows[] = {
       // row stats: a warp per row, always 8 rows (warps) per block
-      // input gradient: strip min(16, np2), sweep min(128, np2), a warp per 32 runs of 4 (at most 8)
-      {1, 8, 1, 1, 1, 1, 1, 1, 1, 1},       {3, 8, 4, 1, 4, 4, 1, 4, 4, 1},
-      {5, 8, 8, 2, 8, 8, 1, 8, 8, 2},       {20, 8, 32, 8, 16, 32, 4, 16, 32, 8},
-      {64, 8, 32, 8, 16, 64, 8, 16, 32, 8}, {100, 8, 32, 8, 16, 128, 8, 16, 32, 8},
-      {4096, 8, 32, 8, 16, 128, 8, 16, 32, 8},
+      // forward: min(32, np2) x min(64, np2), a warp per 32 outputs (at most 8)
+      // input gradient: strip min(16, np2), sweep min(64, np2), a warp per 32 runs of 4 (at most 8)
+      {1, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1},          {3, 8, 4, 4, 1, 4, 4, 1, 4, 4, 1},
+      {5, 8, 8, 8, 2, 8, 8, 1, 8, 8, 2},          {20, 8, 32, 32, 8, 16, 32, 4, 16, 32, 8},
+      {64, 8, 32, 64, 8, 16, 64, 8, 16, 32, 8},   {100, 8, 32, 64, 8, 16, 64, 8, 16, 32, 8},
+      {4096, 8, 32, 64, 8, 16, 64, 8, 16, 32, 8},
   };
   for (const Row& r : rows) {
     INFO("L=", r.length);
     const MtaConfigs c = mta_heuristic_configs(problem(1, 2, 2, 2, r.length, 3, 3, Padding::symmetric(1)));
     CHECK(c.row_stats.warps == r.stats_warps);
-    CHECK((c.forward == TileConfig{r.fwd_tile, r.fwd_tile, r.fwd_warps, 1}));
+    CHECK((c.forward == TileConfig{r.fwd_tile_i, r.fwd_tile_j, r.fwd_warps, 1}));
     CHECK((c.backward_input == TileConfig{r.bi_strip, r.bi_sweep, r.bi_warps, 0}));
     CHECK((c.backward_weight == TileConfig{r.bw_tile_i, r.bw_tile_j, r.bw_warps, 0}));
   }
