@@ -75,23 +75,18 @@ __device__ __forceinline__ void transposed_conv_run(const float* w, const float*
   }
 }
 
-// The raw scores of positions (i, j .. j + kRun - 1), j <= i: one vector load when L keeps every run
-// aligned (the future elements it brings are selected away in normalize_run, never used in arithmetic),
-// else element by element, the future not read.
+// The normalized scores of positions (i, j .. j + kRun - 1), 0 in the future. One vector load when L
+// keeps every run aligned; the future elements it brings are selected away, never used in arithmetic.
 template <class Cfg, int kRun>
-__device__ __forceinline__ void load_raw_run(const typename Cfg::T* row, int i, int j, float (&z)[kRun]) {
+__device__ __forceinline__ void load_probs_run(const typename Cfg::T* row, int i, int j, float stat, float (&prob)[kRun]) {
   using T = typename Cfg::T;
+  float z[kRun];
   if constexpr (Cfg::kL % kRun == 0 && kRun * sizeof(T) <= 16) {
     load_pack<T, kRun>(row + j, z);
   } else {
 #pragma unroll
     for (int e = 0; e < kRun; ++e) z[e] = j + e <= i ? to_float(row[j + e]) : 0.0f;
   }
-}
-
-// The normalized scores of those positions, 0 in the future.
-template <class Cfg, int kRun>
-__device__ __forceinline__ void normalize_run(const float (&z)[kRun], int i, int j, float stat, float (&prob)[kRun]) {
 #pragma unroll
   for (int e = 0; e < kRun; ++e) prob[e] = j + e <= i ? normalize<Cfg::kNorm>(z[e], stat) : 0.0f;
 }
@@ -189,17 +184,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
     stat[k] = run < kTileRuns && i < Cfg::kL ? p.row_stats[plane * Cfg::kL + i] : 0.0f;
   }
 
-  // The raw scores of this thread's causal runs in the tile at column j0 (others left unset, unused).
-  auto prefetch_runs = [&](int j0, float (&z)[kRuns][kRun]) {
-#pragma unroll
-    for (int k = 0; k < kRuns; ++k) {
-      const int run = threadIdx.x + k * Cfg::kThreads;
-      if (kTileRuns % Cfg::kThreads != 0 && run >= kTileRuns) break;
-      const int i = i0 + run / kRunsPerRow, j = j0 + (run % kRunsPerRow) * kRun;
-      if (i < Cfg::kL && j <= i) load_raw_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, z[k]);
-    }
-  };
-
   // Sweep 1: the per-run partials of the row reductions (softmax: sum P*dP; sparsemax: sum of dP and
   // size of the support) over the causal tiles.
   const int last_row = min(i0 + Cfg::kTileI, Cfg::kL) - 1;
@@ -212,8 +196,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   for (int t = 0; t < kWAcc; ++t) wacc[t] = 0.0f;
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
-    float z[kRuns][kRun];  // this tile's raw scores, loaded before the barriers so that their latency
-    prefetch_runs(j0, z);  // overlaps the grad patch's
     __syncthreads();  // the previous tile's patch is no longer read (and the weights are written)
     load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
     __syncthreads();
@@ -224,7 +206,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       const int r = run / kRunsPerRow, q0 = (run % kRunsPerRow) * kRun, i = i0 + r, j = j0 + q0;
       if (i >= Cfg::kL || j > i) continue;
       float prob[kRun], dp[kRun];
-      normalize_run<Cfg, kRun>(z[k], i, j, stat[k], prob);
+      load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
       transposed_conv_run<Cfg, kGh, kGp, kRun, kWeight>(w, patch, r, q0, prob, dp, wacc);
 #pragma unroll
       for (int e = 0; e < kRun; ++e) {
@@ -259,8 +241,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   // round it to 8 bits of mantissa in bf16 before the subtraction.
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
-    float z[kRuns][kRun];
-    prefetch_runs(j0, z);
     __syncthreads();
     load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
     __syncthreads();
@@ -275,7 +255,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       for (int e = 0; e < kRun; ++e) dz[e] = 0.0f;
       if (j <= i) {
         float prob[kRun], dp[kRun], unused[1];
-        normalize_run<Cfg, kRun>(z[k], i, j, stat[k], prob);
+        load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
         transposed_conv_run<Cfg, kGh, kGp, kRun, false>(w, patch, r, q0, prob, dp, unused);
 #pragma unroll
         for (int e = 0; e < kRun; ++e) {
