@@ -165,7 +165,12 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
       shape.grid_x = static_cast<unsigned>(mta_ceil_div(s.out_h, s.config.tile_i) * mta_ceil_div(s.out_w, s.config.tile_j));
       shape.grid_y = static_cast<unsigned>(s.groups * (s.cout_per_group / s.config.oc_tile));
       shape.grid_z = static_cast<unsigned>(batch);
-      shape.smem_bytes = 4u * mta_forward_smem_floats(patch_h, pitch, s.config.oc_tile, s.kernel_h, s.kernel_w);
+      shape.smem_bytes =
+          mta_forward_uses_mma(static_cast<int>(size_of(s.dtype)), s.cin_per_group, s.config.oc_tile, s.kernel_h,
+                               s.kernel_w, s.config.tile_i, s.config.tile_j, s.config.warps, patch_h, patch_w)
+              ? static_cast<unsigned>(mta_forward_mma_smem_bytes(s.cin_per_group, patch_h, patch_w, s.config.oc_tile,
+                                                                 s.kernel_h, s.kernel_w))
+              : 4u * mta_forward_smem_floats(patch_h, pitch, s.config.oc_tile, s.kernel_h, s.kernel_w);
       break;
     case KernelKind::mta_backward_input:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cin * mta_ceil_div(s.length, s.config.tile_i));

@@ -12,13 +12,14 @@
 // FFMA, instruction-bound at 591 us on the dw K5 bf16 L=2048 shape).
 #pragma once
 
+#include "mta_forward_mma.cuh"
 #include "mta_norm.cuh"
 
 namespace attnjit {
 
-// grid = (tiles_i * tiles_j, groups * C_out/groups/kOcTile, B); block = kThreads.
+// The block's part of mta_forward on CUDA cores.
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_constant__ MtaParams p) {
+__device__ __forceinline__ void mta_forward_fma(const MtaParams& p, float* smem) {
   using T = typename Cfg::T;
   constexpr int kK = Cfg::kKh * Cfg::kKw;
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups, kCout = Cfg::kCoutG * Cfg::kGroups;
@@ -40,7 +41,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
   constexpr int kRegisterWeights = kWeightsInRegisters ? Cfg::kOcTile * kK : 1;
   constexpr int kUnrollKh = kWeightsInRegisters ? Cfg::kKh : 1;
 
-  extern __shared__ __align__(16) float smem[];
   float* patch = smem;                        // [kPatchH][kPitch]
   float* weights = smem + kPatchH * kPitch;   // [kOcTile][kKh][kKw] for the current input channel
 
@@ -119,6 +119,21 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
       store_run<T, kRun, Cfg::kOutW>(out + static_cast<long long>(o) * Cfg::kOutH * Cfg::kOutW +
                                          static_cast<long long>(oi) * Cfg::kOutW + oj, oj, v);
     }
+  }
+}
+
+// grid = (tiles_i * tiles_j, groups * C_out/groups/kOcTile, B); block = kThreads. Tensor cores where
+// mta_forward_uses_mma says (the host sized the launch with the same decision), CUDA cores elsewhere.
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_constant__ MtaParams p) {
+  extern __shared__ __align__(16) float smem[];
+  constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
+  constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
+  if constexpr (mta_forward_uses_mma(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw, Cfg::kTileI,
+                                     Cfg::kTileJ, Cfg::kThreads / 32, kPatchH, kPatchW)) {
+    mta_forward_mma<Cfg>(p, smem);
+  } else {
+    mta_forward_fma<Cfg>(p, smem);
   }
 }
 

@@ -140,10 +140,10 @@ inline constexpr int kPatchPitch = mta_patch_pitch(kPatchW);
 // its elements that fall inside the patch (the element-wise loader cost ~25 thread instructions per
 // patch element on the dw K5 forward, most of that kernel's instructions); otherwise it goes flat
 // over the patch, element by element.
-template <class Cfg, int kPatchH, int kPatchW>
-__device__ void load_normalized_patch(const MtaParams& p, long long plane, int i0, int j0, float* patch) {
+// OutT is the patch's storage type (float, or T for the tensor-core forward), kPitch its row pitch.
+template <class Cfg, int kPatchH, int kPatchW, class OutT = float, int kPitch = kPatchPitch<kPatchW>>
+__device__ void load_normalized_patch(const MtaParams& p, long long plane, int i0, int j0, OutT* patch) {
   using T = typename Cfg::T;
-  constexpr int kPitch = kPatchPitch<kPatchW>;
   const T* scores = static_cast<const T*>(p.scores) + plane * Cfg::kL * Cfg::kL;
   const float* stats = p.row_stats + plane * Cfg::kL;
   if constexpr ((Cfg::kL * sizeof(T)) % 16 != 0) {
@@ -153,7 +153,7 @@ __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i
       if (j >= 0 && j <= i && i < Cfg::kL) {
         value = normalize<Cfg::kNorm>(to_float(scores[static_cast<long long>(i) * Cfg::kL + j]), stats[i]);
       }
-      patch[r * kPitch + c] = value;
+      patch[r * kPitch + c] = from_float<OutT>(value);
     }
   } else {
     constexpr int kVec = 16 / sizeof(T);
@@ -177,7 +177,7 @@ __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i
 #pragma unroll
       for (int e = 0; e < kVec; ++e) {
         const int c = js + e - j0;
-        if (c >= 0 && c < kPatchW) patch[r * kPitch + c] = v[e];
+        if (c >= 0 && c < kPatchW) patch[r * kPitch + c] = from_float<OutT>(v[e]);
       }
     }
   }

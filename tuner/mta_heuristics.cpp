@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "mta_params.h"
@@ -42,6 +43,31 @@ void fit_patch(TileConfig& c, const MtaProblem& p, int extra_floats) {
   }
 }
 
+// Channel mixing in f16/bf16 runs the forward on tensor cores (mta_forward_uses_mma): a 16 x 32 tile
+// (32 m-tiles of 16 positions, 4 per warp of 8), all output channels of the group up to 32 per block (so
+// the normalized patch of every input channel is staged once for all of them), halved while the staged
+// patches and filters exceed the shared-memory limit. None when the problem does not qualify.
+std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
+  const int cout_g = p.out_channels / p.groups, cin_g = p.in_channels / p.groups;
+  int oc_tile = 0;
+  for (int n = 8; n <= std::min(cout_g, 32); n += 8) {
+    if (cout_g % n == 0) oc_tile = n;
+  }
+  if (size_of(p.dtype) != 2 || oc_tile == 0) return std::nullopt;
+  TileConfig t{std::min(16, next_pow2(p.out_h())), std::min(32, next_pow2(p.out_w())), 0, oc_tile};
+  for (;;) {
+    t.warps = std::clamp(t.tile_i * t.tile_j / 16, 1, kMaxWarps);
+    const int patch_h = mta_patch_extent(t.tile_i, p.stride_h, p.kernel_h, p.dilation_h);
+    const int patch_w = mta_patch_extent(t.tile_j, p.stride_w, p.kernel_w, p.dilation_w);
+    if (mta_forward_uses_mma(2, cin_g, t.oc_tile, p.kernel_h, p.kernel_w, t.tile_i, t.tile_j, t.warps, patch_h,
+                             patch_w)) {
+      return t;
+    }
+    if (t.tile_i * t.tile_j <= 16) return std::nullopt;  // no whole m-tile left, or too few taps
+    (t.tile_j >= t.tile_i ? t.tile_j : t.tile_i) /= 2;
+  }
+}
+
 }  // namespace
 
 int next_pow2(int n) {
@@ -60,6 +86,7 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   c.forward = {tile_i, tile_j, 0, largest_divisor_at_most(p.out_channels / p.groups, kMaxOcTile)};
   fit_patch(c.forward, p, c.forward.oc_tile * p.kernel_h * p.kernel_w);
   c.forward.warps = warps_for(c.forward.tile_i * c.forward.tile_j);
+  if (auto mma = mma_forward_config(p)) c.forward = *mma;
 
   // A strip of 16 rows (its per-row reductions stay in shared memory) swept 64 columns at a time: 256
   // runs of 4 positions, one per thread of 8 warps (on dw K5 bf16 L=2048 with 16-byte span loads:

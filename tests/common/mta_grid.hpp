@@ -102,6 +102,31 @@ inline std::vector<MtaCase> mta_grid() {
   asymmetric.padding = {1, 3, 0, 2};
   asymmetric.bias = Bias::present;
   cases.push_back({"per-axis stride, dilation, padding", asymmetric});
+  // Channel mixing in 16-bit storage runs the forward on tensor cores (mta_forward_uses_mma).
+  MtaProblem mma;  // the benchmark's groups=1 K7 at a small L: 16 -> 16 channels, 784 taps, ragged tiles
+  mma.batch = 2;
+  mma.in_channels = mma.out_channels = 16;
+  mma.groups = 1;
+  mma.length = 100;
+  mma.kernel_h = mma.kernel_w = 7;
+  mma.padding = Padding::symmetric(3);
+  mma.dtype = DType::bf16;
+  cases.push_back({"tensor cores: groups=1 7x7 bf16", mma});
+  MtaProblem mma_strided;  // f16, 24 output channels (a 24-wide n-tile), stride, dilation, bias, sparsemax
+  mma_strided.batch = 1;
+  mma_strided.in_channels = 12;
+  mma_strided.out_channels = 48;
+  mma_strided.groups = 2;
+  mma_strided.length = 77;
+  mma_strided.kernel_h = 3;
+  mma_strided.kernel_w = 5;
+  mma_strided.stride_h = 2;
+  mma_strided.dilation_w = 2;
+  mma_strided.padding = {2, 0, 4, 4};
+  mma_strided.bias = Bias::present;
+  mma_strided.norm = Norm::sparsemax;
+  mma_strided.dtype = DType::f16;
+  cases.push_back({"tensor cores: grouped, strided, dilated f16 sparsemax", mma_strided});
   return cases;
 }
 

@@ -359,6 +359,25 @@ TEST_CASE("apply_config_overrides pins the named kernels' configs and rejects wh
   }
 }
 
+TEST_CASE("heuristics: channel mixing in f16/bf16 runs the forward on tensor cores; f32 and depthwise do not") {
+  MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
+  p.dtype = DType::bf16;
+  const MtaConfigs c = mta_heuristic_configs(p);
+  CHECK((c.forward == TileConfig{16, 32, 8, 16}));  // 32 m-tiles over 8 warps, both n-tiles of 8 channels
+  const int patch_h = 16 + 6, patch_w = 32 + 6;
+  CHECK(mta_forward_uses_mma(2, 16, 16, 7, 7, 16, 32, 8, patch_h, patch_w));
+  // smem: 16 channels' patches in bf16, filters [16][784], tap offsets [784]
+  CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_forward, p, c.forward), p).smem_bytes ==
+        2u * 16 * patch_h * patch_w + 2u * 16 * 784 + 4u * 784);
+  p.dtype = DType::f32;  // tensor cores here take 16-bit inputs only: the CUDA-core path, oc_tile <= 8
+  CHECK(mta_heuristic_configs(p).forward.oc_tile == 8);
+  p.dtype = DType::f16;
+  p.out_channels = 12;  // 12 output channels: no whole n-tile of 8 divides them
+  CHECK(mta_heuristic_configs(p).forward.oc_tile == 6);
+  const MtaProblem dw = bf16_softmax_5x5();  // depthwise: one output channel per group
+  CHECK_FALSE(mta_forward_uses_mma(2, 1, mta_heuristic_configs(dw).forward.oc_tile, 5, 5, 32, 64, 8, 36, 68));
+}
+
 TEST_CASE("in_launch_order: four kernels when the weight gradient is fused, five otherwise") {
   const MtaProblem fused = bf16_softmax_5x5();  // 1 x 5 x 5 = 25 taps
   const std::vector<KernelSpec> four = in_launch_order(mta_kernel_specs(fused, mta_heuristic_configs(fused)));

@@ -68,8 +68,8 @@ MtaProblem grouped_strided() {
   return p;  // out_h = (100+3-8-1)/2+1 = 48, out_w = (100+1-4-1)/3+1 = 33
 }
 
-const char* const kTemplateFiles[] = {"common.cuh", "mta_params.h", "mta_norm.cuh", "mta_forward.cuh",
-                                      "mta_backward.cuh"};
+const char* const kTemplateFiles[] = {"common.cuh",      "mta_params.h",         "mta_norm.cuh",
+                                      "mta_forward.cuh", "mta_forward_mma.cuh", "mta_backward.cuh"};
 
 TEST_SUITE("render") {
 
