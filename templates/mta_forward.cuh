@@ -10,6 +10,7 @@
 // so the inner loop is FFMAs with one shared-memory load per (tap, output channel) shared by kRun
 // outputs (the first version loaded the patch and the weight per tap and output: 3 instructions per
 // FFMA, instruction-bound at 591 us on the dw K5 bf16 L=2048 shape).
+// Channel mixing in f16/bf16 takes the tensor-core path of mta_forward_mma.cuh instead.
 #pragma once
 
 #include "mta_forward_mma.cuh"
