@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string_view>
@@ -20,6 +21,8 @@
 #include <thread>
 #include <utility>
 
+#include "cache/sqlite.hpp"
+#include "cache/tuning_schema.hpp"
 #include "generator/sha256.hpp"
 #include "runtime/error.hpp"
 #include "runtime/log.hpp"
@@ -28,144 +31,25 @@ namespace attnjit::cache {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace sqlite;
 
-constexpr int kBusyTimeoutMs = 10000;  // outlasts any single writer's transaction by far
 constexpr int kOpenAttempts = 3;       // set aside at most this many bad files per open
 constexpr int kInUseWaitMs = 500;      // our own racing openers hold a bad file for milliseconds
 
-// Every field is a column, so that a miss can be explained field by field.
-constexpr const char* kCreateSchema = R"sql(
+// Every field is a column, so that a miss can be explained field by field. Schema 1 is the kernels table;
+// schema 2 adds the tuning tables (cache/tuning.cpp), and a version-1 file is migrated in place.
+constexpr const char* kCreateKernels = R"sql(
 CREATE TABLE IF NOT EXISTS kernels (
   key TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, lowered_name TEXT NOT NULL, arch TEXT NOT NULL,
   nvrtc_version TEXT NOT NULL, attnjit_version TEXT NOT NULL, source_sha256 TEXT NOT NULL,
   spec_json TEXT NOT NULL, options TEXT NOT NULL, cubin BLOB NOT NULL, cubin_sha256 TEXT NOT NULL,
   compile_seconds REAL NOT NULL, created_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS kernels_by_spec ON kernels (name, arch, attnjit_version, source_sha256);
-PRAGMA user_version = 1;)sql";
+CREATE INDEX IF NOT EXISTS kernels_by_spec ON kernels (name, arch, attnjit_version, source_sha256);)sql";
 constexpr const char* kColumns =
     "key, name, lowered_name, arch, nvrtc_version, attnjit_version, source_sha256, spec_json, options, "
     "cubin, cubin_sha256, compile_seconds, created_at";
 
-struct CloseDb { void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); } };
-struct FinalizeStmt { void operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); } };
-using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
-using StmtPtr = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
 
-struct Conn {  // a connection and the path it is named by in messages
-  sqlite3* db;
-  std::string_view path;
-};
-
-std::string advice(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_BUSY: case SQLITE_LOCKED: return "another process holds the store locked; retry later";
-    case SQLITE_FULL: return "free disk space or run `attnjit cache clear`";
-    case SQLITE_READONLY: case SQLITE_CANTOPEN: case SQLITE_PERM: case SQLITE_AUTH:
-      return "check the permissions of the file and its folder, or set ATTNJIT_CACHE to a writable path";
-    default: return "remove the file (it is only a cache) or set ATTNJIT_CACHE to another path";
-  }
-}
-
-std::string describe(Conn conn, int rc, std::string_view what) {
-  return fmt::format("{} on store {}: {} (SQLite code {}); {}", what, conn.path,
-                     conn.db != nullptr ? sqlite3_errmsg(conn.db) : sqlite3_errstr(rc), rc, advice(rc));
-}
-
-[[noreturn]] void fail(Conn conn, int rc, std::string_view what) {
-  detail::raise(ErrorCode::store, describe(conn, rc, what));
-}
-
-// The project's check macro, instantiated for SQLite.
-#define ATTNJIT_SQLITE_CHECK(conn, call, success, what) \
-  ATTNJIT_CHECK_GEN(call, success, [&](int rc) { return describe(conn, rc, what); }, ErrorCode::store)
-
-bool is_damage(int rc) { return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT; }
-
-void exec(Conn conn, const char* sql) {
-  ATTNJIT_SQLITE_CHECK(conn, sqlite3_exec(conn.db, sql, nullptr, nullptr, nullptr), SQLITE_OK, sql);
-}
-
-StmtPtr prepare(Conn conn, const std::string& sql) {
-  sqlite3_stmt* raw = nullptr;  // stays null when preparing fails
-  ATTNJIT_SQLITE_CHECK(conn, sqlite3_prepare_v2(conn.db, sql.c_str(), -1, &raw, nullptr), SQLITE_OK, sql);
-  return StmtPtr(raw);
-}
-
-bool step_row(Conn conn, sqlite3_stmt* stmt, std::string_view what) {
-  const int rc = sqlite3_step(stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail(conn, rc, fmt::format("sqlite3_step of {}", what));
-  return rc == SQLITE_ROW;
-}
-
-struct Blob {  // bytes bound as a BLOB (text binds as TEXT)
-  std::span<const char> bytes;
-};
-
-int bind(sqlite3_stmt* s, int i, std::string_view v) {
-  return sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-}
-int bind(sqlite3_stmt* s, int i, Blob v) {  // an empty blob must stay a blob, not become NULL
-  return v.bytes.empty() ? sqlite3_bind_zeroblob(s, i, 0)
-                         : sqlite3_bind_blob64(s, i, v.bytes.data(), v.bytes.size(), SQLITE_STATIC);
-}
-int bind(sqlite3_stmt* s, int i, double v) { return sqlite3_bind_double(s, i, v); }
-int bind(sqlite3_stmt* s, int i, std::int64_t v) { return sqlite3_bind_int64(s, i, v); }
-
-// sql prepared with values bound to ?1, ?2, ... (SQLITE_STATIC: the values must outlive the statement's use).
-template <class... Values>
-StmtPtr statement(Conn conn, const std::string& sql, const Values&... values) {
-  StmtPtr stmt = prepare(conn, sql);
-  int index = 0;
-  const auto check = [&](int rc) {
-    if (rc != SQLITE_OK) fail(conn, rc, fmt::format("binding parameter {} of {}", index, sql));
-  };
-  (check(bind(stmt.get(), ++index, values)), ...);
-  return stmt;
-}
-
-std::string column_text(sqlite3_stmt* stmt, int i) {
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
-  return text != nullptr ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i))) : "";
-}
-
-std::int64_t query_int(Conn conn, const std::string& sql) {
-  StmtPtr stmt = prepare(conn, sql);
-  return step_row(conn, stmt.get(), sql) ? sqlite3_column_int64(stmt.get(), 0) : 0;
-}
-
-std::int64_t unix_now() {
-  using namespace std::chrono;
-  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// BEGIN on construction, ROLLBACK on destruction unless committed. Never throws from the destructor.
-class Transaction {
- public:
-  Transaction(Conn conn, const char* begin) : conn_(conn) { exec(conn_, begin); }
-  ~Transaction() {
-    if (!committed_ && sqlite3_get_autocommit(conn_.db) == 0) {
-      sqlite3_exec(conn_.db, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  void commit() { exec(conn_, "COMMIT"); committed_ = true; }
-
- private:
-  Conn conn_;
-  bool committed_ = false;
-};
-
-DbPtr open_connection(const std::string& path, int flags) {
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  DbPtr db(raw);  // sqlite3_open_v2 allocates a handle even when it fails
-  if (rc != SQLITE_OK) fail({db.get(), path}, rc, "sqlite3_open_v2");
-  sqlite3_extended_result_codes(db.get(), 1);
-  const Conn conn{db.get(), path};
-  ATTNJIT_SQLITE_CHECK(conn, sqlite3_busy_timeout(db.get(), kBusyTimeoutMs), SQLITE_OK, "busy_timeout");
-  return db;
-}
 
 std::optional<std::string> quick_check_problem(Conn conn) {
   sqlite3_stmt* raw = nullptr;
@@ -178,14 +62,6 @@ std::optional<std::string> quick_check_problem(Conn conn) {
   return result == "ok" ? std::nullopt : std::optional("PRAGMA quick_check reported: " + result);
 }
 
-bool has_kernels_table(Conn conn) {  // with every column this attnjit reads
-  const std::string sql = fmt::format("SELECT {} FROM kernels", kColumns);
-  sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v2(conn.db, sql.c_str(), -1, &raw, nullptr);
-  StmtPtr stmt(raw);
-  if (rc != SQLITE_OK && rc != SQLITE_ERROR) fail(conn, rc, "looking for the kernels table");
-  return rc == SQLITE_OK;
-}
 
 // nullopt for a store of ours or an empty file; otherwise why the file is not ours.
 std::optional<std::string> schema_problem(Conn conn) {
@@ -193,9 +69,14 @@ std::optional<std::string> schema_problem(Conn conn) {
   if (version > kSchemaVersion) {
     return fmt::format("its schema version {} is newer than this attnjit's {}", version, kSchemaVersion);
   }
-  if (version == kSchemaVersion) {
-    if (has_kernels_table(conn)) return std::nullopt;
-    return fmt::format("it has schema version {} but no kernels table with attnjit's columns", version);
+  if (version == 1 || version == kSchemaVersion) {  // 1: migrated when opened for writing
+    if (!has_table(conn, "kernels", kColumns)) {
+      return fmt::format("it has schema version {} but no kernels table with attnjit's columns", version);
+    }
+    if (version == kSchemaVersion && !has_tuning_tables(conn)) {
+      return fmt::format("it has schema version {} but not the tuning tables with attnjit's columns", version);
+    }
+    return std::nullopt;
   }
   StmtPtr stmt = prepare(conn, "SELECT group_concat(name, ', ') FROM sqlite_master WHERE type = 'table' "
                                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'");
@@ -213,11 +94,17 @@ std::optional<std::string> find_problem(Conn conn) {
   return problem;
 }
 
-// Inside BEGIN IMMEDIATE: of two processes creating one new file, one creates and the other finds it made.
+// Inside BEGIN IMMEDIATE: of two processes creating (or migrating) one file, one does it and the other finds
+// it done.
 std::optional<std::string> create_schema(Conn conn) {
   Transaction write(conn, "BEGIN IMMEDIATE");
   auto problem = schema_problem(conn);  // the file may have changed since find_problem
-  if (!problem && query_int(conn, "PRAGMA user_version") == 0) exec(conn, kCreateSchema);
+  const std::int64_t version = problem ? -1 : query_int(conn, "PRAGMA user_version");
+  if (version == 0) exec(conn, kCreateKernels);
+  if (version == 0 || version == 1) {
+    create_tuning_tables(conn);
+    exec(conn, fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
+  }
   write.commit();
   return problem;
 }
@@ -546,6 +433,11 @@ std::size_t Store::clear_kernels() {
   const auto removed = static_cast<std::size_t>(sqlite3_changes(impl_->db_.get()));
   write.commit();
   return removed;
+}
+
+void Store::locked(const std::function<void(const sqlite::Conn&, bool writable)>& f) {
+  std::lock_guard lock(impl_->mutex_);
+  if (impl_->db_) f(impl_->conn(), impl_->mode_ == OpenMode::read_write);
 }
 
 int Store::schema_version() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,7 +13,13 @@
 
 namespace attnjit::cache {
 
-inline constexpr int kSchemaVersion = 1;
+namespace sqlite {
+struct Conn;
+}
+
+// 1: the kernels. 2: also the tuning tables (winners, quarantine); a version-1 file is migrated in place
+// when opened for writing, and read as is (with no tuning data) when opened read-only.
+inline constexpr int kSchemaVersion = 2;
 
 struct KernelRecord {
   std::string key;              // SHA-256 hex of the canonical JSON of everything that changes the binary
@@ -40,6 +47,44 @@ struct StoreStats {
   std::size_t kernels = 0;
   std::size_t cubin_bytes = 0;
   std::size_t file_bytes = 0;  // the database file (WAL excluded)
+};
+
+// The machine and software a measurement holds for (DESIGN.md "Two scopes of validity"): a tuned winner
+// is used only where every field is the same. Separate columns, so that a mismatch can be explained.
+struct Environment {
+  std::string gpu_name;  // "NVIDIA H100 80GB HBM3"
+  int sm_count = 0;
+  std::string arch;            // "sm_90"
+  std::string driver_version;  // "580.159.04"
+  std::string nvrtc_version;   // "13.0"
+  std::string attnjit_version;
+  bool operator==(const Environment&) const = default;
+  // What differs in `now`, one "field then -> now" per field ("driver 570.86 -> 580.159.04"); empty when equal.
+  std::vector<std::string> differences(const Environment& now) const;
+};
+
+// A tuned winner: the config that ran fastest among the verified candidates for one kernel of one
+// problem in one environment, with its figures and every candidate tried.
+struct TunedRecord {
+  std::string problem_key;  // canonical JSON of the problem
+  std::string kernel_kind;  // "mta_fwd", "mta_bwd_input", ...
+  Environment environment;
+  std::string config_json;  // the winning config
+  double median_us = 0, p20_us = 0, p80_us = 0;
+  std::int64_t samples = 0;
+  double heuristic_median_us = 0;  // the heuristic config, measured in the same rounds
+  std::string candidates_json;     // every candidate: config, figures, or why it was dropped
+  std::int64_t tuned_at = 0;       // unix seconds; set by put_tuned when 0
+};
+
+// A candidate that failed (did not compile, crashed, hung, gave a wrong result): never tried again in
+// this environment.
+struct QuarantineRecord {
+  std::string kernel_name;  // the candidate's spec name (its config is part of it)
+  Environment environment;
+  std::string reason;  // "compile", "crash", "hang", "wrong result"
+  std::string detail;  // the compiler log, the signal, the largest error...
+  std::int64_t recorded_at = 0;
 };
 
 enum class OpenMode { read_write, read_only };
@@ -74,6 +119,16 @@ class Store {
   // deterministic). Returns true if this call inserted the row. No-op returning false in read_only.
   bool put_kernel(const KernelRecord& record);
 
+  // The tuning tables (cache/tuning.cpp). put_* replace the row with the same key (problem, kernel kind and
+  // environment; kernel name and environment) and are no-ops returning false in read_only mode.
+  bool put_tuned(const TunedRecord& record);
+  // Every environment's winner for (problem_key, kernel_kind), newest first: the caller takes the one
+  // whose environment is the current one, and can say why the others do not apply.
+  std::vector<TunedRecord> find_tuned(const std::string& problem_key, const std::string& kernel_kind);
+  bool put_quarantine(const QuarantineRecord& record);
+  std::optional<QuarantineRecord> find_quarantine(const std::string& kernel_name, const Environment& environment);
+  std::size_t clear_tuning();  // winners and quarantine; returns the rows removed
+
   std::vector<KernelSummary> list_kernels();
   StoreStats stats();
   std::size_t clear_kernels();  // returns the number of rows removed
@@ -85,6 +140,10 @@ class Store {
   struct Impl;
 
  private:
+  // Runs f on the connection under the store's lock; not at all when there is no database (a read-only
+  // store that does not exist or is not usable).
+  void locked(const std::function<void(const sqlite::Conn& conn, bool writable)>& f);
+
   std::unique_ptr<Impl> impl_;
 };
 

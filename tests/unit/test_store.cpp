@@ -26,9 +26,12 @@
 namespace {
 
 namespace fs = std::filesystem;
+using attnjit::cache::Environment;
 using attnjit::cache::KernelRecord;
 using attnjit::cache::OpenMode;
+using attnjit::cache::QuarantineRecord;
 using attnjit::cache::Store;
+using attnjit::cache::TunedRecord;
 
 // A fresh folder under the system temp folder, removed with everything in it.
 struct TempDir {
@@ -205,15 +208,17 @@ TEST_SUITE("store") {
     CHECK(store.stats().kernels == 1);
   }
 
-  TEST_CASE("a new store has schema version 1 in user_version and WAL journal mode") {
+  TEST_CASE("a new store has schema version 2 in user_version, the tuning tables and WAL journal mode") {
     TempDir dir;
     const std::string path = dir.file("attnjit.db");
     {
       Store store(path, OpenMode::read_write);
-      CHECK(store.schema_version() == 1);
+      CHECK(store.schema_version() == 2);
       CHECK(store.path() == path);
       RawDb raw(path);  // while the store is open, so the WAL file is in use
-      CHECK(raw.text("PRAGMA user_version") == "1");
+      CHECK(raw.text("PRAGMA user_version") == "2");
+      CHECK(raw.text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('tuned', 'quarantine')") ==
+            "2");
       CHECK(raw.text("PRAGMA journal_mode") == "wal");
       CHECK(raw.text("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'kernels_by_spec'") == "1");
     }
@@ -300,10 +305,10 @@ TEST_SUITE("store") {
     {
       Store store(path, OpenMode::read_write);
     }
-    RawDb(path).exec("PRAGMA user_version = 2");
+    RawDb(path).exec("PRAGMA user_version = 3");
     Store store(path, OpenMode::read_write);
     check_set_aside_and_usable(dir, store);
-    CHECK(store.warnings().front().find("schema version 2 is newer") != std::string::npos);
+    CHECK(store.warnings().front().find("schema version 3 is newer") != std::string::npos);
   }
 
   TEST_CASE("schema version 1 without the kernels table is set aside") {
@@ -312,6 +317,139 @@ TEST_SUITE("store") {
     RawDb(path).exec("CREATE TABLE other (x); PRAGMA user_version = 1;");
     Store store(path, OpenMode::read_write);
     check_set_aside_and_usable(dir, store);
+  }
+
+  // The version-1 schema exactly as attnjit 0.1 wrote it, with one kernel row.
+  void write_version_1_store(const std::string& path, const KernelRecord& r) {
+    RawDb raw(path);
+    raw.exec(R"sql(CREATE TABLE kernels (
+      key TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, lowered_name TEXT NOT NULL, arch TEXT NOT NULL,
+      nvrtc_version TEXT NOT NULL, attnjit_version TEXT NOT NULL, source_sha256 TEXT NOT NULL,
+      spec_json TEXT NOT NULL, options TEXT NOT NULL, cubin BLOB NOT NULL, cubin_sha256 TEXT NOT NULL,
+      compile_seconds REAL NOT NULL, created_at INTEGER NOT NULL);
+      CREATE INDEX kernels_by_spec ON kernels (name, arch, attnjit_version, source_sha256);
+      PRAGMA user_version = 1;)sql");
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(raw.db, "INSERT INTO kernels VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                               -1, &stmt, nullptr) == SQLITE_OK);
+    int i = 0;
+    for (const std::string* text : {&r.key, &r.name, &r.lowered_name, &r.arch, &r.nvrtc_version, &r.attnjit_version,
+                                    &r.source_sha256, &r.spec_json, &r.options}) {
+      sqlite3_bind_text(stmt, ++i, text->c_str(), -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_blob(stmt, ++i, r.cubin.data(), static_cast<int>(r.cubin.size()), SQLITE_TRANSIENT);
+    const std::string sha = attnjit::sha256_hex(std::string_view(r.cubin.data(), r.cubin.size()));
+    sqlite3_bind_text(stmt, ++i, sha.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(stmt, ++i, r.compile_seconds);
+    sqlite3_bind_int64(stmt, ++i, r.created_at);
+    CHECK(sqlite3_step(stmt) == SQLITE_DONE);
+    sqlite3_finalize(stmt);
+  }
+
+  TEST_CASE("a version-1 store is migrated to version 2 in place: its kernels kept, nothing set aside") {
+    TempDir dir;
+    const std::string path = dir.file("attnjit.db");
+    const KernelRecord old = make_record("from-v1");
+    write_version_1_store(path, old);
+    {
+      Store read_only(path, OpenMode::read_only);  // read-only: used as it is, no tuning data, no warning
+      CHECK(read_only.schema_version() == 1);
+      CHECK(read_only.warnings().empty());
+      CHECK(read_only.find_kernel("from-v1").has_value());
+      CHECK(read_only.find_tuned("{}", "mta_fwd").empty());
+    }
+    Store store(path, OpenMode::read_write);
+    CHECK(store.warnings().empty());
+    CHECK(set_aside_files(dir.path, "attnjit.db").empty());
+    CHECK(store.schema_version() == 2);
+    const auto found = store.find_kernel("from-v1");
+    REQUIRE(found.has_value());
+    check_same(*found, old);
+    TunedRecord tuned;
+    tuned.problem_key = "{\"length\":2048}";
+    tuned.kernel_kind = "mta_fwd";
+    tuned.config_json = "{\"tile_i\":32}";
+    CHECK(store.put_tuned(tuned));
+    CHECK(store.find_tuned(tuned.problem_key, "mta_fwd").size() == 1);
+  }
+
+  Environment h100(const std::string& driver) {
+    return {"NVIDIA H100 80GB HBM3", 132, "sm_90", driver, "13.0", "0.1.0"};
+  }
+
+  TEST_CASE("tuned winners: one per (problem, kernel, environment), replaced on re-tuning, newest first") {
+    TempDir dir;
+    Store store(dir.file("attnjit.db"), OpenMode::read_write);
+    TunedRecord r;
+    r.problem_key = "{\"length\":2048}";
+    r.kernel_kind = "mta_fwd";
+    r.environment = h100("570.86");
+    r.config_json = "{\"tile_i\":16}";
+    r.median_us = 150;
+    r.p20_us = 148;
+    r.p80_us = 153;
+    r.samples = 50;
+    r.heuristic_median_us = 170;
+    r.candidates_json = "[]";
+    r.tuned_at = 1000;
+    CHECK(store.put_tuned(r));
+    r.environment = h100("580.159.04");
+    r.config_json = "{\"tile_i\":32}";
+    r.median_us = 141;
+    r.tuned_at = 2000;
+    CHECK(store.put_tuned(r));
+    r.config_json = "{\"tile_i\":64}";  // re-tuned in the same environment: replaces
+    r.tuned_at = 3000;
+    CHECK(store.put_tuned(r));
+    const auto found = store.find_tuned(r.problem_key, "mta_fwd");
+    REQUIRE(found.size() == 2);
+    CHECK(found[0].environment == h100("580.159.04"));
+    CHECK(found[0].config_json == "{\"tile_i\":64}");
+    CHECK(found[0].median_us == 141);
+    CHECK(found[0].p80_us == 153);
+    CHECK(found[0].samples == 50);
+    CHECK(found[1].environment == h100("570.86"));
+    CHECK(found[1].config_json == "{\"tile_i\":16}");
+    CHECK(store.find_tuned(r.problem_key, "mta_bwd_input").empty());
+    CHECK(store.find_tuned("{\"length\":1024}", "mta_fwd").empty());
+    CHECK(found[1].environment.differences(h100("580.159.04")) ==
+          std::vector<std::string>{"driver 570.86 -> 580.159.04"});
+    CHECK(found[0].environment.differences(h100("580.159.04")).empty());
+    CHECK(store.clear_tuning() == 2);
+    CHECK(store.find_tuned(r.problem_key, "mta_fwd").empty());
+  }
+
+  TEST_CASE("quarantine: a failed candidate is found for its environment only; read-only stores write nothing") {
+    TempDir dir;
+    const std::string path = dir.file("attnjit.db");
+    {
+      Store store(path, OpenMode::read_write);
+      QuarantineRecord q{"mta_fwd_bf16_..._t64x64_w8_oc1", h100("580.159.04"), "crash", "illegal address", 0};
+      CHECK(store.put_quarantine(q));
+      const auto found = store.find_quarantine(q.kernel_name, h100("580.159.04"));
+      REQUIRE(found.has_value());
+      CHECK(found->reason == "crash");
+      CHECK(found->detail == "illegal address");
+      CHECK(found->recorded_at > 0);
+      CHECK_FALSE(store.find_quarantine(q.kernel_name, h100("590.1")).has_value());  // a new driver may fix it
+      CHECK_FALSE(store.find_quarantine("another kernel", h100("580.159.04")).has_value());
+    }
+    Store read_only(path, OpenMode::read_only);
+    CHECK(read_only.find_quarantine("mta_fwd_bf16_..._t64x64_w8_oc1", h100("580.159.04")).has_value());
+    CHECK_FALSE(read_only.put_quarantine({"x", h100("580.159.04"), "hang", "", 0}));
+    CHECK_FALSE(read_only.put_tuned(TunedRecord{}));
+  }
+
+  TEST_CASE("schema version 2 without the tuning tables is set aside") {
+    TempDir dir;
+    const std::string path = dir.file("attnjit.db");
+    {
+      Store store(path, OpenMode::read_write);
+    }
+    RawDb(path).exec("DROP TABLE quarantine");
+    Store store(path, OpenMode::read_write);
+    check_set_aside_and_usable(dir, store);
+    CHECK(store.warnings().front().find("tuning tables") != std::string::npos);
   }
 
   TEST_CASE("a flipped byte in a stored cubin is detected on read, and the row deleted") {
