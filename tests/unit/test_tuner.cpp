@@ -1,0 +1,105 @@
+// The autotuner's pure parts: the candidate space around the heuristic with its pruning, and the tie rule.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include "attnjit/attnjit.hpp"
+#include "generator/kernel_spec.hpp"
+#include "tuner/mta_candidates.hpp"
+#include "tuner/mta_heuristics.hpp"
+
+namespace attnjit {
+namespace {
+
+MtaProblem depthwise_k5() {
+  return {.batch = 2, .in_channels = 16, .out_channels = 16, .length = 2048, .kernel_h = 5, .kernel_w = 5,
+          .padding = Padding::symmetric(2), .groups = 16, .dtype = DType::bf16};
+}
+
+MtaProblem mixing_k7() {
+  return {.batch = 2, .in_channels = 16, .out_channels = 16, .length = 2048, .kernel_h = 7, .kernel_w = 7,
+          .padding = Padding::symmetric(3), .groups = 1, .dtype = DType::bf16};
+}
+
+TileConfig heuristic_of(KernelKind kind, const MtaProblem& p) {
+  const MtaConfigs c = mta_heuristic_configs(p);
+  switch (kind) {
+    case KernelKind::mta_row_stats: return c.row_stats;
+    case KernelKind::mta_forward: return c.forward;
+    case KernelKind::mta_backward_input: return c.backward_input;
+    default: return c.backward_weight;
+  }
+}
+
+Measured measured(TileConfig c, double median, double p20, double p80) { return {c, median, p20, p80, 50}; }
+
+}  // namespace
+
+TEST_SUITE("tuner") {
+
+TEST_CASE("candidates: the heuristic first, then distinct neighbours the device can launch") {
+  const DeviceLimits h100;
+  for (const MtaProblem& p : {depthwise_k5(), mixing_k7()}) {
+    for (KernelKind kind : {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
+                            KernelKind::mta_backward_weight, KernelKind::mta_reduce_weight}) {
+      INFO(describe(p), " ", to_string(kind));
+      const std::vector<TileConfig> candidates = mta_candidates(kind, p, h100);
+      REQUIRE_FALSE(candidates.empty());
+      CHECK(candidates.front() == heuristic_of(kind, p));
+      std::set<std::tuple<int, int, int, int>> seen;
+      for (const TileConfig& c : candidates) {
+        CHECK(seen.insert({c.tile_i, c.tile_j, c.warps, c.oc_tile}).second);  // no duplicates
+        const LaunchShape shape = launch_shape(mta_kernel_spec(kind, p, c), p);
+        CHECK(shape.threads <= 1024u);
+        CHECK(shape.smem_bytes <= static_cast<unsigned>(h100.max_smem_per_block));
+      }
+      if (kind == KernelKind::mta_reduce_weight) {
+        CHECK(candidates.size() == 1);  // no knobs
+      } else {
+        CHECK(candidates.size() > 2);  // a space to search
+      }
+    }
+  }
+  // The forward's output-channel tiles divide C_out/groups.
+  for (const TileConfig& c : mta_candidates(KernelKind::mta_forward, mixing_k7(), h100)) CHECK(16 % c.oc_tile == 0);
+}
+
+TEST_CASE("candidates: pruned by the device's shared memory and threads, never the heuristic") {
+  DeviceLimits small;
+  small.max_smem_per_block = 16 * 1024;
+  small.max_threads_per_block = 256;
+  const MtaProblem p = mixing_k7();
+  const std::vector<TileConfig> all = mta_candidates(KernelKind::mta_forward, p, DeviceLimits{});
+  const std::vector<TileConfig> pruned = mta_candidates(KernelKind::mta_forward, p, small);
+  CHECK(pruned.size() < all.size());
+  CHECK(pruned.front() == all.front());
+  for (std::size_t i = 1; i < pruned.size(); ++i) {
+    CHECK(pruned[i].warps <= 8);
+    CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_forward, p, pruned[i]), p).smem_bytes <= 16u * 1024);
+  }
+}
+
+TEST_CASE("tie rule: a clear winner wins; within the noise band the heuristic stays; else the smallest config") {
+  const TileConfig heuristic{32, 64, 8, 1}, small{16, 32, 4, 1}, big{64, 64, 16, 1};
+  // big is 20% faster, far outside the band (fastest's p20-p80 = 2 us, 2% = 2 us)
+  CHECK(pick_winner({measured(heuristic, 120, 118, 122), measured(big, 100, 99, 101)}, heuristic) == 1);
+  // 1.5 us faster with a 2 us band: noise; the heuristic stays
+  CHECK(pick_winner({measured(big, 100, 99, 101), measured(heuristic, 101.5, 100, 103)}, heuristic) == 1);
+  // heuristic measurably slower; small and big tied: the smaller config, whichever order they come in
+  const std::vector<Measured> tied = {measured(heuristic, 130, 129, 131), measured(big, 100, 98, 102),
+                                      measured(small, 101, 100, 102)};
+  CHECK(pick_winner(tied, heuristic) == 2);
+  std::vector<Measured> reversed(tied.rbegin(), tied.rend());
+  CHECK(reversed[pick_winner(reversed, heuristic)].config == small);
+  // the band is at least 2% of the median even when the spread is 0
+  CHECK(pick_winner({measured(big, 100, 100, 100), measured(heuristic, 101.9, 101.9, 101.9)}, heuristic) == 1);
+  CHECK(pick_winner({measured(big, 100, 100, 100), measured(heuristic, 102.1, 102.1, 102.1)}, heuristic) == 0);
+  CHECK_THROWS_AS(pick_winner({}, heuristic), Error);
+}
+
+}  // TEST_SUITE
+
+}  // namespace attnjit

@@ -1,0 +1,85 @@
+#include "tuner/mta_candidates.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+#include "runtime/error.hpp"
+#include "tuner/mta_heuristics.hpp"
+
+namespace attnjit {
+namespace {
+
+// 1/2, 1 and 2 times `side`, within [1, limit].
+std::vector<int> around(int side, int limit) {
+  std::vector<int> sides;
+  for (int s : {side / 2, side, side * 2}) {
+    if (s >= 1 && s <= limit && std::find(sides.begin(), sides.end(), s) == sides.end()) sides.push_back(s);
+  }
+  return sides;
+}
+
+std::vector<int> divisors_up_to(int n, int limit) {
+  std::vector<int> out;
+  for (int d = 1; d <= std::min(n, limit); ++d) {
+    if (n % d == 0) out.push_back(d);
+  }
+  return out;
+}
+
+bool launchable(KernelKind kind, const MtaProblem& p, const TileConfig& c, const DeviceLimits& limits) {
+  if (c.warps < 1 || 32 * c.warps > limits.max_threads_per_block) return false;
+  if (kind == KernelKind::mta_backward_input && c.tile_j > 4 && c.tile_j % 4 != 0) return false;
+  return launch_shape(mta_kernel_spec(kind, p, c), p).smem_bytes <= static_cast<unsigned>(limits.max_smem_per_block);
+}
+
+}  // namespace
+
+std::vector<TileConfig> mta_candidates(KernelKind kind, const MtaProblem& p, const DeviceLimits& limits) {
+  const MtaConfigs heuristic_configs = mta_heuristic_configs(p);
+  TileConfig heuristic;
+  switch (kind) {
+    case KernelKind::mta_row_stats: heuristic = heuristic_configs.row_stats; break;
+    case KernelKind::mta_forward: heuristic = heuristic_configs.forward; break;
+    case KernelKind::mta_backward_input: heuristic = heuristic_configs.backward_input; break;
+    case KernelKind::mta_backward_weight:
+    case KernelKind::mta_reduce_weight: heuristic = heuristic_configs.backward_weight; break;
+  }
+  std::vector<TileConfig> out{heuristic};  // always first, always kept: it is what runs untuned
+  auto add = [&](const TileConfig& c) {
+    if (std::find(out.begin(), out.end(), c) == out.end() && launchable(kind, p, c, limits)) out.push_back(c);
+  };
+  if (kind == KernelKind::mta_reduce_weight) return out;
+  if (kind == KernelKind::mta_row_stats) {
+    for (int warps : {4, 8, 16}) add({0, 0, warps, 0});
+    return out;
+  }
+  const int rows = kind == KernelKind::mta_backward_input ? p.length : p.out_h();
+  const int cols = kind == KernelKind::mta_backward_input ? p.length : p.out_w();
+  const std::vector<int> oc_tiles =
+      kind == KernelKind::mta_forward ? divisors_up_to(p.out_channels / p.groups, 32) : std::vector<int>{0};
+  for (int tile_i : around(heuristic.tile_i, next_pow2(rows))) {
+    for (int tile_j : around(heuristic.tile_j, next_pow2(cols))) {
+      for (int warps : {4, 8, 16}) {
+        for (int oc_tile : oc_tiles) add({tile_i, tile_j, warps, oc_tile});
+      }
+    }
+  }
+  return out;
+}
+
+std::size_t pick_winner(const std::vector<Measured>& measured, const TileConfig& heuristic) {
+  if (measured.empty()) detail::raise_invalid("pick_winner: no measured candidates");
+  const auto fastest = std::min_element(measured.begin(), measured.end(),
+                                        [](const Measured& a, const Measured& b) { return a.median_us < b.median_us; });
+  const double band = std::max(fastest->p80_us - fastest->p20_us, 0.02 * fastest->median_us);
+  auto order = [](const TileConfig& c) { return std::tuple(c.tile_i, c.tile_j, c.warps, c.oc_tile); };
+  std::size_t winner = measured.size();
+  for (std::size_t i = 0; i < measured.size(); ++i) {
+    if (measured[i].median_us - fastest->median_us > band) continue;  // measurably slower
+    if (measured[i].config == heuristic) return i;
+    if (winner == measured.size() || order(measured[i].config) < order(measured[winner].config)) winner = i;
+  }
+  return winner;
+}
+
+}  // namespace attnjit
