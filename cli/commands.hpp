@@ -20,5 +20,6 @@ Command add_gen(CLI::App& app, const GlobalOptions& global);
 Command add_compile(CLI::App& app, const GlobalOptions& global);
 Command add_doctor(CLI::App& app, const GlobalOptions& global);
 Command add_bench(CLI::App& app, const GlobalOptions& global);
+Command add_cache(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace attnjit::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add("doctor", "report the driver, the GPU, NVRTC, the templates and the store", add_doctor);
   add("bench", "compile, verify against the reference and time a problem's kernels (the main job); "
                "without a GPU, compile them for sm_90 into the store", add_bench);
+  add("cache", "look into the kernel store (ls, stats) or empty it (clear)", add_cache);
   CLI11_PARSE(app, argc, argv);
   try {
     for (auto& [sub, run] : commands) {

@@ -99,12 +99,18 @@ TEST_CASE("--help and every subcommand's --help exit 0 and list their options") 
   TempDir dir;
   const Result top = attnjit_cli(dir, "--help");
   CHECK(top.status == 0);
-  for (const char* part : {"--cache", "--no-cache", "gen", "compile", "doctor", "bench"}) CHECK_MESSAGE(contains(top.out, part), part);
+  for (const char* part : {"--cache", "--no-cache", "gen", "compile", "doctor", "bench", "cache"}) {
+    CHECK_MESSAGE(contains(top.out, part), part);
+  }
   const std::pair<const char*, std::vector<const char*>> subcommands[] = {
       {"gen", {"--problem", "--length", "--kernel", "--groups", "--dtype", "--kernel-kind", "--json"}},
       {"compile", {"--problem", "--length", "--arch", "--jobs", "--json"}},
       {"doctor", {"--json"}},
       {"bench", {"--problem", "--length", "--arch", "--reps", "--warmup", "--no-verify", "--json"}},
+      {"cache", {"ls", "stats", "clear"}},
+      {"cache ls", {"--json"}},
+      {"cache stats", {"--json"}},
+      {"cache clear", {"--tuning"}},
   };
   for (const auto& [sub, options] : subcommands) {
     const Result r = attnjit_cli(dir, std::string(sub) + " --help");
@@ -170,6 +176,33 @@ TEST_CASE("compile twice in two processes: the second reads all 4 from the store
     CHECK(second["kernels"][i]["key"] == first["kernels"][i]["key"]);
     CHECK(second["kernels"][i]["cubin_bytes"] == first["kernels"][i]["cubin_bytes"]);
   }
+}
+
+TEST_CASE("cache ls / stats list what compile stored; cache clear empties it; --no-cache is refused") {
+  TempDir dir;
+  const std::string store = dir.file("x.db");
+  const json compiled = parse_json(with_store(dir, store, std::string("compile --arch sm_90 --json ") + kSmall));
+  const json listed = parse_json(with_store(dir, store, "cache ls --json"));
+  REQUIRE(listed.is_array());
+  CHECK(listed.size() == 4);
+  std::set<std::string> compiled_keys, listed_keys;
+  for (const json& k : compiled["kernels"]) compiled_keys.insert(k["key"].get<std::string>());
+  for (const json& k : listed) listed_keys.insert(k["key"].get<std::string>());
+  CHECK(listed_keys == compiled_keys);
+  const Result text = with_store(dir, store, "cache ls");
+  CHECK(text.status == 0);
+  CHECK(contains(text.out, "4 kernels in " + store));
+  const json stats = parse_json(with_store(dir, store, "cache stats --json"));
+  CHECK(stats["kernels"] == 4);
+  CHECK(stats["schema_version"] == 2);
+  CHECK(stats["cubin_bytes"].get<std::size_t>() > 0);
+  const Result cleared = with_store(dir, store, "cache clear");
+  CHECK(cleared.status == 0);
+  CHECK(contains(cleared.out, "removed 4 kernels"));
+  CHECK(parse_json(with_store(dir, store, "cache stats --json"))["kernels"] == 0);
+  const Result refused = with_store(dir, store, "--no-cache cache ls");
+  CHECK(refused.status == 2);
+  CHECK(contains(refused.err, "--no-cache"));
 }
 
 TEST_CASE("compile --problem FILE.json: a list of two problems compiles both; shared kernels compile once") {

@@ -1,0 +1,97 @@
+// attnjit cache ls | stats | clear: what the store holds, and emptying it.
+#include <fmt/format.h>
+
+#include <ctime>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cache/store.hpp"
+#include "cli/common.hpp"
+#include "cli/table.hpp"
+#include "runtime/error.hpp"
+
+namespace attnjit::cli {
+
+namespace {
+
+std::string store_path(const GlobalOptions& global) {
+  if (global.no_cache) detail::raise_invalid("attnjit cache: --no-cache leaves no store to look at; drop it");
+  return global.cache_path.empty() ? cache::Store::default_path() : global.cache_path;
+}
+
+std::string utc(std::int64_t unix_seconds) {
+  const std::time_t t = unix_seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M", &tm);
+  return text;
+}
+
+int list(const GlobalOptions& global, bool json) {
+  cache::Store store(store_path(global), cache::OpenMode::read_only);  // looking never creates or repairs
+  const std::vector<cache::KernelSummary> kernels = store.list_kernels();
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& k : kernels) {
+      out.push_back({{"key", k.key}, {"name", k.name}, {"arch", k.arch}, {"nvrtc_version", k.nvrtc_version},
+                     {"attnjit_version", k.attnjit_version}, {"cubin_bytes", k.cubin_bytes},
+                     {"compile_seconds", k.compile_seconds}, {"created_at", k.created_at}});
+    }
+    fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
+  Table table({"kernel", "arch", "nvrtc", "attnjit", "cubin", "compile s", "created (UTC)", "key"});
+  for (const auto& k : kernels) {
+    table.add({k.name, k.arch, k.nvrtc_version, k.attnjit_version, format_bytes(static_cast<double>(k.cubin_bytes)),
+               fmt::format("{:.2f}", k.compile_seconds), utc(k.created_at), k.key.substr(0, 12)});
+  }
+  fmt::print("{}{} kernels in {}\n", table.render(), kernels.size(), store.path());
+  return 0;
+}
+
+int stats(const GlobalOptions& global, bool json) {
+  cache::Store store(store_path(global), cache::OpenMode::read_only);
+  const cache::StoreStats s = store.stats();
+  if (json) {
+    fmt::print("{}\n", nlohmann::json{{"path", store.path()}, {"schema_version", store.schema_version()},
+                                      {"kernels", s.kernels}, {"cubin_bytes", s.cubin_bytes},
+                                      {"file_bytes", s.file_bytes}, {"warnings", store.warnings()}}
+                           .dump(2));
+    return 0;
+  }
+  fmt::print("{}: schema {}, {} kernels, {} of cubins, file {}\n", store.path(), store.schema_version(), s.kernels,
+             format_bytes(static_cast<double>(s.cubin_bytes)), format_bytes(static_cast<double>(s.file_bytes)));
+  return 0;
+}
+
+int clear(const GlobalOptions& global, bool tuning) {
+  cache::Store store(store_path(global), cache::OpenMode::read_write);
+  const std::size_t kernels = store.clear_kernels();
+  const std::size_t tuned = tuning ? store.clear_tuning() : 0;
+  fmt::print("removed {} kernels{} from {}\n", kernels, tuning ? fmt::format(" and {} tuning rows", tuned) : "",
+             store.path());
+  return 0;
+}
+
+}  // namespace
+
+Command add_cache(CLI::App& app, const GlobalOptions& global) {
+  app.require_subcommand(1);
+  auto json = std::make_shared<bool>(false);
+  auto tuning = std::make_shared<bool>(false);
+  CLI::App* ls = app.add_subcommand("ls", "list the compiled kernels in the store (read-only)");
+  ls->add_flag("--json", *json, "print JSON");
+  CLI::App* st = app.add_subcommand("stats", "the store's schema, kernel count and sizes (read-only)");
+  st->add_flag("--json", *json, "print JSON");
+  CLI::App* cl = app.add_subcommand("clear", "remove every compiled kernel from the store (they are recompiled "
+                                             "when needed)");
+  cl->add_flag("--tuning", *tuning, "also remove the tuned winners and the quarantine");
+  return [=, &global] {
+    if (ls->parsed()) return list(global, *json);
+    if (st->parsed()) return stats(global, *json);
+    return clear(global, *tuning);
+  };
+}
+
+}  // namespace attnjit::cli
