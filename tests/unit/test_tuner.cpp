@@ -2,6 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <string>
 #include <set>
 #include <tuple>
 #include <vector>
@@ -10,6 +13,7 @@
 #include "generator/kernel_spec.hpp"
 #include "tuner/mta_candidates.hpp"
 #include "tuner/mta_heuristics.hpp"
+#include "tuner/worker.hpp"
 
 namespace attnjit {
 namespace {
@@ -98,6 +102,47 @@ TEST_CASE("tie rule: a clear winner wins; within the noise band the heuristic st
   CHECK(pick_winner({measured(big, 100, 100, 100), measured(heuristic, 101.9, 101.9, 101.9)}, heuristic) == 1);
   CHECK(pick_winner({measured(big, 100, 100, 100), measured(heuristic, 102.1, 102.1, 102.1)}, heuristic) == 0);
   CHECK_THROWS_AS(pick_winner({}, heuristic), Error);
+}
+
+TEST_CASE("worker: a clean exit returns its output; a crash, a hang and an abort are each reported, and the caller goes on") {
+  using namespace std::chrono_literals;
+  const WorkerResult echo = run_worker({"/bin/sh", "-c", "cat; echo done >&2; exit 3"}, "request 1\n", 10s);
+  CHECK(echo.end == WorkerEnd::exited);
+  CHECK(echo.exit_code == 3);
+  CHECK(echo.out == "request 1\n");
+  CHECK(echo.err == "done\n");
+  CHECK(echo.describe() == "exited with status 3");
+
+  const WorkerResult crash = run_worker({"/bin/sh", "-c", "echo before; kill -SEGV $$"}, "", 10s);
+  CHECK(crash.end == WorkerEnd::signaled);
+  CHECK(crash.signal == SIGSEGV);
+  CHECK(crash.out == "before\n");
+  CHECK(crash.describe().find("signal 11") != std::string::npos);
+
+  const auto start = std::chrono::steady_clock::now();
+  const WorkerResult hang = run_worker({"/bin/sh", "-c", "sleep 30 & sleep 30"}, "", 300ms);  // a child too
+  CHECK(hang.end == WorkerEnd::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK(hang.describe().find("hung") != std::string::npos);
+
+  const WorkerResult quiet_hang = run_worker({"/bin/sh", "-c", "exec >&- 2>&-; sleep 30"}, "", 300ms);  // closed its pipes
+  CHECK(quiet_hang.end == WorkerEnd::timed_out);
+
+  const WorkerResult abort = run_worker({"/bin/sh", "-c", "kill -ABRT $$"}, "", 10s);
+  CHECK(abort.end == WorkerEnd::signaled);
+  CHECK(abort.signal == SIGABRT);
+
+  std::string big(1 << 20, 'x');  // more than a pipe holds, both ways: no deadlock
+  const WorkerResult copy = run_worker({"/bin/cat"}, big, 10s);
+  CHECK(copy.end == WorkerEnd::exited);
+  CHECK(copy.out.size() == big.size());
+
+  // A worker that stops reading its request: the tuner is not killed by SIGPIPE and sees the exit.
+  const WorkerResult deaf = run_worker({"/bin/sh", "-c", "exec <&-; exit 4"}, big, 10s);
+  CHECK(deaf.end == WorkerEnd::exited);
+  CHECK(deaf.exit_code == 4);
+
+  CHECK_THROWS_AS(run_worker({"/nonexistent/worker"}, "", 1s), Error);
 }
 
 }  // TEST_SUITE
