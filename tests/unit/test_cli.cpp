@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 #include "attnjit/attnjit.hpp"
 #include "tests/common/cli_path.hpp"
 
@@ -176,6 +178,23 @@ TEST_CASE("compile twice in two processes: the second reads all 4 from the store
     CHECK(second["kernels"][i]["key"] == first["kernels"][i]["key"]);
     CHECK(second["kernels"][i]["cubin_bytes"] == first["kernels"][i]["cubin_bytes"]);
   }
+}
+
+TEST_CASE("ATTNJIT_MTA_CONFIG pins a kernel's config in the generated specs; a bad pin exits 2 naming it") {
+  TempDir dir;
+  ::setenv("ATTNJIT_MTA_CONFIG", "forward=16x16x4x1", 1);
+  const Result pinned = attnjit_cli(dir, std::string("gen --json --kernel-kind mta_fwd ") + kSmall);
+  ::setenv("ATTNJIT_MTA_CONFIG", "forward=16x16x4", 1);  // the forward needs an oc_tile too
+  const Result bad = attnjit_cli(dir, std::string("gen --json ") + kSmall);
+  ::unsetenv("ATTNJIT_MTA_CONFIG");
+  const json spec = parse_json(pinned)[0]["spec"];
+  CHECK(spec["tile_i"] == 16);
+  CHECK(spec["tile_j"] == 16);
+  CHECK(spec["warps"] == 4);
+  CHECK(bad.status == 2);
+  CHECK(contains(bad.err, "forward=16x16x4"));
+  const json unpinned = parse_json(attnjit_cli(dir, std::string("gen --json --kernel-kind mta_fwd ") + kSmall));
+  CHECK(unpinned[0]["spec"]["tile_j"] == 64);  // the heuristic again: min(64, next_pow2(L = 64))
 }
 
 TEST_CASE("cache ls / stats list what compile stored; cache clear empties it; --no-cache is refused") {
