@@ -1,6 +1,7 @@
 // Double-precision CPU reference of the mta op (SPEC.md section 1). Written to be read against the spec,
-// not to be fast; the only concessions to speed are threads over (batch, channel) planes and skipping the
-// output positions the causal mask zeroes (they are never computed, which is what the mask means).
+// not to be fast; the only concessions to speed are threads over (batch, channel, block of rows) items and
+// skipping the output positions the causal mask zeroes (they are never computed, which is what the mask
+// means).
 #include "reference/mta_reference.hpp"
 
 #include <algorithm>
@@ -54,6 +55,11 @@ void check_size(const char* name, size_t actual, size_t expected) {
     detail::raise_invalid("mta reference: {} has {} elements, the problem needs {}", name, actual, expected);
 }
 
+// Rows per work item: with few planes (L = 8192 tests have two) whole planes would leave most threads
+// idle. Fixed, so that the order of every sum is the same whatever the thread count.
+constexpr int64_t kRowBlock = 64;
+int64_t row_blocks(int64_t rows) { return (rows + kRowBlock - 1) / kRowBlock; }
+
 // Runs fn(item) for every item in [0, count), spread over the machine's threads. Each item writes only
 // its own outputs and sums in a fixed order, so results do not depend on the thread count.
 void parallel_for(size_t count, const std::function<void(size_t)>& fn) {
@@ -78,10 +84,11 @@ struct TapRow {
   size_t weight;  // flat index into weight (out_channels, in_per_group, kernel_h, kernel_w)
 };
 
-// Visits every tap connecting output channel oc to the input channel at index icg of its group.
+// Visits every tap connecting output channel oc to the input channel at index icg of its group, for the
+// output rows [oi_begin, oi_end).
 template <class Fn>
-void for_each_tap(const Geometry& g, int64_t oc, int64_t icg, Fn&& fn) {
-  for (int64_t oi = 0; oi < g.out_h; ++oi) {
+void for_each_tap(const Geometry& g, int64_t oc, int64_t icg, Fn&& fn, int64_t oi_begin, int64_t oi_end) {
+  for (int64_t oi = oi_begin; oi < oi_end; ++oi) {
     const int64_t unmasked = std::min(oi + 1, g.out_w);
     for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
       const int64_t row = oi * g.stride_h - g.pad_top + kh * g.dilation_h;
@@ -154,34 +161,41 @@ void sparsemax_row_backward(const double* p, const double* dp, double* dz, int64
 std::vector<double> input_gradient(const Geometry& g, const std::vector<double>& weight,
                                    const std::vector<double>& grad_out) {
   std::vector<double> dp(size_t(g.batch * g.in_channels) * g.plane(), 0.0);
-  parallel_for(size_t(g.batch * g.in_channels), [&](size_t item) {
+  const int64_t blocks = row_blocks(g.length);
+  parallel_for(size_t(g.batch * g.in_channels * blocks), [&](size_t work) {
+    const size_t item = work / size_t(blocks);  // the plane; this item writes its input rows [first, last)
+    const int64_t first = int64_t(work % size_t(blocks)) * kRowBlock, last = std::min(first + kRowBlock, g.length);
     const int64_t b = int64_t(item) / g.in_channels, ic = int64_t(item) % g.in_channels;
     const int64_t group = ic / g.in_per_group, icg = ic % g.in_per_group;
     double* dst = dp.data() + item * g.plane();
     for (int64_t oc = group * g.out_per_group; oc < (group + 1) * g.out_per_group; ++oc) {
       const double* dy = grad_out.data() + size_t(b * g.out_channels + oc) * g.out_plane();
       for_each_tap(g, oc, icg, [&](const TapRow& t) {
+        if (t.row < first || t.row >= last) return;
         const double w = weight[t.weight];
         double* dst_row = dst + size_t(t.row * g.length);
         const double* dy_row = dy + size_t(t.oi * g.out_w);
         for (int64_t oj = t.begin; oj < t.end; ++oj) dst_row[oj * g.stride_w + t.offset] += w * dy_row[oj];
-      });
+      }, 0, g.out_h);
     }
   });
   return dp;
 }
 
-// dweight and dbias: one partial per (batch, out channel) plane, then summed over batch in order.
+// dweight and dbias: one partial per (batch, out channel, block of output rows), then summed in order.
 void parameter_gradients(const Geometry& g, const std::vector<double>& p,
                          const std::vector<double>& grad_out, MtaGradients& grads, bool has_bias) {
   const size_t planes = size_t(g.batch * g.out_channels), taps = g.taps();
-  std::vector<double> partial_w(planes * taps, 0.0), partial_b(planes, 0.0);
-  parallel_for(planes, [&](size_t item) {
+  const size_t blocks = size_t(row_blocks(g.out_h)), items = planes * blocks;
+  std::vector<double> partial_w(items * taps, 0.0), partial_b(items, 0.0);
+  parallel_for(items, [&](size_t work) {
+    const size_t item = work / blocks;  // the plane; this work item covers output rows [first, last)
+    const int64_t first = int64_t(work % blocks) * kRowBlock, last = std::min(first + kRowBlock, g.out_h);
     const int64_t b = int64_t(item) / g.out_channels, oc = int64_t(item) % g.out_channels;
     const int64_t group = oc / g.out_per_group;
     const double* dy = grad_out.data() + item * g.out_plane();
-    for (int64_t oi = 0; oi < g.out_h; ++oi)  // masked dY: only oj <= oi counts
-      for (int64_t oj = 0; oj <= std::min(oi, g.out_w - 1); ++oj) partial_b[item] += dy[oi * g.out_w + oj];
+    for (int64_t oi = first; oi < last; ++oi)  // masked dY: only oj <= oi counts
+      for (int64_t oj = 0; oj <= std::min(oi, g.out_w - 1); ++oj) partial_b[work] += dy[oi * g.out_w + oj];
     for (int64_t icg = 0; icg < g.in_per_group; ++icg) {
       const double* src = p.data() + size_t(b * g.in_channels + group * g.in_per_group + icg) * g.plane();
       for_each_tap(g, oc, icg, [&](const TapRow& t) {
@@ -189,16 +203,16 @@ void parameter_gradients(const Geometry& g, const std::vector<double>& p,
         const double* dy_row = dy + size_t(t.oi * g.out_w);
         double sum = 0;
         for (int64_t oj = t.begin; oj < t.end; ++oj) sum += dy_row[oj] * src_row[oj * g.stride_w + t.offset];
-        partial_w[item * taps + (t.weight - size_t(oc) * taps)] += sum;
-      });
+        partial_w[work * taps + (t.weight - size_t(oc) * taps)] += sum;
+      }, first, last);
     }
   });
   grads.weight.assign(size_t(g.out_channels) * taps, 0.0);
   grads.bias.assign(has_bias ? size_t(g.out_channels) : 0, 0.0);
-  for (size_t item = 0; item < planes; ++item) {
-    const size_t oc = item % size_t(g.out_channels);
-    for (size_t k = 0; k < taps; ++k) grads.weight[oc * taps + k] += partial_w[item * taps + k];
-    if (has_bias) grads.bias[oc] += partial_b[item];
+  for (size_t work = 0; work < items; ++work) {
+    const size_t oc = (work / blocks) % size_t(g.out_channels);
+    for (size_t k = 0; k < taps; ++k) grads.weight[oc * taps + k] += partial_w[work * taps + k];
+    if (has_bias) grads.bias[oc] += partial_b[work];
   }
 }
 
@@ -208,9 +222,12 @@ std::vector<double> mta_normalize(const MtaProblem& problem, const std::vector<d
   const Geometry g = make_geometry(problem);
   check_size("scores", scores.size(), size_t(g.batch * g.in_channels) * g.plane());
   std::vector<double> p(scores.size(), 0.0);  // future entries stay 0
-  parallel_for(size_t(g.batch * g.in_channels), [&](size_t item) {
+  const int64_t blocks = row_blocks(g.length);
+  parallel_for(size_t(g.batch * g.in_channels * blocks), [&](size_t work) {
+    const size_t item = work / size_t(blocks);
+    const int64_t first = int64_t(work % size_t(blocks)) * kRowBlock, last = std::min(first + kRowBlock, g.length);
     std::vector<double> sorted;
-    for (int64_t i = 0; i < g.length; ++i) {
+    for (int64_t i = first; i < last; ++i) {
       const size_t at = item * g.plane() + size_t(i * g.length);
       if (problem.norm == Norm::softmax)
         softmax_row(scores.data() + at, p.data() + at, i + 1);
@@ -228,12 +245,15 @@ std::vector<double> mta_forward(const MtaProblem& problem, const std::vector<dou
   check_size("bias", bias.size(), problem.bias == Bias::present ? size_t(g.out_channels) : 0);
   const std::vector<double> p = mta_normalize(problem, scores);
   std::vector<double> out(size_t(g.batch * g.out_channels) * g.out_plane(), 0.0);
-  parallel_for(size_t(g.batch * g.out_channels), [&](size_t item) {
+  const int64_t blocks = row_blocks(g.out_h);
+  parallel_for(size_t(g.batch * g.out_channels * blocks), [&](size_t work) {
+    const size_t item = work / size_t(blocks);  // the plane; this item writes its output rows [first, last)
+    const int64_t first = int64_t(work % size_t(blocks)) * kRowBlock, last = std::min(first + kRowBlock, g.out_h);
     const int64_t b = int64_t(item) / g.out_channels, oc = int64_t(item) % g.out_channels;
     const int64_t group = oc / g.out_per_group;
     double* dst = out.data() + item * g.out_plane();
     if (!bias.empty())  // bias before the mask: only unmasked positions get it
-      for (int64_t oi = 0; oi < g.out_h; ++oi)
+      for (int64_t oi = first; oi < last; ++oi)
         for (int64_t oj = 0; oj <= std::min(oi, g.out_w - 1); ++oj) dst[oi * g.out_w + oj] = bias[size_t(oc)];
     for (int64_t icg = 0; icg < g.in_per_group; ++icg) {
       const double* src = p.data() + size_t(b * g.in_channels + group * g.in_per_group + icg) * g.plane();
@@ -242,7 +262,7 @@ std::vector<double> mta_forward(const MtaProblem& problem, const std::vector<dou
         const double* src_row = src + size_t(t.row * g.length);
         double* dst_row = dst + size_t(t.oi * g.out_w);
         for (int64_t oj = t.begin; oj < t.end; ++oj) dst_row[oj] += w * src_row[oj * g.stride_w + t.offset];
-      });
+      }, first, last);
     }
   });
   return out;
@@ -259,8 +279,11 @@ MtaGradients mta_backward(const MtaProblem& problem, const std::vector<double>& 
   MtaGradients grads;
   parameter_gradients(g, p, grad_out, grads, problem.bias == Bias::present);
   grads.scores.assign(p.size(), 0.0);  // future positions stay 0
-  parallel_for(size_t(g.batch * g.in_channels), [&](size_t item) {
-    for (int64_t i = 0; i < g.length; ++i) {
+  const int64_t blocks = row_blocks(g.length);
+  parallel_for(size_t(g.batch * g.in_channels * blocks), [&](size_t work) {
+    const size_t item = work / size_t(blocks);
+    const int64_t first = int64_t(work % size_t(blocks)) * kRowBlock, last = std::min(first + kRowBlock, g.length);
+    for (int64_t i = first; i < last; ++i) {
       const size_t at = item * g.plane() + size_t(i * g.length);
       if (problem.norm == Norm::softmax)
         softmax_row_backward(p.data() + at, dp.data() + at, grads.scores.data() + at, i + 1);

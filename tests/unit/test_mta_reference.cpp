@@ -187,9 +187,75 @@ std::vector<double> direct_conv(const MtaProblem& p, const std::vector<double>& 
   return out;
 }
 
+// Spans several of the reference's 64-row work blocks (L = 150), grouped, with a bias.
+MtaProblem direct_backward_problem() {
+  return {.batch = 2, .in_channels = 4, .out_channels = 4, .length = 150, .kernel_h = 3, .kernel_w = 5,
+          .padding = {2, 0, 2, 2}, .dilation_w = 2, .groups = 2, .bias = Bias::present};
+}
+
+// The softmax backward written out directly: dP by scattering every unmasked grad_out element through
+// every tap (SPEC.md's transposed convolution), then dZ = P (dP - sum_j P dP) on each causal row; the
+// weight and bias gradients as literal sums over the unmasked outputs.
+ref::MtaGradients direct_backward(const MtaProblem& p, const std::vector<double>& probs,
+                                  const std::vector<double>& weight, const std::vector<double>& grad_out) {
+  const int cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups, L = p.length;
+  ref::MtaGradients g;
+  std::vector<double> dp(probs.size(), 0.0);
+  g.weight.assign(weight.size(), 0.0);
+  g.bias.assign(p.bias == Bias::present ? p.out_channels : 0, 0.0);
+  for (int b = 0; b < p.batch; ++b)
+    for (int oc = 0; oc < p.out_channels; ++oc)
+      for (int oi = 0; oi < p.out_h(); ++oi)
+        for (int oj = 0; oj <= std::min(oi, p.out_w() - 1); ++oj) {
+          const double dy = grad_out[((std::size_t(b) * p.out_channels + oc) * p.out_h() + oi) * p.out_w() + oj];
+          if (!g.bias.empty()) g.bias[oc] += dy;
+          for (int icg = 0; icg < cin_g; ++icg)
+            for (int kh = 0; kh < p.kernel_h; ++kh)
+              for (int kw = 0; kw < p.kernel_w; ++kw) {
+                const int r = oi * p.stride_h - p.padding.top + kh * p.dilation_h;
+                const int c = oj * p.stride_w - p.padding.left + kw * p.dilation_w;
+                if (r < 0 || r >= L || c < 0 || c >= L) continue;
+                const std::size_t w = ((std::size_t(oc) * cin_g + icg) * p.kernel_h + kh) * p.kernel_w + kw;
+                const std::size_t at = ((std::size_t(b) * p.in_channels + (oc / cout_g) * cin_g + icg) * L + r) * L + c;
+                dp[at] += weight[w] * dy;
+                g.weight[w] += dy * probs[at];
+              }
+        }
+  g.scores.assign(probs.size(), 0.0);
+  for (std::size_t row = 0; row < probs.size() / L; ++row) {
+    const std::size_t i = row % L, at = row * L;
+    double dot = 0;
+    for (std::size_t j = 0; j <= i; ++j) dot += probs[at + j] * dp[at + j];
+    for (std::size_t j = 0; j <= i; ++j) g.scores[at + j] = probs[at + j] * (dp[at + j] - dot);
+  }
+  return g;
+}
+
 }  // namespace
 
 TEST_SUITE("reference") {
+  TEST_CASE("backward equals the softmax backward written out directly, over several row blocks") {
+    const MtaProblem p = direct_backward_problem();
+    std::mt19937_64 rng(11);
+    const std::vector<double> scores = random_normal(scores_size(p), rng);
+    const std::vector<double> weight = random_normal(weight_size(p), rng);
+    const std::vector<double> grad_out = random_normal(out_size(p), rng);
+    const ref::MtaGradients got = ref::mta_backward(p, scores, weight, grad_out);
+    const ref::MtaGradients expected = direct_backward(p, ref::mta_normalize(p, scores), weight, grad_out);
+    REQUIRE(got.scores.size() == expected.scores.size());
+    for (std::size_t k = 0; k < got.scores.size(); ++k) {
+      INFO("grad_scores element ", k);
+      REQUIRE(got.scores[k] == doctest::Approx(expected.scores[k]).epsilon(1e-10).scale(1.0));
+    }
+    REQUIRE(got.weight.size() == expected.weight.size());
+    for (std::size_t k = 0; k < got.weight.size(); ++k) {
+      INFO("grad_weight element ", k);
+      CHECK(got.weight[k] == doctest::Approx(expected.weight[k]).epsilon(1e-10));
+    }
+    REQUIRE(got.bias.size() == expected.bias.size());
+    for (std::size_t k = 0; k < got.bias.size(); ++k) CHECK(got.bias[k] == doctest::Approx(expected.bias[k]).epsilon(1e-10));
+  }
+
   TEST_CASE("a 1x1 unit kernel gives exactly the causal softmax, computed by hand") {
     const MtaProblem p = single_plane(2, Norm::softmax);
     // Row 1 = softmax(0, ln 3) = (1/4, 3/4); row 0 sees only its diagonal. scores[0][1] is future.
@@ -283,6 +349,10 @@ TEST_SUITE("reference") {
     problems.push_back({.batch = 2, .in_channels = 2, .out_channels = 3, .length = 20, .kernel_h = 3,
                         .kernel_w = 4, .stride_h = 3, .stride_w = 2, .padding = {2, 1, 0, 3},
                         .dilation_h = 2, .dilation_w = 3, .bias = Bias::present, .norm = Norm::sparsemax});
+    // Several of the reference's 64-row work blocks, with a ragged last one (L = 150, out_h 150 and 75).
+    problems.push_back(direct_backward_problem());
+    problems.push_back({.batch = 1, .in_channels = 2, .out_channels = 2, .length = 150, .kernel_h = 3,
+                        .kernel_w = 3, .stride_h = 2, .padding = Padding::symmetric(1), .groups = 1});
     std::mt19937_64 rng(5);
     for (const MtaProblem& p : problems) {
       INFO("problem: L ", p.length, " K ", p.kernel_h, "x", p.kernel_w, " stride ", p.stride_h, "x",
