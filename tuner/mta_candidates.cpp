@@ -28,7 +28,6 @@ std::vector<int> divisors_up_to(int n, int limit) {
 
 bool launchable(KernelKind kind, const MtaProblem& p, const TileConfig& c, const DeviceLimits& limits) {
   if (c.warps < 1 || 32 * c.warps > limits.max_threads_per_block) return false;
-  if (kind == KernelKind::mta_backward_input && c.tile_j > 4 && c.tile_j % 4 != 0) return false;
   return launch_shape(mta_kernel_spec(kind, p, c), p).smem_bytes <= static_cast<unsigned>(limits.max_smem_per_block);
 }
 

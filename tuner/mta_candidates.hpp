@@ -17,9 +17,9 @@ struct DeviceLimits {
 };
 
 // The heuristic config first, then its neighbours: tile sides halved and doubled (within next_pow2 of the
-// extent), warps 4, 8 and 16, output-channel tiles among the divisors of C_out/groups; without duplicates,
-// and without any config the device cannot launch (threads, shared memory) or the kernel cannot run
-// (tile_j below the run length where runs are used). The reduction kernel has no knobs: its heuristic only.
+// extent, so powers of 2 stay powers of 2), warps 4, 8 and 16, output-channel tiles among the divisors of
+// C_out/groups; without duplicates, and without any config the device cannot launch (threads, shared
+// memory). The reduction kernel has no knobs: its heuristic only.
 std::vector<TileConfig> mta_candidates(KernelKind kind, const MtaProblem& problem, const DeviceLimits& limits);
 
 struct Measured {
