@@ -12,6 +12,7 @@
 #include "attnjit/attnjit.hpp"
 #include "generator/kernel_spec.hpp"
 #include "tuner/mta_candidates.hpp"
+#include "tuner/mta_choice.hpp"
 #include "tuner/mta_heuristics.hpp"
 #include "tuner/worker.hpp"
 
@@ -143,6 +144,62 @@ TEST_CASE("worker: a clean exit returns its output; a crash, a hang and an abort
   CHECK(deaf.exit_code == 4);
 
   CHECK_THROWS_AS(run_worker({"/nonexistent/worker"}, "", 1s), Error);
+}
+
+TEST_CASE("choose_config: the winner of the current environment, else the heuristic with the reason") {
+  const TileConfig heuristic{32, 64, 8, 1};
+  const cache::Environment now{"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
+  cache::TunedRecord old_driver;
+  old_driver.environment = now;
+  old_driver.environment.driver_version = "570.86";
+  old_driver.config_json = to_json(TileConfig{16, 64, 4, 1});
+  cache::TunedRecord current = old_driver;
+  current.environment = now;
+  current.config_json = to_json(TileConfig{64, 64, 16, 1});
+  current.median_us = 141;
+  current.p20_us = 139;
+  current.p80_us = 143;
+  current.heuristic_median_us = 160;
+  current.tuned_at = 1795478400 + 3600;  // 2026-11-24 01:00 UTC
+
+  const ConfigChoice none = choose_config(heuristic, {}, now);
+  CHECK_FALSE(none.tuned);
+  CHECK(none.config == heuristic);
+  CHECK(none.why == "heuristic: no tuned winner for this problem");
+
+  const ConfigChoice stale = choose_config(heuristic, {old_driver}, now);
+  CHECK_FALSE(stale.tuned);
+  CHECK(stale.config == heuristic);
+  CHECK(stale.why == "heuristic: 1 winner exists but was tuned under another environment (driver 570.86 -> 580.159.04)");
+
+  const ConfigChoice tuned = choose_config(heuristic, {old_driver, current}, now);
+  CHECK(tuned.tuned);
+  CHECK((tuned.config == TileConfig{64, 64, 16, 1}));
+  CHECK(tuned.why == "tuned winner from 2026-11-24 on NVIDIA H100 80GB HBM3, 132 SMs, driver 580.159.04: median 141 us, "
+                     "p20-p80 139-143 us (heuristic 160 us)");
+}
+
+TEST_CASE("problem keys and tuned configs: canonical JSON, round trips, errors name the text") {
+  MtaProblem p = depthwise_k5();
+  const std::string key = mta_problem_key(p);
+  CHECK(key == mta_problem_key(depthwise_k5()));
+  p.batch = 4;
+  CHECK(mta_problem_key(p) != key);  // batch changes the timing, so it is part of the key
+  p = depthwise_k5();
+  p.padding.right = 0;
+  CHECK(mta_problem_key(p) != key);
+  const TileConfig c{16, 128, 8, 2};
+  CHECK(tile_config_from_json(to_json(c)) == c);
+  for (const char* bad : {"[1,2]", "{\"tile_i\":16}", "{\"tile_i\":16,\"tile_j\":1.5,\"warps\":8,\"oc_tile\":1}", "nope"}) {
+    INFO(bad);
+    try {
+      tile_config_from_json(bad);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_argument);
+      CHECK(std::string(e.what()).find(bad) != std::string::npos);
+    }
+  }
 }
 
 }  // TEST_SUITE
