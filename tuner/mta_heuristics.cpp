@@ -28,18 +28,17 @@ int largest_divisor_at_most(int n, int limit) {
   return 1;
 }
 
-// Halves the tile (columns first) until the halo'd patch of normalized scores fits the budget.
-void fit_patch(TileConfig& c, const MtaProblem& p, int extra_floats) {
-  auto bytes = [&] {
-    return 4 * (mta_patch_extent(c.tile_i, p.stride_h, p.kernel_h, p.dilation_h) *
-                mta_patch_extent(c.tile_j, p.stride_w, p.kernel_w, p.dilation_w) + extra_floats);
-  };
-  while (bytes() > kSmemBudget && (c.tile_i > 1 || c.tile_j > 1)) {
-    if (c.tile_j >= c.tile_i && c.tile_j > 1) {
-      c.tile_j /= 2;
-    } else {
-      c.tile_i /= 2;
-    }
+// Halves a tile, columns first: the one shrinking rule of every kernel's heuristic.
+void halve(TileConfig& c) { (c.tile_j >= c.tile_i && c.tile_j > 1 ? c.tile_j : c.tile_i) /= 2; }
+
+// Shrinks c, warps following the tile (warps_of), until the kernel's shared memory fits the budget or
+// the tile is 1 x 1. The bytes come from launch_shape, the formula the launch itself uses.
+template <class WarpsOf>
+void fit(TileConfig& c, KernelKind kind, const MtaProblem& p, WarpsOf warps_of) {
+  for (;;) {
+    c.warps = warps_of(c);
+    if (c.tile_i * c.tile_j == 1 || launch_shape(mta_kernel_spec(kind, p, c), p).smem_bytes <= kSmemBudget) return;
+    halve(c);
   }
 }
 
@@ -64,7 +63,7 @@ std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
       return t;
     }
     if (t.tile_i * t.tile_j <= 16) return std::nullopt;  // no whole m-tile left, or too few taps
-    (t.tile_j >= t.tile_i ? t.tile_j : t.tile_i) /= 2;
+    halve(t);
   }
 }
 
@@ -84,31 +83,20 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   // the blocks, each with two runs per thread and a patch whose halo is a smaller share.
   const int tile_i = std::min(kMaxTile, next_pow2(p.out_h())), tile_j = std::min(kMaxTileJ, next_pow2(p.out_w()));
   c.forward = {tile_i, tile_j, 0, largest_divisor_at_most(p.out_channels / p.groups, kMaxOcTile)};
-  fit_patch(c.forward, p, c.forward.oc_tile * p.kernel_h * p.kernel_w);
-  c.forward.warps = warps_for(c.forward.tile_i * c.forward.tile_j);
+  fit(c.forward, KernelKind::mta_forward, p, [](const TileConfig& t) { return warps_for(t.tile_i * t.tile_j); });
   if (auto mma = mma_forward_config(p)) c.forward = *mma;
 
   // A strip of 16 rows (its per-row reductions stay in shared memory) swept 64 columns at a time: 256
   // runs of 4 positions, one per thread of 8 warps (on dw K5 bf16 L=2048 with 16-byte span loads:
   // 16 x 64 1.16 ms, 16 x 128 1.32 ms, 32 x 64 1.38 ms); narrower while the grad_out patch of the
   // group's output channels does not fit the budget.
-  TileConfig& bi = c.backward_input;
-  bi = {std::min(16, next_pow2(p.length)), std::min(kMaxSweep, next_pow2(p.length)), 0, 0};
-  const int cout_g = p.out_channels / p.groups;
-  while (4 * mta_backward_input_smem_floats(cout_g, p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, bi.tile_i,
-                                            bi.tile_j) > kSmemBudget &&
-         (bi.tile_i > 1 || bi.tile_j > 1)) {
-    if (bi.tile_j >= bi.tile_i && bi.tile_j > 1) {
-      bi.tile_j /= 2;
-    } else {
-      bi.tile_i /= 2;
-    }
-  }
-  bi.warps = warps_for(bi.tile_i * (bi.tile_j / mta_backward_input_run(bi.tile_j)));
+  c.backward_input = {std::min(16, next_pow2(p.length)), std::min(kMaxSweep, next_pow2(p.length)), 0, 0};
+  fit(c.backward_input, KernelKind::mta_backward_input, p,
+      [](const TileConfig& t) { return warps_for(t.tile_i * (t.tile_j / mta_backward_input_run(t.tile_j))); });
 
   c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
-  fit_patch(c.backward_weight, p, 0);
-  c.backward_weight.warps = warps_for(c.backward_weight.tile_i * c.backward_weight.tile_j);
+  fit(c.backward_weight, KernelKind::mta_backward_weight, p,
+      [](const TileConfig& t) { return warps_for(t.tile_i * t.tile_j); });
   return c;
 }
 
