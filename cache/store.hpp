@@ -93,6 +93,8 @@ class Store {
  public:
   // $ATTNJIT_CACHE, else $XDG_CACHE_HOME/attnjit/attnjit.db, else $HOME/.cache/attnjit/attnjit.db.
   static std::string default_path();
+  // `chosen` when the user named a path, else default_path().
+  static std::string path_or_default(const std::string& chosen) { return chosen.empty() ? default_path() : chosen; }
 
   // Opens or creates (read_write creates missing folders). A file that is not a SQLite database, fails
   // its integrity check, or has an unknown schema (user_version newer than kSchemaVersion or tables

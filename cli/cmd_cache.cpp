@@ -16,7 +16,7 @@ namespace {
 
 std::string store_path(const GlobalOptions& global) {
   if (global.no_cache) detail::raise_invalid("attnjit cache: --no-cache leaves no store to look at; drop it");
-  return global.cache_path.empty() ? cache::Store::default_path() : global.cache_path;
+  return cache::Store::path_or_default(global.cache_path);
 }
 
 std::string utc(std::int64_t unix_seconds) {

@@ -47,7 +47,7 @@ nlohmann::json gpu_report() {
 
 nlohmann::json store_report(const GlobalOptions& global) {
   if (global.no_cache) return {{"enabled", false}};
-  const std::string path = global.cache_path.empty() ? cache::Store::default_path() : global.cache_path;
+  const std::string path = cache::Store::path_or_default(global.cache_path);
   cache::Store store(path, cache::OpenMode::read_only);  // the doctor looks, it never creates or repairs
   const cache::StoreStats stats = store.stats();
   return {{"enabled", true}, {"path", path}, {"schema_version", store.schema_version()}, {"kernels", stats.kernels},

@@ -30,7 +30,7 @@ struct KernelCache::Module {
 
 KernelCache::KernelCache(const RuntimeOptions& options) {
   if (options.cache_mode == CacheMode::off) return;
-  const std::string path = options.cache_path.empty() ? cache::Store::default_path() : options.cache_path;
+  const std::string path = cache::Store::path_or_default(options.cache_path);
   const auto mode = options.cache_mode == CacheMode::read_only ? cache::OpenMode::read_only : cache::OpenMode::read_write;
   store_ = std::make_unique<cache::Store>(path, mode);
 }
