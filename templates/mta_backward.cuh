@@ -315,7 +315,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   for (int tj = 0; tj * Cfg::kTileJ <= last; ++tj) {
     const int oj0 = tj * Cfg::kTileJ;
     __syncthreads();
-    load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
+    load_normalized_patch<Cfg, kPatchH, kPatchW, kPatchPhase<Cfg, Cfg::kTileJ>>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
                                                  oj0 * Cfg::kSw - Cfg::kPadLeft, smem);
     __syncthreads();
 #pragma unroll

@@ -69,7 +69,7 @@ __device__ __forceinline__ void mta_forward_fma(const MtaParams& p, float* smem)
     for (int idx = threadIdx.x; idx < Cfg::kOcTile * kK; idx += Cfg::kThreads) {
       weights[idx] = load<T>(p.weight, (static_cast<long long>(oc0 + idx / kK) * Cfg::kCinG + icg) * kK + idx % kK);
     }
-    load_normalized_patch<Cfg, kPatchH, kPatchW>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
+    load_normalized_patch<Cfg, kPatchH, kPatchW, kPatchPhase<Cfg, Cfg::kTileJ>>(p, in_plane, oi0 * Cfg::kSh - Cfg::kPadTop,
                                                  oj0 * Cfg::kSw - Cfg::kPadLeft, patch);
     __syncthreads();
     float w_reg[kRegisterWeights];

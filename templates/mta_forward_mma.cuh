@@ -74,7 +74,7 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
 
   if (!upper_tile) {
     for (int icg = 0; icg < Cfg::kCinG; ++icg) {
-      load_normalized_patch<Cfg, kPatchH, kPatchW, T, kPatchW>(
+      load_normalized_patch<Cfg, kPatchH, kPatchW, -1, T, kPatchW>(
           p, static_cast<long long>(b) * kCin + group * Cfg::kCinG + icg, oi0 * Cfg::kSh - Cfg::kPadTop,
           oj0 * Cfg::kSw - Cfg::kPadLeft, patch + icg * kPlane);
     }

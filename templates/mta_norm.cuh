@@ -134,18 +134,39 @@ template <int kPatchW>
 inline constexpr int kPatchPitch = mta_patch_pitch(kPatchW);
 
 // Loads the normalized scores P of channel plane (b, ic) over rows [i0, i0 + kPatchH) and columns
-// [j0, j0 + kPatchW) into patch (row-major, kPatchPitch wide). Outside [0, L) and in the future, P = 0;
-// future scores never reach a result. When rows are 16-byte aligned (L * sizeof(T) a multiple of 16),
-// each thread reads a 16-byte pack of raw scores from the pack boundary at or before j0 and stores
-// its elements that fall inside the patch (the element-wise loader cost ~25 thread instructions per
-// patch element on the dw K5 forward, most of that kernel's instructions); otherwise it goes flat
-// over the patch, element by element.
-// OutT is the patch's storage type (float, or T for the tensor-core forward), kPitch its row pitch.
-template <class Cfg, int kPatchH, int kPatchW, class OutT = float, int kPitch = kPatchPitch<kPatchW>>
+// [j0, j0 + kPatchW) into patch (row-major, kPitch wide). Outside [0, L) and in the future, P = 0;
+// future scores never reach a result. Three ways, the fastest the shapes allow:
+//  - rows not 16-byte aligned (L * sizeof(T) not a multiple of 16): flat over the patch, element by element;
+//  - 16-byte rows: each thread reads a 16-byte pack of raw scores from the pack boundary at or before j0
+//    and stores its elements that fall inside the patch (the element-wise loader cost ~25 thread
+//    instructions per patch element on the dw K5 forward);
+//  - 16-byte rows, a float patch and a known column phase (kPhase = j0 mod the pack size, the same for
+//    every tile: see kPatchPhase): as above, but each lane stores whole 16-byte groups of the patch,
+//    taking the first kPhase elements of its group from the next lane's pack by shuffle. The element-wise
+//    stores of the second way land 8 lanes on one bank (lanes 8 floats apart): 11.4M conflicts on the
+//    dw K3 forward, its shared-memory bottleneck.
+// OutT is the patch's storage type (float, or T for the tensor-core forward).
+template <class Cfg, int kPatchH, int kPatchW, int kPhase = -1, class OutT = float, int kPitch = kPatchPitch<kPatchW>>
 __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i0, int j0, OutT* patch) {
   using T = typename Cfg::T;
   const T* scores = static_cast<const T*>(p.scores) + plane * Cfg::kL * Cfg::kL;
   const float* stats = p.row_stats + plane * Cfg::kL;
+  constexpr int kVec = 16 / sizeof(T);
+  // The pack of kVec raw scores of row i from column js, normalized; zeros outside [0, L) and the future.
+  auto load_normalized_pack = [&](int i, int js, float (&v)[kVec]) {
+    // A pack lies wholly left of column 0 or right of it (js is a multiple of kVec), and wholly inside
+    // the row when it starts inside (L is a multiple of kVec): one bounds test per pack.
+    if (i >= 0 && i < Cfg::kL && js >= 0 && js <= i) {
+      float z[kVec];
+      load_pack<T, kVec>(scores + static_cast<long long>(i) * Cfg::kL + js, z);
+      const float stat = stats[i];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) v[e] = js + e <= i ? normalize<Cfg::kNorm>(z[e], stat) : 0.0f;
+    } else {
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) v[e] = 0.0f;
+    }
+  };
   if constexpr ((Cfg::kL * sizeof(T)) % 16 != 0) {
     for (int idx = threadIdx.x; idx < kPatchH * kPatchW; idx += Cfg::kThreads) {
       const int r = idx / kPatchW, c = idx % kPatchW, i = i0 + r, j = j0 + c;
@@ -155,25 +176,49 @@ __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i
       }
       patch[r * kPitch + c] = from_float<OutT>(value);
     }
+  } else if constexpr (kPhase >= 0 && sizeof(OutT) == 4 && kPitch % 4 == 0) {
+    // Lanes of a warp are cut into segments; a segment's lanes read consecutive packs of one row, and
+    // each but the last (when kPhase > 0) stores the patch's 16-byte groups kVec columns wide: its own
+    // elements from kPhase on, then the next lane's first kPhase.
+    constexpr int kGroups = mta_ceil_div(kPatchW, kVec);     // store groups per patch row
+    constexpr int kMaxStores = kPhase > 0 ? 31 : 32;         // store groups per segment
+    constexpr int kSegStores = kGroups < kMaxStores ? kGroups : kMaxStores;
+    constexpr int kSegLanes = kSegStores + (kPhase > 0 ? 1 : 0);
+    constexpr int kSegsPerWarp = 32 / kSegLanes;
+    constexpr int kSegsPerRow = mta_ceil_div(kGroups, kSegStores);
+    constexpr int kSegs = kPatchH * kSegsPerRow;
+    constexpr int kWarps = Cfg::kThreads / 32;
+    const int lane = threadIdx.x & 31;
+    const int q = lane % kSegLanes;  // the lane's pack within its segment
+    const int ja = j0 - kPhase;      // the pack boundary at or before j0
+    for (int seg0 = (threadIdx.x >> 5) * kSegsPerWarp; seg0 < kSegs; seg0 += kWarps * kSegsPerWarp) {
+      const int seg = seg0 + lane / kSegLanes;
+      const int r = seg / kSegsPerRow, g = (seg % kSegsPerRow) * kSegStores + q;
+      const bool active = lane < kSegsPerWarp * kSegLanes && seg < kSegs;
+      float v[kVec];
+      load_normalized_pack(active ? i0 + r : -1, ja + g * kVec, v);
+      float next[kPhase > 0 ? kPhase : 1];
+#pragma unroll
+      for (int e = 0; e < kPhase; ++e) next[e] = __shfl_down_sync(kFullMask, v[e], 1);
+      if (!active || q >= kSegStores || g >= kGroups) continue;
+      float out[kVec];
+#pragma unroll
+      for (int c = 0; c < kVec; ++c) out[c] = c + kPhase < kVec ? v[c + kPhase] : next[c + kPhase - kVec];
+      float* dst = patch + r * kPitch + g * kVec;
+#pragma unroll
+      for (int h = 0; h < kVec / 4; ++h) {
+        if (g * kVec + 4 * h < kPitch) {
+          reinterpret_cast<float4*>(dst)[h] = make_float4(out[4 * h], out[4 * h + 1], out[4 * h + 2], out[4 * h + 3]);
+        }
+      }
+    }
   } else {
-    constexpr int kVec = 16 / sizeof(T);
     constexpr int kPacks = mta_ceil_div(kPatchW + kVec - 1, kVec);  // packs a row can touch
     const int ja = j0 >= 0 ? j0 / kVec * kVec : -((kVec - 1 - j0) / kVec) * kVec;  // floor to a pack boundary
     for (int idx = threadIdx.x; idx < kPatchH * kPacks; idx += Cfg::kThreads) {
-      const int r = idx / kPacks, i = i0 + r, js = ja + (idx % kPacks) * kVec;
+      const int r = idx / kPacks, js = ja + (idx % kPacks) * kVec;
       float v[kVec];
-      // A pack lies wholly left of column 0 or right of it (ja is a multiple of kVec), and wholly inside
-      // the row when it starts inside (L is a multiple of kVec): one bounds test per pack.
-      if (i >= 0 && i < Cfg::kL && js >= 0 && js <= i) {
-        float z[kVec];
-        load_pack<T, kVec>(scores + static_cast<long long>(i) * Cfg::kL + js, z);
-        const float stat = stats[i];
-#pragma unroll
-        for (int e = 0; e < kVec; ++e) v[e] = js + e <= i ? normalize<Cfg::kNorm>(z[e], stat) : 0.0f;
-      } else {
-#pragma unroll
-        for (int e = 0; e < kVec; ++e) v[e] = 0.0f;
-      }
+      load_normalized_pack(i0 + r, js, v);
 #pragma unroll
       for (int e = 0; e < kVec; ++e) {
         const int c = js + e - j0;
@@ -182,5 +227,13 @@ __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i
     }
   }
 }
+
+// j0 mod the loader's pack size for every tile of a kernel whose tiles start kTileJ outputs apart
+// (j0 = oj0 * stride - pad_left), or -1 when tiles differ (the loader's second way then).
+__host__ __device__ constexpr int mta_patch_phase(int tile_j, int stride, int pad_left, int vec) {
+  return (tile_j * stride) % vec == 0 ? (vec - pad_left % vec) % vec : -1;
+}
+template <class Cfg, int kTileJ>
+inline constexpr int kPatchPhase = mta_patch_phase(kTileJ, Cfg::kSw, Cfg::kPadLeft, 16 / sizeof(typename Cfg::T));
 
 }  // namespace attnjit
