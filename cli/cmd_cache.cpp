@@ -1,4 +1,5 @@
-// attnjit cache ls | stats | clear: what the store holds, and emptying it.
+// attnjit cache ls | stats | explain | clear: what the store holds, which kernels a problem would run and
+// why, and emptying it.
 #include <fmt/format.h>
 
 #include <ctime>
@@ -7,6 +8,9 @@
 
 #include "cache/store.hpp"
 #include "cli/common.hpp"
+#include "cli/problem_args.hpp"
+#include "runtime/driver.hpp"
+#include "tuner/mta_choice.hpp"
 #include "cli/table.hpp"
 #include "runtime/error.hpp"
 
@@ -74,6 +78,47 @@ int clear(const GlobalOptions& global, bool tuning) {
   return 0;
 }
 
+// With a GPU: what Runtime::explain_mta says in a fresh process (the problem is planned, so kernels not in
+// the store are compiled, and the counts say so). Without one: the heuristic kernels, and the winners the
+// store holds with the environment each was tuned in.
+int explain(const GlobalOptions& global, const ProblemArgs& args) {
+  std::string why;
+  const bool gpu = detail::driver_available(&why);
+  for (const NamedProblem& named : named_problems_from(args)) {
+    const MtaProblem& p = named.problem;
+    fmt::print("{}\n", describe(p));
+    Table table({"step", "kernel", "chosen"});
+    if (gpu) {
+      Runtime runtime(runtime_options(global));
+      for (const KernelChoice& c : runtime.explain_mta(p)) table.add({c.step, c.kernel, c.why});
+      const RuntimeStats s = runtime.stats();
+      fmt::print("{}kernels: {} compiled by NVRTC, {} loaded from the store {}\n", table.render(), s.nvrtc_compiles,
+                 s.store_hits, runtime.cache_path());
+      continue;
+    }
+    cache::Store store(store_path(global), cache::OpenMode::read_only);
+    const MtaConfigChoice choice = choose_mta_configs(p, nullptr, {});
+    const std::string key = mta_problem_key(p);
+    for (const KernelChoice& c : choice.choices) table.add({c.step, c.kernel, "heuristic"});
+    fmt::print("{}", table.render());
+    fmt::print("No GPU here ({}): a tuned winner is used only in the environment it was tuned in, so these are the "
+               "heuristic's kernels. Winners in {}:\n", why, store.path());
+    std::size_t count = 0;
+    for (KernelKind kind : {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
+                            KernelKind::mta_backward_weight}) {
+      for (const cache::TunedRecord& w : store.find_tuned(key, to_string(kind))) {
+        const cache::Environment& e = w.environment;
+        fmt::print("  {}: {} tuned {} on {}, {} SMs, {}, driver {}, NVRTC {}, attnjit {}: median {:.1f} us "
+                   "(heuristic {:.1f} us)\n", step_name(kind), w.config_json, utc(w.tuned_at), e.gpu_name, e.sm_count,
+                   e.arch, e.driver_version, e.nvrtc_version, e.attnjit_version, w.median_us, w.heuristic_median_us);
+        ++count;
+      }
+    }
+    if (count == 0) fmt::print("  none\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 Command add_cache(CLI::App& app, const GlobalOptions& global) {
@@ -87,9 +132,15 @@ Command add_cache(CLI::App& app, const GlobalOptions& global) {
   CLI::App* cl = app.add_subcommand("clear", "remove every compiled kernel from the store (they are recompiled "
                                              "when needed)");
   cl->add_flag("--tuning", *tuning, "also remove the tuned winners and the quarantine");
+  auto problem = std::make_shared<ProblemArgs>();
+  CLI::App* ex = app.add_subcommand("explain", "which kernel each step of a problem runs and why: a tuned winner of "
+                                               "this environment (with its figures) or the heuristic (with the "
+                                               "reason); with a GPU, plans the problem as a fresh process would");
+  add_problem_options(*ex, *problem);
   return [=, &global] {
     if (ls->parsed()) return list(global, *json);
     if (st->parsed()) return stats(global, *json);
+    if (ex->parsed()) return explain(global, *problem);
     return clear(global, *tuning);
   };
 }

@@ -21,5 +21,7 @@ Command add_compile(CLI::App& app, const GlobalOptions& global);
 Command add_doctor(CLI::App& app, const GlobalOptions& global);
 Command add_bench(CLI::App& app, const GlobalOptions& global);
 Command add_cache(CLI::App& app, const GlobalOptions& global);
+Command add_tune(CLI::App& app, const GlobalOptions& global);
+Command add_tune_worker(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace attnjit::cli

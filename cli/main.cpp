@@ -28,7 +28,11 @@ int main(int argc, char** argv) {
   add("doctor", "report the driver, the GPU, NVRTC, the templates and the store", add_doctor);
   add("bench", "compile, verify against the reference and time a problem's kernels (the main job); "
                "without a GPU, compile them for sm_90 into the store", add_bench);
-  add("cache", "look into the kernel store (ls, stats) or empty it (clear)", add_cache);
+  add("tune", "autotune a problem's kernels on the GPU: verify and time the candidates around the heuristic, "
+              "store the winners", add_tune);
+  add("cache", "look into the store (ls, stats, explain) or empty it (clear)", add_cache);
+  add("tune-worker", "", add_tune_worker);  // the tuner's worker process: hidden from --help
+  app.get_subcommand("tune-worker")->group("");
   CLI11_PARSE(app, argc, argv);
   try {
     for (auto& [sub, run] : commands) {

@@ -148,4 +148,10 @@ CUfunction KernelCache::function(const KernelSpec& spec, CUcontext context, cons
   return function;
 }
 
+std::vector<cache::TunedRecord> KernelCache::tuned(const std::string& problem_key, KernelKind kind) {
+  if (!store_) return {};
+  std::lock_guard lock(store_mutex_);
+  return store_->find_tuned(problem_key, to_string(kind));
+}
+
 }  // namespace attnjit::detail

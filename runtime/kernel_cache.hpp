@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cache/store.hpp"
 #include "generator/kernel_spec.hpp"
@@ -41,6 +42,10 @@ class KernelCache {
   RuntimeStats stats() const;
   void count_plan() { plans_.fetch_add(1, std::memory_order_relaxed); }
   std::string store_path() const;
+
+  // The store's tuned winners of one kernel kind for a problem key, every environment's (none without a
+  // store). Thread-safe; on the planning path only.
+  std::vector<cache::TunedRecord> tuned(const std::string& problem_key, KernelKind kind);
 
  private:
   std::shared_ptr<const cache::KernelRecord> fetch_or_compile(const KernelSpec& spec, const std::string& arch,

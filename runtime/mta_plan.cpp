@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "runtime/driver.hpp"
+#include "runtime/environment.hpp"
+#include "tuner/mta_choice.hpp"
 
 namespace attnjit::detail {
 
@@ -27,6 +29,7 @@ DeviceInfo device_info(CUcontext context) {
                           attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
   info.sm_count = attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
   info.max_smem_per_block = attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+  info.environment = make_environment(info.name, info.sm_count, info.arch);
   return info;
 }
 
@@ -58,9 +61,19 @@ void prefetch(KernelCache& cache, const std::vector<KernelSpec>& specs, const st
 std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& problem, CUcontext context,
                                        const DeviceInfo& device) {
   validate(problem);
+  MtaConfigChoice choice = choose_mta_configs(
+      problem, [&](const std::string& key, KernelKind kind) { return cache.tuned(key, kind); }, device.environment);
+  auto plan = make_mta_plan(cache, problem, choice.configs, context, device);
+  plan->choices = std::move(choice.choices);
+  return plan;
+}
+
+std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& problem, const MtaConfigs& configs,
+                                       CUcontext context, const DeviceInfo& device) {
+  validate(problem);
   auto plan = std::make_unique<MtaPlan>();
   plan->problem = problem;
-  plan->configs = mta_configs(problem);
+  plan->configs = configs;
   const MtaKernelSpecs specs = mta_kernel_specs(problem, plan->configs);
   prefetch(cache, in_launch_order(specs), device.arch);
   plan->row_stats = resolve(cache, specs.row_stats, problem, context, device);
@@ -88,6 +101,34 @@ MtaParams forward_params(const MtaProblem& problem, const MtaForwardArgs& a) {
   params.batch = problem.batch;
   params.rows = static_cast<int>(mta_row_stats_elements(problem));
   return params;
+}
+
+MtaParams backward_params(const MtaPlan& plan, const MtaBackwardArgs& a) {
+  MtaParams params{};
+  params.scores = a.scores;
+  params.weight = a.weight;
+  params.row_stats = const_cast<float*>(a.row_stats);
+  params.grad_out = a.grad_out;
+  params.grad_scores = a.grad_scores;
+  params.grad_weight = a.grad_weight;
+  params.grad_bias = a.grad_bias;
+  params.partial_weight = static_cast<float*>(a.workspace);
+  params.partial_bias = params.partial_weight + plan.partial_bias_offset;
+  params.batch = plan.problem.batch;
+  params.rows = static_cast<int>(mta_row_stats_elements(plan.problem));
+  params.weight_slots = plan.weight_slots;
+  return params;
+}
+
+const KernelLaunch& launch_of(const MtaPlan& plan, KernelKind kind) {
+  switch (kind) {
+    case KernelKind::mta_row_stats: return plan.row_stats;
+    case KernelKind::mta_forward: return plan.forward;
+    case KernelKind::mta_backward_input: return plan.backward_input;
+    case KernelKind::mta_backward_weight: return plan.backward_weight;
+    case KernelKind::mta_reduce_weight: return plan.reduce_weight;
+  }
+  return plan.forward;
 }
 
 void launch(const KernelLaunch& kernel, const MtaParams& params, CUstream stream) {

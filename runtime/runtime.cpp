@@ -116,24 +116,14 @@ void Runtime::mta_backward(const MtaProblem& problem, const MtaBackwardArgs& a, 
                           describe(problem), a.grad_bias ? "set" : "null",
                           problem.bias == Bias::present ? "present" : "none");
   }
-  MtaParams params{};
-  params.scores = a.scores;
-  params.weight = a.weight;
-  params.row_stats = const_cast<float*>(a.row_stats);
-  params.grad_out = a.grad_out;
-  params.grad_scores = a.grad_scores;
-  params.grad_weight = a.grad_weight;
-  params.grad_bias = a.grad_bias;
-  params.partial_weight = static_cast<float*>(a.workspace);
-  params.partial_bias = params.partial_weight + plan.partial_bias_offset;
-  params.batch = problem.batch;
-  params.rows = static_cast<int>(mta_row_stats_elements(problem));
-  params.weight_slots = plan.weight_slots;
+  const MtaParams params = detail::backward_params(plan, a);
   auto s = static_cast<CUstream>(stream);
   detail::launch(plan.backward_input, params, s);
   if (plan.backward_weight.function != nullptr) detail::launch(plan.backward_weight, params, s);
   detail::launch(plan.reduce_weight, params, s);
 }
+
+std::vector<KernelChoice> Runtime::explain_mta(const MtaProblem& problem) { return impl_->plan(problem).choices; }
 
 RuntimeStats Runtime::stats() const { return impl_->cache.stats(); }
 std::string Runtime::cache_path() const { return impl_->cache.store_path(); }

@@ -34,15 +34,8 @@ bool launchable(KernelKind kind, const MtaProblem& p, const TileConfig& c, const
 }  // namespace
 
 std::vector<TileConfig> mta_candidates(KernelKind kind, const MtaProblem& p, const DeviceLimits& limits) {
-  const MtaConfigs heuristic_configs = mta_heuristic_configs(p);
-  TileConfig heuristic;
-  switch (kind) {
-    case KernelKind::mta_row_stats: heuristic = heuristic_configs.row_stats; break;
-    case KernelKind::mta_forward: heuristic = heuristic_configs.forward; break;
-    case KernelKind::mta_backward_input: heuristic = heuristic_configs.backward_input; break;
-    case KernelKind::mta_backward_weight:
-    case KernelKind::mta_reduce_weight: heuristic = heuristic_configs.backward_weight; break;
-  }
+  MtaConfigs heuristic_configs = mta_heuristic_configs(p);
+  const TileConfig heuristic = config_of(heuristic_configs, kind);
   std::vector<TileConfig> out{heuristic};  // always first, always kept: it is what runs untuned
   auto add = [&](const TileConfig& c) {
     if (std::find(out.begin(), out.end(), c) == out.end() && launchable(kind, p, c, limits)) out.push_back(c);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,48 @@ std::string mta_problem_key(const MtaProblem& p) {
       {"norm", to_string(p.norm)},  {"dtype", to_string(p.dtype)},
       {"padding", {p.padding.top, p.padding.bottom, p.padding.left, p.padding.right}}};
   return j.dump();
+}
+
+MtaProblem mta_problem_from_key(const std::string& key) {
+  const auto j = nlohmann::json::parse(key, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) detail::raise_invalid("problem key '{}' is not a JSON object", key);
+  try {
+    MtaProblem p;
+    p.batch = j.at("batch");
+    p.in_channels = j.at("in_channels");
+    p.out_channels = j.at("out_channels");
+    p.length = j.at("length");
+    p.kernel_h = j.at("kernel_h");
+    p.kernel_w = j.at("kernel_w");
+    p.stride_h = j.at("stride_h");
+    p.stride_w = j.at("stride_w");
+    p.dilation_h = j.at("dilation_h");
+    p.dilation_w = j.at("dilation_w");
+    p.groups = j.at("groups");
+    p.bias = j.at("bias").get<bool>() ? Bias::present : Bias::none;
+    const auto& pad = j.at("padding");
+    p.padding = {pad.at(0), pad.at(1), pad.at(2), pad.at(3)};
+    const std::string norm = j.at("norm"), dtype = j.at("dtype");
+    p.norm = norm == "sparsemax" ? Norm::sparsemax : Norm::softmax;
+    if (norm != to_string(p.norm)) detail::raise_invalid("problem key: unknown norm '{}'", norm);
+    bool known = false;
+    for (DType t : {DType::f32, DType::f16, DType::bf16}) {
+      if (dtype == to_string(t)) p.dtype = t, known = true;
+    }
+    if (!known) detail::raise_invalid("problem key: unknown dtype '{}'", dtype);
+    return p;
+  } catch (const nlohmann::json::exception& e) {
+    detail::raise_invalid("problem key '{}': {}", key, e.what());
+  }
+}
+
+KernelKind kernel_kind_from_string(const std::string& text) {
+  for (KernelKind k : {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
+                       KernelKind::mta_backward_weight, KernelKind::mta_reduce_weight}) {
+    if (text == to_string(k)) return k;
+  }
+  detail::raise_invalid("unknown kernel kind '{}' (mta_stats, mta_fwd, mta_bwd_input, mta_bwd_weight, mta_reduce_weight)",
+                        text);
 }
 
 std::string to_json(const TileConfig& c) {
@@ -63,6 +106,52 @@ ConfigChoice choose_config(const TileConfig& heuristic, const std::vector<cache:
           fmt::format("heuristic: {} winner{} exist{} but {} tuned under another environment ({})", elsewhere.size(),
                       elsewhere.size() == 1 ? "" : "s", elsewhere.size() == 1 ? "s" : "",
                       elsewhere.size() == 1 ? "was" : "were", fmt::join(elsewhere, "; "))};
+}
+
+const char* step_name(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::mta_row_stats: return "row_stats";
+    case KernelKind::mta_forward: return "forward";
+    case KernelKind::mta_backward_input: return "backward_input";
+    case KernelKind::mta_backward_weight: return "backward_weight";
+    case KernelKind::mta_reduce_weight: return "reduce_weight";
+  }
+  return "?";
+}
+
+MtaConfigChoice choose_mta_configs(const MtaProblem& problem, const FindTuned& find, const cache::Environment& now) {
+  const MtaConfigs heuristic = mta_heuristic_configs(problem);
+  MtaConfigs pinned = heuristic;
+  if (const char* pins = std::getenv("ATTNJIT_MTA_CONFIG"); pins != nullptr && *pins != '\0') {
+    apply_config_overrides(pinned, problem, pins);
+  }
+  const std::string key = mta_problem_key(problem);
+  MtaConfigChoice out{heuristic, {}};
+  auto decide = [&](KernelKind kind, TileConfig MtaConfigs::*field) {
+    ConfigChoice c;
+    if (pinned.*field != heuristic.*field) {
+      c = {pinned.*field, false, "pinned by ATTNJIT_MTA_CONFIG"};
+    } else {
+      c = choose_config(heuristic.*field, find ? find(key, kind) : std::vector<cache::TunedRecord>{}, now);
+    }
+    out.configs.*field = c.config;
+    return c;
+  };
+  std::vector<std::pair<KernelKind, ConfigChoice>> steps;
+  steps.emplace_back(KernelKind::mta_row_stats, decide(KernelKind::mta_row_stats, &MtaConfigs::row_stats));
+  steps.emplace_back(KernelKind::mta_forward, decide(KernelKind::mta_forward, &MtaConfigs::forward));
+  steps.emplace_back(KernelKind::mta_backward_input, decide(KernelKind::mta_backward_input, &MtaConfigs::backward_input));
+  if (!mta_weight_grad_fused(problem)) {
+    steps.emplace_back(KernelKind::mta_backward_weight,
+                       decide(KernelKind::mta_backward_weight, &MtaConfigs::backward_weight));
+  }
+  steps.emplace_back(KernelKind::mta_reduce_weight,
+                     ConfigChoice{out.configs.backward_weight, false, "no knobs of its own (sums the partials in order)"});
+  for (const auto& [kind, c] : steps) {
+    const TileConfig& config = kind == KernelKind::mta_reduce_weight ? out.configs.backward_weight : c.config;
+    out.choices.push_back({step_name(kind), name(mta_kernel_spec(kind, problem, config)), c.tuned, c.why});
+  }
+  return out;
 }
 
 }  // namespace attnjit

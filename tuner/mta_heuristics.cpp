@@ -142,6 +142,17 @@ void apply_config_overrides(MtaConfigs& configs, const MtaProblem& problem, cons
   }
 }
 
+TileConfig& config_of(MtaConfigs& configs, KernelKind kind) {
+  switch (kind) {
+    case KernelKind::mta_row_stats: return configs.row_stats;
+    case KernelKind::mta_forward: return configs.forward;
+    case KernelKind::mta_backward_input: return configs.backward_input;
+    case KernelKind::mta_backward_weight:
+    case KernelKind::mta_reduce_weight: return configs.backward_weight;
+  }
+  return configs.forward;
+}
+
 MtaConfigs mta_configs(const MtaProblem& problem) {
   MtaConfigs configs = mta_heuristic_configs(problem);
   if (const char* pins = std::getenv("ATTNJIT_MTA_CONFIG"); pins != nullptr && *pins != '\0') {

@@ -20,6 +20,9 @@ struct MtaConfigs {
 
 int next_pow2(int n);
 
+// The config that kernel `kind` runs with (the reduction follows the weight-gradient kernel's).
+TileConfig& config_of(MtaConfigs& configs, KernelKind kind);
+
 MtaConfigs mta_heuristic_configs(const MtaProblem& problem);
 
 // Replaces configs from a developer's pin, e.g. "forward=32x32x8x1,backward_input=16x128x8,row_stats=8":

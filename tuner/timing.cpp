@@ -54,14 +54,20 @@ TimingStats time_on_device(const std::function<void(CUstream)>& run, CUstream st
     ATTNJIT_CU_CHECK(cu.cuEventElapsedTime(&ms, start.get(), stop.get()));
     samples.push_back(1000.0 * ms);
   }
+  return summarize(std::move(samples));
+}
+
+TimingStats summarize(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
   TimingStats stats;
   stats.count = static_cast<int>(samples.size());
-  if (samples.empty()) return stats;
-  stats.median_us = percentile(samples, 0.5);
-  stats.p20_us = percentile(samples, 0.2);
-  stats.p80_us = percentile(samples, 0.8);
-  stats.min_us = samples.front();
+  if (!samples.empty()) {
+    stats.median_us = percentile(samples, 0.5);
+    stats.p20_us = percentile(samples, 0.2);
+    stats.p80_us = percentile(samples, 0.8);
+    stats.min_us = samples.front();
+  }
+  stats.samples = std::move(samples);
   return stats;
 }
 

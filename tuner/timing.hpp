@@ -5,6 +5,7 @@
 #include <cuda.h>
 
 #include <functional>
+#include <vector>
 
 namespace attnjit::detail {
 
@@ -17,7 +18,11 @@ struct TimingOptions {
 struct TimingStats {
   double median_us = 0, p20_us = 0, p80_us = 0, min_us = 0;
   int count = 0;
+  std::vector<double> samples;  // every repetition, sorted (the tuner pools them across rounds)
 };
+
+// Median, p20, p80 and min of samples in microseconds.
+TimingStats summarize(std::vector<double> samples);
 
 // Times run(stream) on `stream` (a stream of the current context).
 TimingStats time_on_device(const std::function<void(CUstream)>& run, CUstream stream, const TimingOptions& options = {});

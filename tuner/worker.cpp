@@ -68,13 +68,22 @@ std::string WorkerResult::describe() const {
   switch (end) {
     case WorkerEnd::exited: return fmt::format("exited with status {}", exit_code);
     case WorkerEnd::signaled: return fmt::format("crashed with signal {} ({})", signal, strsignal(signal));
-    case WorkerEnd::timed_out: return fmt::format("hung: killed after {:.1f} s", seconds);
+    case WorkerEnd::timed_out:
+      if (idle_seconds > 0) return fmt::format("hung: no progress for {:.1f} s, killed after {:.1f} s", idle_seconds, seconds);
+      return fmt::format("hung: killed after {:.1f} s", seconds);
   }
   return "?";
 }
 
 WorkerResult run_worker(const std::vector<std::string>& argv, const std::string& input,
                         std::chrono::milliseconds limit) {
+  WorkerWatch watch;
+  watch.limit = limit;
+  return run_worker(argv, input, watch);
+}
+
+WorkerResult run_worker(const std::vector<std::string>& argv, const std::string& input, const WorkerWatch& watch) {
+  const std::chrono::milliseconds limit = watch.limit;
   if (argv.empty()) detail::raise(ErrorCode::internal, "run_worker: empty argv");
   Pipe in, out, err;
   posix_spawn_file_actions_t actions;
@@ -105,11 +114,18 @@ WorkerResult run_worker(const std::vector<std::string>& argv, const std::string&
   std::size_t written = 0;
   if (input.empty()) in.close_write();
   const auto deadline = start + limit;
+  auto last_line = start;
+  std::size_t line_start = 0;  // of the first stdout line not yet passed to on_line
   bool timed_out = false;
   while (out.read >= 0 || err.read >= 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
       timed_out = true;
+      break;
+    }
+    if (watch.idle_limit.count() > 0 && Clock::now() - last_line > watch.idle_limit) {
+      timed_out = true;
+      result.idle_seconds = std::chrono::duration<double>(Clock::now() - last_line).count();
       break;
     }
     std::array<pollfd, 3> fds{};
@@ -130,6 +146,10 @@ WorkerResult run_worker(const std::vector<std::string>& argv, const std::string&
       }
     };
     drain(out_at, out, result.out);
+    for (std::size_t end; (end = result.out.find('\n', line_start)) != std::string::npos; line_start = end + 1) {
+      last_line = Clock::now();
+      if (watch.on_line) watch.on_line(result.out.substr(line_start, end - line_start));
+    }
     drain(err_at, err, result.err);
     if (in_at >= 0 && fds[in_at].revents != 0) {
       const ssize_t put = write_without_sigpipe(in.write, input.data() + written, input.size() - written);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,18 @@ struct WorkerResult {
   int signal = 0;
   std::string out, err;  // everything it wrote, up to the end
   double seconds = 0;
-  // "exited with status 3", "crashed with signal 11 (Segmentation fault)", "hung: killed after 10 s"
+  double idle_seconds = 0;  // timed_out by the idle limit: how long it had been silent
+  // "exited with status 3", "crashed with signal 11 (Segmentation fault)", "hung: killed after 10 s",
+  // "hung: no progress for 5.0 s, killed after 12.3 s"
   std::string describe() const;
+};
+
+struct WorkerWatch {
+  std::chrono::milliseconds limit{60000};  // the whole run
+  // 0: none; else the worker is killed once it has written no line on stdout for this long (a worker that
+  // reports each step has a per-step watchdog this way, whatever the number of steps).
+  std::chrono::milliseconds idle_limit{0};
+  std::function<void(const std::string& line)> on_line;  // each complete stdout line, as it arrives
 };
 
 // Runs argv[0] (a path) with argv, writes `input` to its stdin and closes it, collects stdout and stderr,
@@ -32,5 +43,6 @@ struct WorkerResult {
 // cannot be started at all.
 WorkerResult run_worker(const std::vector<std::string>& argv, const std::string& input,
                         std::chrono::milliseconds limit);
+WorkerResult run_worker(const std::vector<std::string>& argv, const std::string& input, const WorkerWatch& watch);
 
 }  // namespace attnjit

@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace attnjit {
 
@@ -120,6 +121,17 @@ struct RuntimeStats {
 
 using Stream = void*;  // a CUstream
 
+// Which kernel runs at one step of a problem, and why (DESIGN.md "Two scopes of validity"): a tuned winner
+// only when it was tuned in the current environment (GPU, SM count, arch, driver, NVRTC, attnjit).
+struct KernelChoice {
+  std::string step;    // "row_stats", "forward", "backward_input", "backward_weight", "reduce_weight"
+  std::string kernel;  // the kernel's name: its spec, tile config included
+  bool tuned = false;  // true: the current environment's tuned winner
+  // "tuned winner from 2026-11-24 on NVIDIA H100 80GB HBM3, 132 SMs, driver 580.159.04: median 141 us, ...",
+  // "heuristic: no tuned winner for this problem", "pinned by ATTNJIT_MTA_CONFIG"
+  std::string why;
+};
+
 class Runtime {
  public:
   explicit Runtime(RuntimeOptions options = {});
@@ -133,6 +145,10 @@ class Runtime {
   void mta_forward(const MtaProblem& problem, const MtaForwardArgs& args, Stream stream);
   void mta_backward(const MtaProblem& problem, const MtaBackwardArgs& args, Stream stream);
   std::size_t mta_backward_workspace_bytes(const MtaProblem& problem);
+
+  // The kernels the problem runs in this thread's context, in launch order, each with the reason it was
+  // chosen; plans the problem first if needed (compiling or loading, as a first launch would).
+  std::vector<KernelChoice> explain_mta(const MtaProblem& problem);
 
   RuntimeStats stats() const;
   std::string cache_path() const;

@@ -22,7 +22,9 @@
 #include <cstdlib>
 
 #include "attnjit/attnjit.hpp"
+#include "cache/store.hpp"
 #include "tests/common/cli_path.hpp"
+#include "tuner/mta_choice.hpp"
 
 namespace attnjit {
 namespace {
@@ -101,15 +103,18 @@ TEST_CASE("--help and every subcommand's --help exit 0 and list their options") 
   TempDir dir;
   const Result top = attnjit_cli(dir, "--help");
   CHECK(top.status == 0);
-  for (const char* part : {"--cache", "--no-cache", "gen", "compile", "doctor", "bench", "cache"}) {
+  for (const char* part : {"--cache", "--no-cache", "gen", "compile", "doctor", "bench", "tune", "cache"}) {
     CHECK_MESSAGE(contains(top.out, part), part);
   }
+  CHECK_FALSE(contains(top.out, "tune-worker"));  // the tuner's own worker is not for people
   const std::pair<const char*, std::vector<const char*>> subcommands[] = {
       {"gen", {"--problem", "--length", "--kernel", "--groups", "--dtype", "--kernel-kind", "--json"}},
       {"compile", {"--problem", "--length", "--arch", "--jobs", "--json"}},
       {"doctor", {"--json"}},
       {"bench", {"--problem", "--length", "--arch", "--reps", "--warmup", "--no-verify", "--json"}},
-      {"cache", {"ls", "stats", "clear"}},
+      {"tune", {"--problem", "--budget", "--rounds", "--reps", "--candidate-timeout", "--report", "--inject-fault"}},
+      {"cache", {"ls", "stats", "explain", "clear"}},
+      {"cache explain", {"--problem", "--length", "--kernel"}},
       {"cache ls", {"--json"}},
       {"cache stats", {"--json"}},
       {"cache clear", {"--tuning"}},
@@ -195,6 +200,54 @@ TEST_CASE("ATTNJIT_MTA_CONFIG pins a kernel's config in the generated specs; a b
   CHECK(contains(bad.err, "forward=16x16x4"));
   const json unpinned = parse_json(attnjit_cli(dir, std::string("gen --json --kernel-kind mta_fwd ") + kSmall));
   CHECK(unpinned[0]["spec"]["tile_j"] == 64);  // the heuristic again: min(64, next_pow2(L = 64))
+}
+
+TEST_CASE("tune without a GPU exits 1 saying it needs one; with --no-cache it exits 2") {
+  TempDir dir;
+  if (gpu_present(dir)) {
+    MESSAGE("skipped: this machine has a GPU (the gpu suite tunes there)");
+    return;
+  }
+  const Result r = with_store(dir, dir.file("t.db"), std::string("tune ") + kSmall);
+  CHECK(r.status == 1);
+  CHECK(contains(r.err, "measures kernels on the GPU and there is none here"));
+  const Result no_store = attnjit_cli(dir, std::string("--no-cache tune ") + kSmall);
+  CHECK(no_store.status == 2);
+  CHECK(contains(no_store.err, "--no-cache"));
+}
+
+TEST_CASE("cache explain without a GPU: the heuristic's kernels per step, and the stored winners with their environment") {
+  TempDir dir;
+  if (gpu_present(dir)) {
+    MESSAGE("skipped: this machine has a GPU (the gpu suite explains tuned problems there)");
+    return;
+  }
+  const std::string store = dir.file("x.db");
+  const MtaProblem p{.batch = 1, .in_channels = 2, .out_channels = 2, .length = 64, .kernel_h = 3, .kernel_w = 3,
+                     .padding = Padding::symmetric(1), .groups = 2, .dtype = DType::bf16};
+  {
+    cache::Store s(store, cache::OpenMode::read_write);
+    cache::TunedRecord w;
+    w.problem_key = mta_problem_key(p);
+    w.kernel_kind = to_string(KernelKind::mta_forward);
+    w.environment = {"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
+    w.config_json = to_json(TileConfig{16, 32, 4, 1});
+    w.median_us = 12.5;
+    w.heuristic_median_us = 14.0;
+    w.candidates_json = "[]";
+    REQUIRE(s.put_tuned(w));
+  }
+  const Result r = with_store(dir, store, "cache explain -b 1 -c 2 -L 64 -k 3");
+  INFO(r.out, r.err);
+  CHECK(r.status == 0);
+  for (const char* step : {"row_stats", "forward", "backward_input", "reduce_weight"}) CHECK_MESSAGE(contains(r.out, step), step);
+  CHECK(contains(r.out, "No GPU here"));
+  CHECK(contains(r.out, "forward: {\"oc_tile\":1,\"tile_i\":16,\"tile_j\":32,\"warps\":4} tuned"));
+  CHECK(contains(r.out, "on NVIDIA H100 80GB HBM3, 132 SMs, sm_90, driver 580.159.04"));
+  CHECK(contains(r.out, "median 12.5 us (heuristic 14.0 us)"));
+  // another problem has no winner
+  const Result other = with_store(dir, store, "cache explain -b 1 -c 2 -L 128 -k 3");
+  CHECK(contains(other.out, "  none"));
 }
 
 TEST_CASE("cache ls / stats list what compile stored; cache clear empties it; --no-cache is refused") {

@@ -1,9 +1,13 @@
-// The autotuner's pure parts: the candidate space around the heuristic with its pruning, and the tie rule.
+// The autotuner's parts that need no GPU: the candidate space around the heuristic with its pruning, the tie
+// rule, the worker process and its watchdog, the choice of configs (pin, tuned winner, heuristic), the
+// problem keys the worker receives, and the comparison of encoded results.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <string>
 #include <set>
 #include <tuple>
@@ -14,6 +18,8 @@
 #include "tuner/mta_candidates.hpp"
 #include "tuner/mta_choice.hpp"
 #include "tuner/mta_heuristics.hpp"
+#include "tuner/device_memory.hpp"
+#include "tuner/mta_verify.hpp"
 #include "tuner/worker.hpp"
 
 namespace attnjit {
@@ -200,6 +206,130 @@ TEST_CASE("problem keys and tuned configs: canonical JSON, round trips, errors n
       CHECK(std::string(e.what()).find(bad) != std::string::npos);
     }
   }
+}
+
+TEST_CASE("worker watch: each stdout line reaches on_line as it comes; silence past the idle limit is a hang") {
+  using namespace std::chrono_literals;
+  std::vector<std::string> lines;
+  WorkerWatch watch;
+  watch.limit = 20s;
+  watch.idle_limit = 2s;
+  watch.on_line = [&](const std::string& line) { lines.push_back(line); };
+  // Three lines 0.3 s apart: never 2 s silent, so not hung although the run is longer than one step.
+  const WorkerResult steady = run_worker({"/bin/sh", "-c", "for i in 1 2 3; do echo step $i; sleep 0.3; done"}, "", watch);
+  CHECK(steady.end == WorkerEnd::exited);
+  CHECK(lines == std::vector<std::string>{"step 1", "step 2", "step 3"});
+
+  lines.clear();
+  watch.idle_limit = 500ms;
+  const auto start = std::chrono::steady_clock::now();
+  const WorkerResult stuck = run_worker({"/bin/sh", "-c", "echo verify 1; sleep 30"}, "", watch);
+  CHECK(stuck.end == WorkerEnd::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK(lines == std::vector<std::string>{"verify 1"});  // the tuner knows which step was in flight
+  CHECK(stuck.idle_seconds >= 0.5);
+  CHECK(stuck.describe().find("no progress for") != std::string::npos);
+}
+
+TEST_CASE("choose_mta_configs: heuristic without winners, the environment's winner per kernel, a pin above both") {
+  const MtaProblem p = depthwise_k5();
+  const cache::Environment now{"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
+  const MtaConfigs heuristic = mta_heuristic_configs(p);
+
+  const MtaConfigChoice plain = choose_mta_configs(p, nullptr, now);
+  CHECK(plain.configs == heuristic);
+  std::vector<std::string> steps;
+  for (const KernelChoice& c : plain.choices) {
+    steps.push_back(c.step);
+    CHECK_FALSE(c.tuned);
+  }
+  // depthwise K5: 16/16 * 25 = 25 weight taps per thread, fused into the input gradient: no weight kernel
+  CHECK(steps == std::vector<std::string>{"row_stats", "forward", "backward_input", "reduce_weight"});
+  CHECK(plain.choices[1].kernel == name(mta_kernel_spec(KernelKind::mta_forward, p, heuristic.forward)));
+
+  const TileConfig tuned_forward{64, 32, 4, 1};
+  std::vector<std::pair<std::string, KernelKind>> asked;
+  auto find = [&](const std::string& key, KernelKind kind) {
+    asked.emplace_back(key, kind);
+    std::vector<cache::TunedRecord> winners;
+    if (kind == KernelKind::mta_forward) {
+      cache::TunedRecord w;
+      w.environment = now;
+      w.config_json = to_json(tuned_forward);
+      winners.push_back(w);
+    }
+    return winners;
+  };
+  const MtaConfigChoice tuned = choose_mta_configs(p, find, now);
+  CHECK(tuned.configs.forward == tuned_forward);
+  CHECK(tuned.configs.backward_input == heuristic.backward_input);
+  CHECK(tuned.choices[1].tuned);
+  CHECK(tuned.choices[1].kernel == name(mta_kernel_spec(KernelKind::mta_forward, p, tuned_forward)));
+  CHECK(tuned.choices[1].why.find("tuned winner from") == 0);
+  CHECK(tuned.choices[2].why == "heuristic: no tuned winner for this problem");
+  CHECK(asked.size() == 3);  // row_stats, forward, backward_input: the reduction has no knobs
+  CHECK(asked[0].first == mta_problem_key(p));
+
+  cache::Environment elsewhere = now;
+  elsewhere.gpu_name = "NVIDIA A100-SXM4-80GB";
+  const MtaConfigChoice other = choose_mta_configs(p, find, elsewhere);
+  CHECK(other.configs.forward == heuristic.forward);
+  CHECK(other.choices[1].why.find("tuned under another environment (GPU NVIDIA H100 80GB HBM3 -> NVIDIA A100") != std::string::npos);
+
+  ::setenv("ATTNJIT_MTA_CONFIG", "forward=16x32x4x1", 1);
+  const MtaConfigChoice pinned = choose_mta_configs(p, find, now);
+  ::unsetenv("ATTNJIT_MTA_CONFIG");
+  CHECK((pinned.configs.forward == TileConfig{16, 32, 4, 1}));
+  CHECK(pinned.choices[1].why == "pinned by ATTNJIT_MTA_CONFIG");
+
+  const MtaConfigChoice mixing = choose_mta_configs(mixing_k7(), nullptr, now);
+  CHECK(mixing.choices.size() == 5);  // 16 * 49 taps: the weight gradient has its own kernel
+  CHECK(mixing.choices[3].step == "backward_weight");
+}
+
+TEST_CASE("problem keys round trip to the problem; kernel kinds by name; bad text names itself") {
+  for (MtaProblem p : {depthwise_k5(), mixing_k7()}) {
+    p.bias = Bias::present;
+    p.norm = Norm::sparsemax;
+    p.padding = {1, 2, 3, 4};
+    CHECK(mta_problem_from_key(mta_problem_key(p)) == p);
+  }
+  for (KernelKind k : {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
+                       KernelKind::mta_backward_weight, KernelKind::mta_reduce_weight}) {
+    CHECK(kernel_kind_from_string(to_string(k)) == k);
+  }
+  CHECK_THROWS_WITH_AS(kernel_kind_from_string("mta_sideways"), doctest::Contains("mta_sideways"), Error);
+  CHECK_THROWS_WITH_AS(mta_problem_from_key("{\"batch\": 1}"), doctest::Contains("batch"), Error);
+  std::string key = mta_problem_key(depthwise_k5());
+  key.replace(key.find("bf16"), 4, "fp8");
+  CHECK_THROWS_WITH_AS(mta_problem_from_key(key), doctest::Contains("fp8"), Error);
+}
+
+TEST_CASE("compare_encoded: equal buffers pass; one wrong element fails a 16-bit norm test or the fp32 bound; NaN fails") {
+  std::vector<double> values(300000);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.001 * static_cast<double>(i)) + 0.5;
+  for (DType t : {DType::f32, DType::f16, DType::bf16}) {
+    INFO(to_string(t));
+    const auto ref = detail::encode(t, values);
+    const detail::Comparison same = detail::compare_encoded(t, ref, ref);
+    CHECK(same.passed());
+    CHECK(same.error == 0);
+    CHECK(same.compared == values.size());
+
+    std::vector<double> wrong = values;
+    for (std::size_t i = 0; i < 5000; ++i) wrong[100000 + i] += 10.0;  // a tile's worth of wrong outputs
+    CHECK_FALSE(detail::compare_encoded(t, detail::encode(t, wrong), ref).passed());
+
+    std::vector<double> nan = values;
+    nan[299999] = std::nan("");
+    const detail::Comparison with_nan = detail::compare_encoded(t, detail::encode(t, nan), ref);
+    CHECK(with_nan.nan_count == 1);
+    CHECK_FALSE(with_nan.passed());
+  }
+  // fp32's bound is per element: a single element off by 1e-3 fails
+  std::vector<double> one = values;
+  one[7] += 1e-3;
+  CHECK_FALSE(detail::compare_encoded(DType::f32, detail::encode(DType::f32, one), detail::encode(DType::f32, values)).passed());
 }
 
 }  // TEST_SUITE

@@ -1,0 +1,211 @@
+// attnjit tune: the offline autotuner over one problem (flags) or many (--problem FILE), with a time
+// budget, a progress line on a terminal, a summary table and a JSON or CSV report of every candidate.
+// attnjit tune-worker: the tuner's worker process (hidden; see tuner/mta_tune_worker.hpp).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cache/store.hpp"
+#include "cli/common.hpp"
+#include "cli/problem_args.hpp"
+#include "cli/table.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/mta_plan.hpp"
+#include "tuner/mta_choice.hpp"
+#include "tuner/mta_tune_worker.hpp"
+#include "tuner/mta_tuner.hpp"
+
+namespace attnjit::cli {
+
+namespace {
+
+struct TuneArgs {
+  ProblemArgs problem;
+  int rounds = 5, reps = 10, warmup = 3, jobs = 0;
+  std::uint64_t seed = 1;
+  double budget = 120, candidate_timeout = 30;
+  std::string report, fault;
+};
+
+std::string self_executable() {
+  char path[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) detail::raise(ErrorCode::internal, "cannot find the attnjit executable (/proc/self/exe) to start workers");
+  return std::string(path, static_cast<std::size_t>(n));
+}
+
+std::string config_text(KernelKind kind, const TileConfig& c) {
+  if (kind == KernelKind::mta_row_stats) return fmt::format("{}w", c.warps);
+  return c.oc_tile ? fmt::format("{}x{}x{}x{}", c.tile_i, c.tile_j, c.warps, c.oc_tile)
+                   : fmt::format("{}x{}x{}", c.tile_i, c.tile_j, c.warps);
+}
+
+nlohmann::json report_json(const std::vector<std::pair<NamedProblem, ProblemTuneResult>>& results,
+                           const cache::Environment& env) {
+  nlohmann::json problems = nlohmann::json::array();
+  for (const auto& [named, r] : results) {
+    nlohmann::json kernels = nlohmann::json::array();
+    for (const KernelTuneResult& k : r.kernels) {
+      nlohmann::json candidates = nlohmann::json::array();
+      for (const CandidateOutcome& c : k.candidates) {
+        candidates.push_back({{"config", config_text(k.kind, c.config)}, {"kernel", c.kernel}, {"status", c.status},
+                              {"detail", c.detail}, {"median_us", c.median_us}, {"p20_us", c.p20_us},
+                              {"p80_us", c.p80_us}, {"samples", c.samples}});
+      }
+      kernels.push_back({{"kernel", step_name(k.kind)}, {"heuristic", config_text(k.kind, k.heuristic)},
+                         {"winner", config_text(k.kind, k.winner)}, {"heuristic_us", k.heuristic_us},
+                         {"tuned_us", k.winner_us}, {"tuned_p20_us", k.winner_p20_us}, {"tuned_p80_us", k.winner_p80_us},
+                         {"workers", k.workers}, {"seconds", k.seconds}, {"stored", k.stored}, {"note", k.note},
+                         {"candidates", candidates}});
+    }
+    problems.push_back({{"name", named.name.empty() ? describe(r.problem) : named.name},
+                        {"problem", to_json(r.problem)}, {"seconds", r.seconds}, {"kernels", kernels}});
+  }
+  return {{"environment",
+           {{"gpu", env.gpu_name}, {"sm_count", env.sm_count}, {"arch", env.arch}, {"driver", env.driver_version},
+            {"nvrtc", env.nvrtc_version}, {"attnjit", env.attnjit_version}}},
+          {"problems", problems}};
+}
+
+std::string csv_field(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c == '\n' ? ' ' : c);
+  return out + "\"";
+}
+
+void write_report(const std::string& path, const nlohmann::json& report) {
+  std::ofstream out(path);
+  if (!out) detail::raise_invalid("--report {}: cannot write the file", path);
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0) {
+    out << "problem,kernel,config,status,median_us,p20_us,p80_us,samples,winner,detail\n";
+    for (const auto& p : report["problems"]) {
+      for (const auto& k : p["kernels"]) {
+        for (const auto& c : k["candidates"]) {
+          out << csv_field(p["name"]) << ',' << k["kernel"].get<std::string>() << ',' << c["config"].get<std::string>()
+              << ',' << csv_field(c["status"]) << ',' << c["median_us"] << ',' << c["p20_us"] << ',' << c["p80_us"]
+              << ',' << c["samples"] << ',' << (k["stored"].get<bool>() && c["config"] == k["winner"] ? 1 : 0) << ','
+              << csv_field(c["detail"]) << '\n';
+        }
+      }
+    }
+  } else {
+    out << report.dump(2) << '\n';
+  }
+}
+
+int tune(const TuneArgs& args, const GlobalOptions& global) {
+  if (global.no_cache) detail::raise_invalid("attnjit tune stores what it finds: --no-cache leaves nowhere to store it");
+  std::string why;
+  if (!detail::driver_available(&why)) {
+    detail::raise(ErrorCode::no_driver, fmt::format("attnjit tune measures kernels on the GPU and there is none here ({}). "
+                                                    "Run it on the machine whose GPU will run the kernels", why));
+  }
+  if (!args.fault.empty() && args.fault != "compile" && args.fault != "crash" && args.fault != "hang" &&
+      args.fault != "wrong") {
+    detail::raise_invalid("--inject-fault {}: one of compile, crash, hang, wrong", args.fault);
+  }
+  const std::vector<NamedProblem> problems = named_problems_from(args.problem);
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
+  TuneOptions options;
+  options.worker_path = self_executable();
+  options.store_path = cache::Store::path_or_default(global.cache_path);
+  options.rounds = args.rounds;
+  options.reps = args.reps;
+  options.warmup = args.warmup;
+  options.seed = args.seed;
+  options.budget_seconds = args.budget;
+  options.idle_limit = std::chrono::milliseconds(static_cast<long long>(1000 * args.candidate_timeout));
+  options.jobs = args.jobs;
+  options.fault = args.fault;
+
+  std::vector<std::pair<NamedProblem, ProblemTuneResult>> results;
+  for (std::size_t n = 0; n < problems.size(); ++n) {
+    const std::string label = problems[n].name.empty() ? describe(problems[n].problem) : problems[n].name;
+    if (terminal) {
+      options.progress = [&](const std::string& line) {
+        fmt::print(stderr, "\r\033[K[{}/{}] {}: {}", n + 1, problems.size(), label, line);
+      };
+    }
+    results.emplace_back(problems[n], tune_mta(problems[n].problem, options));
+    if (terminal) fmt::print(stderr, "\r\033[K");
+  }
+
+  const detail::DeviceInfo device = detail::device_info(detail::current_context());
+  Table table({"problem", "kernel", "timed/failed/tried", "heuristic us", "tuned us", "gain", "heuristic", "winner",
+               "workers", "seconds"});
+  std::vector<std::string> failures, notes;
+  bool all_stored = true;
+  for (const auto& [named, r] : results) {
+    const std::string label = named.name.empty() ? describe(r.problem) : named.name;
+    bool first = true;
+    for (const KernelTuneResult& k : r.kernels) {
+      int timed = 0, failed = 0, tried = 0;
+      for (const CandidateOutcome& c : k.candidates) {
+        if (c.status == "quarantined" || c.status == "skipped") continue;
+        ++tried;
+        if (c.status == "timed") ++timed;
+        if (c.status != "timed" && c.status != "pruned") {
+          ++failed;
+          failures.push_back(fmt::format("{} {} {}: {}: {}", label, step_name(k.kind), config_text(k.kind, c.config),
+                                         c.status, c.detail.substr(0, 300)));
+        }
+      }
+      all_stored = all_stored && k.stored;
+      if (!k.note.empty()) notes.push_back(fmt::format("{} {}: {}", label, step_name(k.kind), k.note));
+      table.add({first ? label : "", step_name(k.kind), fmt::format("{}/{}/{}", timed, failed, tried),
+                 k.stored ? fmt::format("{:.1f}", k.heuristic_us) : "-", k.stored ? fmt::format("{:.1f}", k.winner_us) : "-",
+                 k.stored ? fmt::format("{:.2f}x", k.heuristic_us / k.winner_us) : "-", config_text(k.kind, k.heuristic),
+                 k.stored ? config_text(k.kind, k.winner) : "-", std::to_string(k.workers), fmt::format("{:.1f}", k.seconds)});
+      first = false;
+    }
+    table.add({"", "(problem)", "", "", "", "", "", "", "", fmt::format("{:.1f}", r.seconds)});
+  }
+  fmt::print("{}", table.render());
+  for (const std::string& f : failures) fmt::print("failed, quarantined: {}\n", f);
+  for (const std::string& n : notes) fmt::print("note: {}\n", n);
+  const cache::Environment& env = device.environment;
+  fmt::print("winners stored in {} for {}, {} SMs, {}, driver {}, NVRTC {}, attnjit {}\n", options.store_path,
+             env.gpu_name, env.sm_count, env.arch, env.driver_version, env.nvrtc_version, env.attnjit_version);
+  if (!args.report.empty()) {
+    write_report(args.report, report_json(results, env));
+    fmt::print("report: {}\n", args.report);
+  }
+  return all_stored ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_tune(CLI::App& app, const GlobalOptions& global) {
+  auto args = std::make_shared<TuneArgs>();
+  add_problem_options(app, args->problem);
+  app.add_option("--budget", args->budget,
+                 "seconds per problem: no further kernel of the problem is tuned after this (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--rounds", args->rounds, "timing rounds; every verified candidate is timed once per round, "
+                                           "in a rotating order")
+      ->capture_default_str();
+  app.add_option("--reps", args->reps, "timed repetitions per candidate per round (L2 flushed before each)")
+      ->capture_default_str();
+  app.add_option("--warmup", args->warmup, "untimed runs of each candidate before its first round")->capture_default_str();
+  app.add_option("--seed", args->seed, "seed of the random inputs the candidates are verified on")->capture_default_str();
+  app.add_option("--candidate-timeout", args->candidate_timeout,
+                 "seconds a candidate may run without progress before it is called hung and quarantined")
+      ->capture_default_str();
+  app.add_option("--jobs", args->jobs, "parallel NVRTC compiles (default: one per core)");
+  app.add_option("--report", args->report, "write every candidate's figures to FILE: CSV if it ends in .csv, else JSON");
+  app.add_option("--inject-fault", args->fault,
+                 "for testing the tuner: make the first non-heuristic candidate of each kernel fail to compile, crash, "
+                 "hang or give a wrong result (compile | crash | hang | wrong); the victims are quarantined in the "
+                 "store, so use a scratch --cache");
+  return [args, &global] { return tune(*args, global); };
+}
+
+Command add_tune_worker(CLI::App& /*app: no options of its own*/, const GlobalOptions& global) {
+  return [&global] { return run_mta_tune_worker(std::cin, std::cout, runtime_options(global)); };
+}
+
+}  // namespace attnjit::cli

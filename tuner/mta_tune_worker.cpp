@@ -1,0 +1,271 @@
+#include "tuner/mta_tune_worker.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <istream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <random>
+
+#include "runtime/driver.hpp"
+#include "runtime/kernel_cache.hpp"
+#include "runtime/mta_plan.hpp"
+#include "runtime/nvrtc.hpp"
+#include "tuner/device_memory.hpp"
+#include "tuner/mta_choice.hpp"
+#include "tuner/mta_verify.hpp"
+#include "tuner/timing.hpp"
+
+namespace attnjit {
+namespace {
+
+using nlohmann::json;
+using namespace detail;
+
+void emit(std::ostream& out, const json& event) { out << event.dump() << '\n' << std::flush; }
+
+// Random normal values of the dtype on the device: a block of 1,048,573 values (a prime, so the pattern
+// does not line up with power-of-two rows or planes) encoded once and repeated. Future entries hold
+// finite random values: a candidate that reads them changes its result and fails the comparison.
+DeviceBuffer random_device(DType dtype, std::size_t n, std::mt19937_64& rng) {
+  constexpr std::size_t kBlock = 1048573;
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> block(std::min(n, kBlock));
+  for (double& v : block) v = normal(rng);
+  const std::vector<std::uint8_t> encoded = encode(dtype, block);
+  std::vector<std::uint8_t> bytes(n * size_of(dtype));
+  for (std::size_t at = 0; at < bytes.size(); at += encoded.size()) {
+    std::memcpy(bytes.data() + at, encoded.data(), std::min(encoded.size(), bytes.size() - at));
+  }
+  DeviceBuffer buffer(bytes.size());
+  if (!bytes.empty()) buffer.upload(bytes);
+  return buffer;
+}
+
+bool is_backward(KernelKind kind) {
+  return kind == KernelKind::mta_backward_input || kind == KernelKind::mta_backward_weight ||
+         kind == KernelKind::mta_reduce_weight;
+}
+
+// Test-only fault (the tuner's --inject-fault): a kernel that spins on a flag nobody sets.
+void launch_spinning_kernel(const DeviceInfo& device, CUstream stream) {
+  RenderedKernel spin;
+  spin.name = "attnjit_test_spin";
+  spin.source = "extern \"C\" __global__ void attnjit_test_spin(volatile const int* flag) { while (*flag == 0) {} }\n";
+  spin.name_expression = "attnjit_test_spin";
+  spin.options = {"--std=c++17"};
+  const CompiledKernel compiled = compile(spin, {device.arch, nvrtc_version()}, attnjit::templates());
+  const DriverApi& cu = driver();
+  CUmodule module = nullptr;
+  ATTNJIT_CU_CHECK(cu.cuModuleLoadData(&module, compiled.cubin.data()));
+  CUfunction function = nullptr;
+  ATTNJIT_CU_CHECK(cu.cuModuleGetFunction(&function, module, compiled.lowered_name.c_str()));
+  static DeviceBuffer flag(sizeof(int));
+  flag.fill(0);
+  CUdeviceptr flag_ptr = reinterpret_cast<CUdeviceptr>(flag.get());
+  void* args[] = {&flag_ptr};
+  ATTNJIT_CU_CHECK(cu.cuLaunchKernel(function, 1, 1, 1, 1, 1, 1, 0, stream, args, nullptr));
+}
+
+}  // namespace
+
+int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, const RuntimeOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const json request = json::parse(request_stream);
+  const MtaProblem p = mta_problem_from_key(request.at("problem").dump());
+  validate(p);
+  const KernelKind kind = kernel_kind_from_string(request.at("kind"));
+  std::vector<TileConfig> candidates;
+  for (const json& c : request.at("candidates")) candidates.push_back(tile_config_from_json(c.dump()));
+  if (candidates.empty()) raise_invalid("tune-worker: no candidates");
+  const std::uint64_t seed = request.value("seed", 1);
+  const int rounds = request.value("rounds", 5), reps = request.value("reps", 10), warmup = request.value("warmup", 3);
+  std::string fault;
+  int fault_index = -1;
+  if (request.contains("fault") && request["fault"].is_object()) {
+    fault = request["fault"].at("kind");
+    fault_index = request["fault"].at("index");
+  }
+
+  const CUcontext context = current_context();
+  const DeviceInfo device = device_info(context);
+  KernelCache cache(options);
+  const MtaConfigs heuristic = mta_heuristic_configs(p);
+  auto configs_for = [&](const TileConfig& c) {
+    MtaConfigs m = heuristic;
+    config_of(m, kind) = c;
+    return m;
+  };
+
+  // Inputs, outputs and the trusted results: the heuristic kernels' (verified against the
+  // double-precision reference by the gpu suite) on these inputs.
+  std::mt19937_64 rng(seed);
+  const DType t = p.dtype;
+  const std::size_t es = size_of(t), L = p.length;
+  const std::size_t n_scores = p.batch * p.in_channels * L * L;
+  const std::size_t n_out = static_cast<std::size_t>(p.batch) * p.out_channels * p.out_h() * p.out_w();
+  const std::size_t n_weight =
+      static_cast<std::size_t>(p.out_channels) * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
+  const std::size_t n_bias = p.bias == Bias::present ? p.out_channels : 0;
+  DeviceBuffer scores = random_device(t, n_scores, rng), weight = random_device(t, n_weight, rng);
+  DeviceBuffer bias = random_device(t, n_bias, rng), grad_out = random_device(t, n_out, rng);
+  DeviceBuffer out(n_out * es), stats(mta_row_stats_elements(p) * 4), grad_scores(n_scores * es);
+  DeviceBuffer grad_weight(n_weight * es), grad_bias(n_bias * es);
+  std::size_t workspace_bytes = 0;
+  for (const TileConfig& c : candidates) workspace_bytes = std::max(workspace_bytes, mta_workspace_bytes(p, configs_for(c)));
+  DeviceBuffer workspace(workspace_bytes);
+  DeviceBuffer wrong_weight;  // for the test-only "wrong" fault: the weight with its first tap changed
+  if (fault == "wrong") {
+    std::vector<std::uint8_t> bytes = weight.download();
+    const std::vector<std::uint8_t> changed = encode(t, {decode(t, {bytes.begin(), bytes.begin() + es})[0] + 1.0});
+    std::copy(changed.begin(), changed.end(), bytes.begin());
+    wrong_weight = DeviceBuffer(bytes.size());
+    wrong_weight.upload(bytes);
+  }
+
+  const bool backward = is_backward(kind);
+  auto forward_args = [&](const void* w, const void* s) {
+    return MtaForwardArgs{s, w, n_bias ? bias.get() : nullptr, out.get(), static_cast<float*>(stats.get())};
+  };
+  auto backward_args = [&](const void* w, const void* s) {
+    return MtaBackwardArgs{s, w, static_cast<const float*>(stats.get()), grad_out.get(), grad_scores.get(),
+                           grad_weight.get(), n_bias ? grad_bias.get() : nullptr, workspace.get()};
+  };
+  // One pass of the problem under `plan`: the forward (row statistics and output), or the backward.
+  auto run_pass = [&](const MtaPlan& plan, const void* w, const void* s) {
+    if (!backward) {
+      const MtaParams params = forward_params(p, forward_args(w, s));
+      launch(plan.row_stats, params, nullptr);
+      launch(plan.forward, params, nullptr);
+    } else {
+      const MtaParams params = backward_params(plan, backward_args(w, s));
+      launch(plan.backward_input, params, nullptr);
+      if (plan.backward_weight.function != nullptr) launch(plan.backward_weight, params, nullptr);
+      launch(plan.reduce_weight, params, nullptr);
+    }
+    ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());
+  };
+  auto results = [&] {
+    std::vector<std::vector<std::uint8_t>> r;
+    if (!backward) {
+      r.push_back(out.download());
+      return r;
+    }
+    r.push_back(grad_scores.download());
+    r.push_back(grad_weight.download());
+    if (n_bias) r.push_back(grad_bias.download());
+    return r;
+  };
+  auto poison = [&] {
+    if (!backward) {
+      out.fill(0xFF);
+      stats.fill(0xFF);
+    } else {
+      for (DeviceBuffer* b : {&grad_scores, &grad_weight, &grad_bias, &workspace}) b->fill(0xFF);
+    }
+  };
+
+  const std::unique_ptr<MtaPlan> trusted_plan = make_mta_plan(cache, p, heuristic, context, device);
+  {
+    const MtaParams params = forward_params(p, forward_args(weight.get(), scores.get()));
+    launch(trusted_plan->row_stats, params, nullptr);  // the row statistics the backward reads
+    launch(trusted_plan->forward, params, nullptr);
+    ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());
+  }
+  run_pass(*trusted_plan, weight.get(), scores.get());
+  const std::vector<std::vector<std::uint8_t>> trusted = results();
+  // Repetitions per round: `reps`, fewer for slow kernels (about 20 ms of a candidate per round, at least 3),
+  // so that a 30 ms kernel's tuning does not take minutes; rounds stay as asked.
+  const TimingStats first = time_on_device(
+      [&](CUstream stream) {
+        launch(launch_of(*trusted_plan, kind),
+               backward ? backward_params(*trusted_plan, backward_args(weight.get(), scores.get()))
+                        : forward_params(p, forward_args(weight.get(), scores.get())),
+               stream);
+      },
+      nullptr, {1, 3, true});
+  const int reps_per_round = std::clamp(static_cast<int>(20000.0 / std::max(first.median_us, 1.0)), std::min(3, reps), reps);
+  emit(events, {{"event", "ready"}, {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
+                {"reps_per_round", reps_per_round}});
+
+  std::vector<std::unique_ptr<MtaPlan>> plans(candidates.size());
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    emit(events, {{"event", "verify"}, {"index", i}});
+    const bool faulty = static_cast<int>(i) == fault_index;
+    try {
+      auto plan = make_mta_plan(cache, p, configs_for(candidates[i]), context, device);
+      // Pruning after compiling: the cubin's registers may not allow the block's threads.
+      const KernelLaunch& kernel = launch_of(*plan, kind);
+      int max_threads = 0, registers = 0;
+      ATTNJIT_CU_CHECK(driver().cuFuncGetAttribute(&max_threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, kernel.function));
+      ATTNJIT_CU_CHECK(driver().cuFuncGetAttribute(&registers, CU_FUNC_ATTRIBUTE_NUM_REGS, kernel.function));
+      if (max_threads < static_cast<int>(kernel.shape.threads)) {
+        emit(events, {{"event", "pruned"}, {"index", i},
+                      {"detail", fmt::format("{} registers per thread allow {} threads per block; the config has {}",
+                                             registers, max_threads, kernel.shape.threads)}});
+        continue;
+      }
+      poison();
+      if (faulty && fault == "hang") launch_spinning_kernel(device, nullptr);
+      // An address no allocation has: the candidate's loads fault (CUDA_ERROR_ILLEGAL_ADDRESS).
+      const void* s = faulty && fault == "crash" ? reinterpret_cast<const void*>(std::uintptr_t{1} << 47) : scores.get();
+      run_pass(*plan, faulty && fault == "wrong" ? wrong_weight.get() : weight.get(), s);
+      const std::vector<std::vector<std::uint8_t>> got = results();
+      std::string summary;
+      bool passed = true;
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        const Comparison c = compare_encoded(t, got[k], trusted[k]);
+        passed = passed && c.passed();
+        summary += fmt::format("{}{:.2e}/{:g}{}", k ? ", " : "", c.error, c.limit,
+                               c.nan_count ? fmt::format(" ({} NaN)", c.nan_count) : "");
+      }
+      if (!passed) {
+        emit(events, {{"event", "failed"}, {"index", i}, {"reason", "wrong result"},
+                      {"detail", "differs from the heuristic kernels' result: " + summary}});
+        continue;
+      }
+      emit(events, {{"event", "verified"}, {"index", i}, {"summary", summary}});
+      plans[i] = std::move(plan);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::driver) {  // the context is unusable after a fault: report and end
+        emit(events, {{"event", "failed"}, {"index", i}, {"reason", "crash"}, {"detail", e.what()}});
+        return 3;
+      }
+      emit(events, {{"event", "failed"}, {"index", i}, {"reason", e.code() == ErrorCode::compile ? "compile" : "error"},
+                    {"detail", e.what()}});
+    }
+  }
+
+  // Timing: the verified candidates interleaved, a different one first in each round, L2 flushed before
+  // every repetition; the samples of all rounds pooled per candidate.
+  std::vector<std::size_t> verified;
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    if (plans[i]) verified.push_back(i);
+  }
+  std::vector<std::vector<double>> samples(candidates.size());
+  for (int round = 0; round < rounds && !verified.empty(); ++round) {
+    for (std::size_t k = 0; k < verified.size(); ++k) {
+      const std::size_t i = verified[(k + static_cast<std::size_t>(round)) % verified.size()];
+      emit(events, {{"event", "time"}, {"index", i}, {"round", round}});
+      const MtaParams params = backward ? backward_params(*plans[i], backward_args(weight.get(), scores.get()))
+                                        : forward_params(p, forward_args(weight.get(), scores.get()));
+      const KernelLaunch& kernel = launch_of(*plans[i], kind);
+      const TimingStats s = time_on_device([&](CUstream stream) { launch(kernel, params, stream); }, nullptr,
+                                           {round == 0 ? warmup : 1, reps_per_round, true});
+      samples[i].insert(samples[i].end(), s.samples.begin(), s.samples.end());
+    }
+  }
+  for (std::size_t i : verified) {
+    const TimingStats s = summarize(samples[i]);
+    emit(events, {{"event", "timed"}, {"index", i}, {"median_us", s.median_us}, {"p20_us", s.p20_us},
+                  {"p80_us", s.p80_us}, {"samples", s.count}});
+  }
+  emit(events, {{"event", "done"}});
+  return 0;
+}
+
+}  // namespace attnjit
