@@ -22,7 +22,7 @@ namespace attnjit::detail {
   X(cuDevicePrimaryCtxRetain, 7000) X(cuModuleLoadData, 2000) X(cuModuleUnload, 2000)                     \
   X(cuModuleGetFunction, 2000) X(cuFuncSetAttribute, 9000) X(cuFuncGetAttribute, 2020)                    \
   X(cuLaunchKernel, 4000) X(cuGetErrorName, 6000) X(cuGetErrorString, 6000) X(cuMemAlloc, 3020)           \
-  X(cuMemFree, 3020) X(cuMemcpyHtoD, 3020) X(cuMemcpyDtoH, 3020) X(cuMemsetD8, 3020)                      \
+  X(cuMemFree, 3020) X(cuMemcpyHtoD, 3020) X(cuMemcpyDtoH, 3020) X(cuMemcpyDtoD, 3020) X(cuMemsetD8, 3020)                      \
   X(cuMemsetD8Async, 3020) X(cuMemGetInfo, 3020) X(cuStreamCreate, 2000) X(cuStreamDestroy, 4000)         \
   X(cuStreamSynchronize, 2000) X(cuEventCreate, 2000) X(cuEventDestroy, 4000) X(cuEventRecord, 2000)      \
   X(cuEventSynchronize, 2000) X(cuEventElapsedTime, 2000)

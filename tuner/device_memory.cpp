@@ -40,6 +40,12 @@ void DeviceBuffer::fill(std::uint8_t byte) {
   if (bytes_ > 0) ATTNJIT_CU_CHECK(driver().cuMemsetD8(ptr_, byte, bytes_));
 }
 
+DeviceBuffer DeviceBuffer::copy() const {
+  DeviceBuffer other(bytes_);
+  if (bytes_ > 0) ATTNJIT_CU_CHECK(driver().cuMemcpyDtoD(other.ptr_, ptr_, bytes_));
+  return other;
+}
+
 namespace {
 
 std::uint16_t to_bf16(float f) {

@@ -24,6 +24,7 @@ class DeviceBuffer {
   void upload(const std::vector<std::uint8_t>& data);
   std::vector<std::uint8_t> download() const;
   void fill(std::uint8_t byte);  // 0xFF poisons every float type with NaN
+  DeviceBuffer copy() const;     // a new buffer with the same bytes (device to device)
 
  private:
   CUdeviceptr ptr_ = 0;

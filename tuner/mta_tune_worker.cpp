@@ -14,7 +14,7 @@
 #include "runtime/driver.hpp"
 #include "runtime/kernel_cache.hpp"
 #include "runtime/mta_plan.hpp"
-#include "runtime/nvrtc.hpp"
+#include "tuner/device_compare.hpp"
 #include "tuner/device_memory.hpp"
 #include "tuner/mta_choice.hpp"
 #include "tuner/mta_verify.hpp"
@@ -49,26 +49,6 @@ DeviceBuffer random_device(DType dtype, std::size_t n, std::mt19937_64& rng) {
 bool is_backward(KernelKind kind) {
   return kind == KernelKind::mta_backward_input || kind == KernelKind::mta_backward_weight ||
          kind == KernelKind::mta_reduce_weight;
-}
-
-// Test-only fault (the tuner's --inject-fault): a kernel that spins on a flag nobody sets.
-void launch_spinning_kernel(const DeviceInfo& device, CUstream stream) {
-  RenderedKernel spin;
-  spin.name = "attnjit_test_spin";
-  spin.source = "extern \"C\" __global__ void attnjit_test_spin(volatile const int* flag) { while (*flag == 0) {} }\n";
-  spin.name_expression = "attnjit_test_spin";
-  spin.options = {"--std=c++17"};
-  const CompiledKernel compiled = compile(spin, {device.arch, nvrtc_version()}, attnjit::templates());
-  const DriverApi& cu = driver();
-  CUmodule module = nullptr;
-  ATTNJIT_CU_CHECK(cu.cuModuleLoadData(&module, compiled.cubin.data()));
-  CUfunction function = nullptr;
-  ATTNJIT_CU_CHECK(cu.cuModuleGetFunction(&function, module, compiled.lowered_name.c_str()));
-  static DeviceBuffer flag(sizeof(int));
-  flag.fill(0);
-  CUdeviceptr flag_ptr = reinterpret_cast<CUdeviceptr>(flag.get());
-  void* args[] = {&flag_ptr};
-  ATTNJIT_CU_CHECK(cu.cuLaunchKernel(function, 1, 1, 1, 1, 1, 1, 0, stream, args, nullptr));
 }
 
 }  // namespace
@@ -149,17 +129,10 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
     }
     ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());
   };
-  auto results = [&] {
-    std::vector<std::vector<std::uint8_t>> r;
-    if (!backward) {
-      r.push_back(out.download());
-      return r;
-    }
-    r.push_back(grad_scores.download());
-    r.push_back(grad_weight.download());
-    if (n_bias) r.push_back(grad_bias.download());
-    return r;
-  };
+  // The buffers a pass writes that are compared: the output, or the three gradients.
+  const std::vector<const DeviceBuffer*> results =
+      !backward ? std::vector<const DeviceBuffer*>{&out}
+                : std::vector<const DeviceBuffer*>{&grad_scores, &grad_weight, &grad_bias};
   auto poison = [&] {
     if (!backward) {
       out.fill(0xFF);
@@ -177,7 +150,9 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
     ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());
   }
   run_pass(*trusted_plan, weight.get(), scores.get());
-  const std::vector<std::vector<std::uint8_t>> trusted = results();
+  std::vector<DeviceBuffer> trusted;
+  for (const DeviceBuffer* b : results) trusted.push_back(b->copy());
+  DeviceComparator comparator(t, device.arch);
   // Repetitions per round: `reps`, fewer for slow kernels (about 20 ms of a candidate per round, at least 3),
   // so that a 30 ms kernel's tuning does not take minutes; rounds stay as asked.
   const TimingStats first = time_on_device(
@@ -210,15 +185,14 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
         continue;
       }
       poison();
-      if (faulty && fault == "hang") launch_spinning_kernel(device, nullptr);
+      if (faulty && fault == "hang") launch_spinning_kernel(device.arch, nullptr);
       // An address no allocation has: the candidate's loads fault (CUDA_ERROR_ILLEGAL_ADDRESS).
       const void* s = faulty && fault == "crash" ? reinterpret_cast<const void*>(std::uintptr_t{1} << 47) : scores.get();
       run_pass(*plan, faulty && fault == "wrong" ? wrong_weight.get() : weight.get(), s);
-      const std::vector<std::vector<std::uint8_t>> got = results();
       std::string summary;
       bool passed = true;
-      for (std::size_t k = 0; k < got.size(); ++k) {
-        const Comparison c = compare_encoded(t, got[k], trusted[k]);
+      for (std::size_t k = 0; k < results.size(); ++k) {
+        const Comparison c = comparator.compare(*results[k], trusted[k]);
         passed = passed && c.passed();
         summary += fmt::format("{}{:.2e}/{:g}{}", k ? ", " : "", c.error, c.limit,
                                c.nan_count ? fmt::format(" ({} NaN)", c.nan_count) : "");

@@ -9,6 +9,7 @@
 #include "generator/render.hpp"
 #include "runtime/nvrtc.hpp"
 #include "tests/common/mta_grid.hpp"
+#include "tuner/device_compare.hpp"
 #include "tuner/mta_heuristics.hpp"
 
 namespace attnjit {
@@ -57,6 +58,15 @@ TEST_SUITE("nvrtc_compile") {
         CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);
       }
     }
+  }
+
+  TEST_CASE("the tuner's own kernels compile: the device comparison for each dtype and the test-only spinning kernel") {
+    for (DType t : {DType::f32, DType::f16, DType::bf16}) {
+      const detail::CompiledKernel k = detail::compile_tuner_kernel(detail::tuner_compare_kernel(t), "sm_90");
+      CHECK(k.cubin.size() > 0);
+      CHECK(k.lowered_name.find("tuner_compare") != std::string::npos);
+    }
+    CHECK(detail::compile_tuner_kernel("attnjit::tuner_spin", "sm_90").cubin.size() > 0);
   }
 
   TEST_CASE("options name no include directory: the templates travel as in-memory headers") {

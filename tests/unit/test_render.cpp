@@ -69,7 +69,8 @@ MtaProblem grouped_strided() {
 }
 
 const char* const kTemplateFiles[] = {"common.cuh",      "mta_params.h",         "mta_norm.cuh",
-                                      "mta_forward.cuh", "mta_forward_mma.cuh", "mta_backward.cuh"};
+                                      "mta_forward.cuh", "mta_forward_mma.cuh", "mta_backward.cuh",
+                                      "tuner_kernels.cuh"};
 
 TEST_SUITE("render") {
 
