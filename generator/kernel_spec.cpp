@@ -175,7 +175,8 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
     case KernelKind::mta_backward_input:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cin * mta_ceil_div(s.length, s.config.tile_i));
       shape.smem_bytes = 4u * mta_backward_input_smem_floats(s.cout_per_group, s.kernel_h, s.kernel_w, s.dilation_h,
-                                                             s.dilation_w, s.config.tile_i, s.config.tile_j);
+                                                             s.dilation_w, s.config.tile_i, s.config.tile_j,
+                                                             s.config.warps);
       break;
     case KernelKind::mta_backward_weight:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cout * s.cin_per_group *

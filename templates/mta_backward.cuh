@@ -154,12 +154,13 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   constexpr bool kWeight = mta_fuses_weight_grad(Cfg::kCoutG, Cfg::kKh, Cfg::kKw);
   constexpr int kWAcc = kWeight ? Cfg::kCoutG * kK : 1;
   static_assert(Cfg::kTileJ % kRun == 0, "tile_j must be a multiple of the run length");
-  static_assert(!kWeight || Cfg::kThreads / 32 * mta_max(kWAcc, Cfg::kCoutG) <= Cfg::kCoutG * kGh * kGp,
-                "the block's weight-gradient sums reuse the patch's shared memory");
+  // The patch's region also holds the block's weight-gradient sums after the sweep.
+  constexpr int kPatchFloats = mta_backward_input_patch_floats(Cfg::kCoutG, Cfg::kKh, Cfg::kKw, Cfg::kDh, Cfg::kDw,
+                                                               Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
 
   extern __shared__ __align__(16) float smem[];
   float* patch = smem;                              // [kCoutG][kGh][kGp], 16-byte aligned rows
-  float* w = patch + Cfg::kCoutG * kGh * kGp;       // [kCoutG][kKh][kKw] for this input channel
+  float* w = patch + kPatchFloats;                  // [kCoutG][kKh][kKw] for this input channel
   float* partial = w + Cfg::kCoutG * kK;            // [kTileRuns] per-run partials of the row reductions
   float* row_sum = partial + kTileRuns;             // [kTileI]
   float* row_count = row_sum + Cfg::kTileI;         // [kTileI] (sparsemax: support size)

@@ -68,11 +68,20 @@ ATTNJIT_HD constexpr bool mta_fuses_weight_grad(int cout_per_group, int kh, int 
   return cout_per_group * kh * kw <= kMtaMaxFusedWeightTaps;
 }
 ATTNJIT_HD constexpr int mta_backward_input_run(int tile_j) { return tile_j < 4 ? tile_j : 4; }
+// The grad patch's region, in floats: the patch, which the block's weight-gradient sums reuse after the
+// sweep (warps * max(C_out/groups * Kh * Kw, C_out/groups) floats); small tiles with many warps need more
+// for those than for the patch, and get it.
+ATTNJIT_HD constexpr int mta_backward_input_patch_floats(int cout_per_group, int kh, int kw, int dh, int dw, int tile_i,
+                                                         int tile_j, int warps) {
+  return mta_max(cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) *
+                     mta_patch_pitch(mta_grad_patch_extent(tile_j, kw, dw)),
+                 mta_fuses_weight_grad(cout_per_group, kh, kw) ? warps * mta_max(cout_per_group * kh * kw, cout_per_group)
+                                                               : 0);
+}
 ATTNJIT_HD constexpr int mta_backward_input_smem_floats(int cout_per_group, int kh, int kw, int dh, int dw,
-                                                        int tile_i, int tile_j) {
-  return cout_per_group * kh * kw +                                                          // weights
-         cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) *
-             mta_patch_pitch(mta_grad_patch_extent(tile_j, kw, dw)) +  // grad patch
+                                                        int tile_i, int tile_j, int warps) {
+  return mta_backward_input_patch_floats(cout_per_group, kh, kw, dh, dw, tile_i, tile_j, warps) +  // grad patch
+         cout_per_group * kh * kw +                                                                // weights
          tile_i * (tile_j / mta_backward_input_run(tile_j)) +  // per-run partials of the row reductions
          2 * tile_i;                                           // the rows' totals
 }

@@ -287,7 +287,7 @@ TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward, input- and
           } else {
             CHECK((c.forward == TileConfig{1, 1, 1, c.forward.oc_tile}));  // did all it could
           }
-          if (4 * mta_backward_input_smem_floats(4, k, k, dilation, dilation, 1, 1) <= static_cast<int>(kBudget)) {
+          if (4 * mta_backward_input_smem_floats(4, k, k, dilation, dilation, 1, 1, 1) <= static_cast<int>(kBudget)) {
             CHECK(launch_shape(specs.backward_input, p).smem_bytes <= kBudget);
           } else {
             CHECK((c.backward_input == TileConfig{1, 1, 1, 0}));

@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <future>
 #include <thread>
+#include <tuple>
 
 #include "generator/render.hpp"
 #include "runtime/nvrtc.hpp"
 #include "tests/common/mta_grid.hpp"
 #include "tuner/device_compare.hpp"
+#include "tuner/mta_candidates.hpp"
 #include "tuner/mta_heuristics.hpp"
 
 namespace attnjit {
@@ -57,6 +59,38 @@ TEST_SUITE("nvrtc_compile") {
         const std::string failures = r.get();
         CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);
       }
+    }
+  }
+
+  TEST_CASE("every tuning candidate of wide depthwise filters compiles: the candidate space holds only buildable configs") {
+    // 6x11 and 7x7 depthwise: the fused weight gradient's block sums need more shared memory than the
+    // patch of a small tile with 16 warps (the kernel once refused such configs at compile time).
+    std::vector<KernelSpec> specs;
+    for (auto [kh, kw, pad] : {std::tuple{6, 11, 5}, std::tuple{7, 7, 3}}) {
+      const MtaProblem p{.batch = 2, .in_channels = 16, .out_channels = 16, .length = 2048, .kernel_h = kh, .kernel_w = kw,
+                         .padding = Padding::symmetric(pad), .groups = 16, .dtype = DType::bf16};
+      for (const TileConfig& c : mta_candidates(KernelKind::mta_backward_input, p, DeviceLimits{})) {
+        specs.push_back(mta_kernel_spec(KernelKind::mta_backward_input, p, c));
+      }
+    }
+    const unsigned workers = std::max(2u, std::thread::hardware_concurrency());
+    std::vector<std::future<std::string>> results;
+    for (unsigned w = 0; w < workers; ++w) {
+      results.push_back(std::async(std::launch::async, [&, w] {
+        std::string failures;
+        for (std::size_t i = w; i < specs.size(); i += workers) {
+          try {
+            detail::compile(render(specs[i]), {"sm_90", detail::nvrtc_version()}, templates());
+          } catch (const Error& e) {
+            failures += std::string(e.what()).substr(0, 600) + "\n";
+          }
+        }
+        return failures;
+      }));
+    }
+    for (auto& r : results) {
+      const std::string failures = r.get();
+      CHECK_MESSAGE(failures.empty(), failures);
     }
   }
 
