@@ -77,23 +77,26 @@ def main():
         f"whole runs {wall1:.0f} s and {wall2:.0f} s.",
         "",
         "Kernel times are of the one kernel, median over interleaved rounds, L2 flushed. 'tried' counts candidates "
-        "run (timed / failed / tried); 'same winner' compares run 2's winner with run 1's, and where they differ "
+        "run: timed in every round / screened out (slower than 1.25x the fastest in the screening round) / failed / "
+        "tried; 'same winner' compares run 2's winner with run 1's, and where they differ "
         "says whether run 2 measured them within noise of each other.",
         "",
-        "| shape | kernel | heuristic us | tuned us | gain | heuristic | winner | timed/failed/tried | tuning s (run 1 / run 2) | run 2 winner | same winner |",
+        "| shape | kernel | heuristic us | tuned us | gain | heuristic | winner | timed/screened/failed/tried | tuning s (run 1 / run 2) | run 2 winner | same winner |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     problem_seconds = []
     for p1, p2 in zip(first["problems"], second["problems"]):
         problem_seconds.append((p1["name"], p1["seconds"], p2["seconds"]))
         for k1, k2 in zip(p1["kernels"], p2["kernels"]):
-            counts = {"timed": 0, "failed": 0, "tried": 0}
+            counts = {"timed": 0, "screened": 0, "failed": 0, "tried": 0}
             for c in k1["candidates"]:
                 if c["status"] in ("quarantined", "skipped"):
                     continue
                 counts["tried"] += 1
                 if c["status"] == "timed":
                     counts["timed"] += 1
+                elif c["status"] == "screened out":
+                    counts["screened"] += 1
                 elif c["status"] != "pruned":
                     counts["failed"] += 1
             if k1["winner"] == k2["winner"]:
@@ -104,7 +107,7 @@ def main():
             gain = k1["heuristic_us"] / k1["tuned_us"] if k1["stored"] and k1["tuned_us"] else 0
             lines.append(
                 f"| {p1['name']} | {k1['kernel']} | {k1['heuristic_us']:.1f} | {k1['tuned_us']:.1f} | {gain:.2f}x | "
-                f"{k1['heuristic']} | {k1['winner']} | {counts['timed']}/{counts['failed']}/{counts['tried']} | "
+                f"{k1['heuristic']} | {k1['winner']} | {counts['timed']}/{counts['screened']}/{counts['failed']}/{counts['tried']} | "
                 f"{k1['seconds']:.1f} / {k2['seconds']:.1f} | {k2['winner']} | {same} |")
     lines += ["", "| shape | tuning wall s, run 1 | run 2 |", "|---|---|---|"]
     for name, s1, s2 in problem_seconds:

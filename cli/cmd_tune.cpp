@@ -135,7 +135,7 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
   }
 
   const detail::DeviceInfo device = detail::device_info(detail::current_context());
-  Table table({"problem", "kernel", "timed/failed/tried", "heuristic us", "tuned us", "gain", "heuristic", "winner",
+  Table table({"problem", "kernel", "timed/screened/failed/tried", "heuristic us", "tuned us", "gain", "heuristic", "winner",
                "workers", "seconds"});
   std::vector<std::string> failures, notes;
   bool all_stored = true;
@@ -143,12 +143,13 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
     const std::string label = named.name.empty() ? describe(r.problem) : named.name;
     bool first = true;
     for (const KernelTuneResult& k : r.kernels) {
-      int timed = 0, failed = 0, tried = 0;
+      int timed = 0, screened = 0, failed = 0, tried = 0;
       for (const CandidateOutcome& c : k.candidates) {
         if (c.status == "quarantined" || c.status == "skipped") continue;
         ++tried;
         if (c.status == "timed") ++timed;
-        if (c.status != "timed" && c.status != "pruned") {
+        if (c.status == "screened out") ++screened;
+        if (c.status != "timed" && c.status != "pruned" && c.status != "screened out") {
           ++failed;
           failures.push_back(fmt::format("{} {} {}: {}: {}", label, step_name(k.kind), config_text(k.kind, c.config),
                                          c.status, c.detail.substr(0, 300)));
@@ -156,7 +157,7 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
       }
       all_stored = all_stored && k.stored;
       if (!k.note.empty()) notes.push_back(fmt::format("{} {}: {}", label, step_name(k.kind), k.note));
-      table.add({first ? label : "", step_name(k.kind), fmt::format("{}/{}/{}", timed, failed, tried),
+      table.add({first ? label : "", step_name(k.kind), fmt::format("{}/{}/{}/{}", timed, screened, failed, tried),
                  k.stored ? fmt::format("{:.1f}", k.heuristic_us) : "-", k.stored ? fmt::format("{:.1f}", k.winner_us) : "-",
                  k.stored ? fmt::format("{:.2f}x", k.heuristic_us / k.winner_us) : "-", config_text(k.kind, k.heuristic),
                  k.stored ? config_text(k.kind, k.winner) : "-", std::to_string(k.workers), fmt::format("{:.1f}", k.seconds)});

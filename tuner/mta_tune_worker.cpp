@@ -214,22 +214,46 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
     }
   }
 
-  // Timing: the verified candidates interleaved, a different one first in each round, L2 flushed before
-  // every repetition; the samples of all rounds pooled per candidate.
+  // Timing, L2 flushed before every repetition. First a screening round: every verified candidate after
+  // its warm-up, kScreenReps repetitions; one slower than kScreenFactor times the fastest screening median
+  // cannot come within a noise band of it (bands are a few percent) and is reported with its screening
+  // figures instead of being timed on (the heuristic always goes on: its time is the baseline). Then the
+  // rounds: the survivors interleaved, a different one first in each round, samples pooled per candidate.
+  constexpr int kScreenReps = 3;
+  constexpr double kScreenFactor = 1.25;
   std::vector<std::size_t> verified;
   for (std::size_t i = 0; i < plans.size(); ++i) {
     if (plans[i]) verified.push_back(i);
   }
+  auto time_candidate = [&](std::size_t i, int round, int warm, int repetitions) {
+    emit(events, {{"event", "time"}, {"index", i}, {"round", round}});
+    const MtaParams params = backward ? backward_params(*plans[i], backward_args(weight.get(), scores.get()))
+                                      : forward_params(p, forward_args(weight.get(), scores.get()));
+    const KernelLaunch& kernel = launch_of(*plans[i], kind);
+    return time_on_device([&](CUstream stream) { launch(kernel, params, stream); }, nullptr, {warm, repetitions, true});
+  };
+  std::vector<TimingStats> screening(candidates.size());
+  double fastest = 0;
+  for (std::size_t i : verified) {
+    screening[i] = time_candidate(i, 0, warmup, std::min(kScreenReps, reps_per_round));
+    if (fastest == 0 || screening[i].median_us < fastest) fastest = screening[i].median_us;
+  }
+  std::vector<std::size_t> kept;
+  for (std::size_t i : verified) {
+    if (i == 0 || screening[i].median_us <= kScreenFactor * fastest) {
+      kept.push_back(i);
+      continue;
+    }
+    const TimingStats& s = screening[i];
+    emit(events, {{"event", "screened"}, {"index", i}, {"median_us", s.median_us}, {"p20_us", s.p20_us},
+                  {"p80_us", s.p80_us}, {"samples", s.count}, {"times_fastest", s.median_us / fastest}});
+  }
+  verified = kept;
   std::vector<std::vector<double>> samples(candidates.size());
   for (int round = 0; round < rounds && !verified.empty(); ++round) {
     for (std::size_t k = 0; k < verified.size(); ++k) {
       const std::size_t i = verified[(k + static_cast<std::size_t>(round)) % verified.size()];
-      emit(events, {{"event", "time"}, {"index", i}, {"round", round}});
-      const MtaParams params = backward ? backward_params(*plans[i], backward_args(weight.get(), scores.get()))
-                                        : forward_params(p, forward_args(weight.get(), scores.get()));
-      const KernelLaunch& kernel = launch_of(*plans[i], kind);
-      const TimingStats s = time_on_device([&](CUstream stream) { launch(kernel, params, stream); }, nullptr,
-                                           {round == 0 ? warmup : 1, reps_per_round, true});
+      const TimingStats s = time_candidate(i, round + 1, 1, reps_per_round);
       samples[i].insert(samples[i].end(), s.samples.begin(), s.samples.end());
     }
   }

@@ -12,7 +12,8 @@
 //   {"event": "verified", "index": i, "summary": "..."}
 //   {"event": "failed", "index": i, "reason": "wrong result" | "crash" | "compile", "detail": "..."}
 //   {"event": "pruned", "index": i, "detail": "..."} the cubin cannot launch the block (post-compile pruning)
-//   {"event": "time", "index": i, "round": r}        about to time candidate i in round r
+//   {"event": "time", "index": i, "round": r}        about to time candidate i in round r (0: screening)
+//   {"event": "screened", "index": i, "median_us": m, ..., "times_fastest": x}  too slow to win: not timed on
 //   {"event": "timed", "index": i, "median_us": m, "p20_us": a, "p80_us": b, "samples": n}
 //   {"event": "done"}
 // A candidate that leaves the CUDA context unusable (an illegal address) ends the worker with status 3

@@ -89,7 +89,7 @@ std::string last_lines(const std::string& text, std::size_t count) {
 json outcome_json(const CandidateOutcome& c) {
   json j = {{"config", json::parse(to_json(c.config))}, {"kernel", c.kernel}, {"status", c.status}};
   if (!c.detail.empty()) j["detail"] = c.detail;
-  if (c.status == "timed") {
+  if (c.status == "timed" || c.status == "screened out") {
     j["median_us"] = c.median_us;
     j["p20_us"] = c.p20_us;
     j["p80_us"] = c.p80_us;
@@ -241,8 +241,10 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
           say(fmt::format("{}: verifying {}/{} {}", step, e["index"].get<int>() + 1, remaining.size(), config));
         } else if (event == "time") {
           in_flight = remaining.at(e["index"].get<std::size_t>());
-          say(fmt::format("{}: timing round {}/{}, {} of {} verified", step, e["round"].get<int>() + 1, options.rounds,
-                          e["index"].get<int>() + 1, verified));
+          const int round = e["round"].get<int>();
+          say(round == 0 ? fmt::format("{}: screening {} of {} verified", step, e["index"].get<int>() + 1, verified)
+                         : fmt::format("{}: timing round {}/{}, {} of {} verified", step, round, options.rounds,
+                                       e["index"].get<int>() + 1, verified));
         } else if (event == "verified") {
           ++verified;
           in_flight.reset();
@@ -258,6 +260,14 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
           } else {
             quarantine(c, reason, e.value("detail", ""));
           }
+          in_flight.reset();
+        } else if (event == "screened") {
+          c.outcome.status = "screened out";
+          c.outcome.detail = fmt::format("{:.2f}x the fastest in the screening round", e["times_fastest"].get<double>());
+          c.outcome.median_us = e["median_us"];
+          c.outcome.p20_us = e["p20_us"];
+          c.outcome.p80_us = e["p80_us"];
+          c.outcome.samples = e["samples"];
           in_flight.reset();
         } else if (event == "timed") {
           c.outcome.status = "timed";

@@ -34,7 +34,8 @@ struct TuneOptions {
 struct CandidateOutcome {
   TileConfig config;
   std::string kernel;  // name of its spec
-  // "timed", "pruned", "quarantined" (failed before, not tried), "compile", "crash", "hang",
+  // "timed", "screened out" (verified, but slower than 1.25x the fastest in the screening round: figures
+  // of that round only), "pruned", "quarantined" (failed before, not tried), "compile", "crash", "hang",
   // "wrong result", "error", "skipped" (the worker ended before it)
   std::string status;
   std::string detail;
