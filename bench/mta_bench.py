@@ -119,12 +119,12 @@ def torch_baselines(p, reps, compile_too):
     return results
 
 
-def run_attnjit(cli, problems, reps, verify):
+def run_attnjit(cli, problems, reps, verify, store=None):
     with tempfile.TemporaryDirectory() as tmp:
         shapes = os.path.join(tmp, "shapes.json")
         with open(shapes, "w") as f:
             json.dump({"problems": problems}, f)
-        cmd = [cli, "--cache", os.path.join(tmp, "attnjit.db"), "bench", "--json", "--problem", shapes, "--reps", str(reps)]
+        cmd = [cli, "--cache", store or os.path.join(tmp, "attnjit.db"), "bench", "--json", "--problem", shapes, "--reps", str(reps)]
         if not verify:
             cmd.append("--no-verify")
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -142,7 +142,7 @@ def markdown(meta, rows):
     out = [f"# mta benchmark: {meta['date']}, {meta['gpu']}, commit {meta['commit']}", "",
            f"torch {meta['torch']}; times are medians of CUDA-event timings with L2 flushed before each "
            "repetition, in microseconds; floor = bytes moved / 3.0 TB/s; fwd+bwd for attnjit is the sum of "
-           "its forward and backward medians.", "",
+           "its forward and backward medians. attnjit's kernels: " + meta["configs"] + ".", "",
            "| shape | attnjit fwd | floor | x floor | eager fwd | compile fwd | vs eager | attnjit fwd+bwd | floor | x floor | eager fwd+bwd | compile fwd+bwd | vs eager | verify |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -171,6 +171,8 @@ def main():
     ap.add_argument("--out", help="results folder (default bench/results/<date>_<gpu>_<commit>)")
     ap.add_argument("--reps", type=int, default=30, help="timed repetitions")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
+    ap.add_argument("--cache", help="attnjit's store: one written by `attnjit tune` runs the tuned kernels "
+                                    "(default: a fresh temporary store, the heuristic kernels)")
     ap.add_argument("--verify", action="store_true",
                     help="also verify every shape against the CPU reference (minutes at these sizes; the gpu "
                          "suite verifies the same templates over its grid)")
@@ -181,10 +183,12 @@ def main():
     commit = os.environ.get("ATTNJIT_COMMIT") or \
         subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu": gpu, "commit": commit,
-            "torch": torch.__version__}
+            "torch": torch.__version__,
+            "configs": ("the tuned winners in the store given by --cache (heuristic configs where it has none)"
+                        if args.cache else "the heuristic configs (nothing tuned)")}
     out = args.out or os.path.join("bench", "results", f"{meta['date'][:10]}_{gpu.replace(' ', '-')}_{commit}")
     os.makedirs(out, exist_ok=True)
-    ours = run_attnjit(args.attnjit, problems, args.reps, verify=args.verify)
+    ours = run_attnjit(args.attnjit, problems, args.reps, verify=args.verify, store=args.cache)
     rows = []
     for p, a in zip(problems, ours["results"]):
         print(f"timing PyTorch: {p['name']}", file=sys.stderr, flush=True)
