@@ -234,6 +234,12 @@ TEST_CASE("next_pow2 values") {
   for (auto [n, pow2] : expected) CHECK_MESSAGE(next_pow2(n) == pow2, n);
 }
 
+TEST_CASE("heuristic_warps: 4, then 8 from a block of 2048, 16 from 8192, 32 from 32768, no upper limit") {
+  const std::pair<int, int> expected[] = {{1, 4},      {512, 4},     {2047, 4},     {2048, 8},       {8191, 8},
+                                          {8192, 16},  {32767, 16},  {32768, 32},   {1 << 20, 32},   {1 << 30, 32}};
+  for (auto [positions, warps] : expected) CHECK_MESSAGE(heuristic_warps(positions) == warps, positions);
+}
+
 TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise problem") {
   struct Row {
     int length, stats_warps, fwd_tile_i, fwd_tile_j, fwd_warps, bi_strip, bi_sweep, bi_warps, bw_tile_i, bw_tile_j,
@@ -241,12 +247,12 @@ TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise pro
   };
   const Row rows[] = {
       // row stats: a warp per row, always 8 rows (warps) per block
-      // forward: min(32, np2) x min(64, np2), a warp per 32 outputs (at most 8)
-      // input gradient: strip min(16, np2), sweep min(64, np2), a warp per 32 runs of 4 (at most 8)
-      {1, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1},          {3, 8, 4, 4, 1, 4, 4, 1, 4, 4, 1},
-      {5, 8, 8, 8, 2, 8, 8, 1, 8, 8, 2},          {20, 8, 32, 32, 8, 16, 32, 4, 16, 32, 8},
-      {64, 8, 32, 64, 8, 16, 64, 8, 16, 32, 8},   {100, 8, 32, 64, 8, 16, 64, 8, 16, 32, 8},
-      {4096, 8, 32, 64, 8, 16, 64, 8, 16, 32, 8},
+      // forward: min(32, np2) x min(64, np2); input gradient: strip min(16, np2), sweep min(64, np2);
+      // weight gradient min(16, np2) x min(32, np2); warps by heuristic_warps(tile positions)
+      {1, 8, 1, 1, 4, 1, 1, 4, 1, 1, 4},          {3, 8, 4, 4, 4, 4, 4, 4, 4, 4, 4},
+      {5, 8, 8, 8, 4, 8, 8, 4, 8, 8, 4},          {20, 8, 32, 32, 4, 16, 32, 4, 16, 32, 4},
+      {64, 8, 32, 64, 8, 16, 64, 4, 16, 32, 4},   {100, 8, 32, 64, 8, 16, 64, 4, 16, 32, 4},
+      {4096, 8, 32, 64, 8, 16, 64, 4, 16, 32, 4},
   };
   for (const Row& r : rows) {
     INFO("L=", r.length);
@@ -285,12 +291,12 @@ TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward, input- and
             CHECK(launch_shape(specs.forward, p).smem_bytes <= kBudget);
             CHECK(launch_shape(specs.backward_weight, p).smem_bytes <= kBudget);
           } else {
-            CHECK((c.forward == TileConfig{1, 1, 1, c.forward.oc_tile}));  // did all it could
+            CHECK((c.forward == TileConfig{1, 1, 4, c.forward.oc_tile}));  // did all it could
           }
           if (4 * mta_backward_input_smem_floats(4, k, k, dilation, dilation, 1, 1, 1) <= static_cast<int>(kBudget)) {
             CHECK(launch_shape(specs.backward_input, p).smem_bytes <= kBudget);
           } else {
-            CHECK((c.backward_input == TileConfig{1, 1, 1, 0}));
+            CHECK((c.backward_input == TileConfig{1, 1, 4, 0}));
           }
           if (c.forward.tile_i * c.forward.tile_j < std::min(32, next_pow2(p.out_h())) * std::min(32, next_pow2(p.out_w()))) {
             ++shrunk;
