@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "runtime/error.hpp"
+#include "mta_params.h"
 #include "tuner/mta_heuristics.hpp"
 
 namespace attnjit {
@@ -26,6 +27,14 @@ std::vector<int> divisors_up_to(int n, int limit) {
   return out;
 }
 
+// Whether a forward config runs on tensor cores (the same decision the kernel and launch_shape make).
+bool forward_on_tensor_cores(const MtaProblem& p, const TileConfig& c) {
+  const int patch_h = mta_patch_extent(c.tile_i, p.stride_h, p.kernel_h, p.dilation_h);
+  const int patch_w = mta_patch_extent(c.tile_j, p.stride_w, p.kernel_w, p.dilation_w);
+  return mta_forward_uses_mma(static_cast<int>(size_of(p.dtype)), p.in_channels / p.groups, c.oc_tile, p.kernel_h,
+                              p.kernel_w, c.tile_i, c.tile_j, c.warps, patch_h, patch_w);
+}
+
 bool launchable(KernelKind kind, const MtaProblem& p, const TileConfig& c, const DeviceLimits& limits) {
   if (c.warps < 1 || 32 * c.warps > limits.max_threads_per_block) return false;
   return launch_shape(mta_kernel_spec(kind, p, c), p).smem_bytes <= static_cast<unsigned>(limits.max_smem_per_block);
@@ -37,7 +46,12 @@ std::vector<TileConfig> mta_candidates(KernelKind kind, const MtaProblem& p, con
   MtaConfigs heuristic_configs = mta_heuristic_configs(p);
   const TileConfig heuristic = config_of(heuristic_configs, kind);
   std::vector<TileConfig> out{heuristic};  // always first, always kept: it is what runs untuned
+  // When the heuristic forward runs on tensor cores, so does every candidate: the CUDA-core path for
+  // the same problem measured 1.2-20x slower (groups=1 K7 bf16: 124 of 135 candidates screened out,
+  // bench/results/2026-11-23_H100_90a40f0), and compiling and verifying them was most of its tuning time.
+  const bool tensor_cores_only = kind == KernelKind::mta_forward && forward_on_tensor_cores(p, heuristic);
   auto add = [&](const TileConfig& c) {
+    if (tensor_cores_only && !forward_on_tensor_cores(p, c)) return;
     if (std::find(out.begin(), out.end(), c) == out.end() && launchable(kind, p, c, limits)) out.push_back(c);
   };
   if (kind == KernelKind::mta_reduce_weight) return out;

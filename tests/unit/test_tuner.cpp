@@ -74,8 +74,20 @@ TEST_CASE("candidates: the heuristic first, then distinct neighbours the device 
       }
     }
   }
-  // The forward's output-channel tiles divide C_out/groups.
-  for (const TileConfig& c : mta_candidates(KernelKind::mta_forward, mixing_k7(), h100)) CHECK(16 % c.oc_tile == 0);
+  // The forward's output-channel tiles divide C_out/groups; channel mixing in bf16 stays on tensor cores
+  // (whole 8-channel tiles, whole 16-position m-tiles per warp), as its heuristic does.
+  const std::vector<TileConfig> mixing = mta_candidates(KernelKind::mta_forward, mixing_k7(), h100);
+  CHECK(mixing.size() > 8);
+  for (const TileConfig& c : mixing) {
+    CHECK(16 % c.oc_tile == 0);
+    CHECK(c.oc_tile % 8 == 0);
+    CHECK((c.tile_i * c.tile_j) % (16 * c.warps) == 0);
+  }
+  MtaProblem mixing_f32 = mixing_k7();  // fp32 has no tensor-core path: every oc_tile divisor is a candidate
+  mixing_f32.dtype = DType::f32;
+  std::set<int> oc_tiles;
+  for (const TileConfig& c : mta_candidates(KernelKind::mta_forward, mixing_f32, h100)) oc_tiles.insert(c.oc_tile);
+  CHECK(oc_tiles == std::set<int>{1, 2, 4, 8, 16});
 }
 
 TEST_CASE("candidates: pruned by the device's shared memory and threads, never the heuristic") {
