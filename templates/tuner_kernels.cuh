@@ -1,12 +1,32 @@
-// Kernels of the autotuner itself, not of any op (tuner/mta_tune_worker.cpp compiles them with NVRTC):
-// the comparison of a candidate's output with the trusted one on the device, so that verifying a
-// candidate costs no copy of an L x L tensor to the host; and the test-only kernel that never ends, for
-// the tuner's hang test.
+// Kernels of the autotuner itself, not of any op (tuner/tuner_kernels.cpp compiles them with NVRTC): the
+// random inputs a worker verifies and times its candidates on, made on the device (a host-made L x L
+// tensor took seconds per worker at L = 8192); the comparison of a candidate's output with the trusted
+// one on the device, so that verifying a candidate costs no copy of an L x L tensor to the host; and the
+// test-only kernel that never ends, for the tuner's hang test.
 #pragma once
 
 #include "common.cuh"
 
 namespace attnjit {
+
+// out[i] = a standard normal value, a pure function of (seed, i): a splitmix64 hash of the pair gives two
+// uniforms, Box-Muller turns them into a normal. The same inputs on every run with the same seed.
+__device__ __forceinline__ unsigned long long tuner_mix(unsigned long long z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+template <class T>
+__global__ void __launch_bounds__(256) tuner_fill_normal(T* out, long long n, unsigned long long seed) {
+  for (long long i = blockIdx.x * 256ll + threadIdx.x; i < n; i += gridDim.x * 256ll) {
+    const unsigned long long h = tuner_mix(seed ^ tuner_mix(static_cast<unsigned long long>(i)));
+    const float u1 = (static_cast<float>(h >> 40) + 1.0f) * 5.9604645e-8f;  // (0, 1]: 24 bits, never 0
+    const float u2 = static_cast<float>((h >> 16) & 0xffffffull) * 5.9604645e-8f;
+    out[i] = from_float<T>(sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2));
+  }
+}
 
 // Per block, into partials[blockIdx.x * 4 + k]: k = 0 the sum of (out - ref)^2, 1 the sum of ref^2, 2 the
 // largest |out - ref| / (1e-4 + 1e-4 |ref|), 3 the count of NaN or infinite outputs, over a grid-stride

@@ -4,17 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <istream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
-#include <random>
 
 #include "runtime/driver.hpp"
 #include "runtime/kernel_cache.hpp"
 #include "runtime/mta_plan.hpp"
-#include "tuner/device_compare.hpp"
+#include "tuner/tuner_kernels.hpp"
 #include "tuner/device_memory.hpp"
 #include "tuner/mta_choice.hpp"
 #include "tuner/mta_verify.hpp"
@@ -27,24 +25,6 @@ using nlohmann::json;
 using namespace detail;
 
 void emit(std::ostream& out, const json& event) { out << event.dump() << '\n' << std::flush; }
-
-// Random normal values of the dtype on the device: a block of 1,048,573 values (a prime, so the pattern
-// does not line up with power-of-two rows or planes) encoded once and repeated. Future entries hold
-// finite random values: a candidate that reads them changes its result and fails the comparison.
-DeviceBuffer random_device(DType dtype, std::size_t n, std::mt19937_64& rng) {
-  constexpr std::size_t kBlock = 1048573;
-  std::normal_distribution<double> normal(0.0, 1.0);
-  std::vector<double> block(std::min(n, kBlock));
-  for (double& v : block) v = normal(rng);
-  const std::vector<std::uint8_t> encoded = encode(dtype, block);
-  std::vector<std::uint8_t> bytes(n * size_of(dtype));
-  for (std::size_t at = 0; at < bytes.size(); at += encoded.size()) {
-    std::memcpy(bytes.data() + at, encoded.data(), std::min(encoded.size(), bytes.size() - at));
-  }
-  DeviceBuffer buffer(bytes.size());
-  if (!bytes.empty()) buffer.upload(bytes);
-  return buffer;
-}
 
 bool is_backward(KernelKind kind) {
   return kind == KernelKind::mta_backward_input || kind == KernelKind::mta_backward_weight ||
@@ -83,7 +63,6 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
 
   // Inputs, outputs and the trusted results: the heuristic kernels' (verified against the
   // double-precision reference by the gpu suite) on these inputs.
-  std::mt19937_64 rng(seed);
   const DType t = p.dtype;
   const std::size_t es = size_of(t), L = p.length;
   const std::size_t n_scores = p.batch * p.in_channels * L * L;
@@ -91,8 +70,11 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
   const std::size_t n_weight =
       static_cast<std::size_t>(p.out_channels) * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
   const std::size_t n_bias = p.bias == Bias::present ? p.out_channels : 0;
-  DeviceBuffer scores = random_device(t, n_scores, rng), weight = random_device(t, n_weight, rng);
-  DeviceBuffer bias = random_device(t, n_bias, rng), grad_out = random_device(t, n_out, rng);
+  // Random normal inputs made on the device. Future entries hold finite random values too: a candidate
+  // that reads them changes its result and fails the comparison.
+  DeviceRandom random(t, device.arch);
+  DeviceBuffer scores = random.normal(n_scores, 4 * seed), weight = random.normal(n_weight, 4 * seed + 1);
+  DeviceBuffer bias = random.normal(n_bias, 4 * seed + 2), grad_out = random.normal(n_out, 4 * seed + 3);
   DeviceBuffer out(n_out * es), stats(mta_row_stats_elements(p) * 4), grad_scores(n_scores * es);
   DeviceBuffer grad_weight(n_weight * es), grad_bias(n_bias * es);
   std::size_t workspace_bytes = 0;

@@ -16,7 +16,7 @@
 #include "tests/common/cli_path.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/mta_plan.hpp"
-#include "tuner/device_compare.hpp"
+#include "tuner/tuner_kernels.hpp"
 #include "tuner/mta_verify.hpp"
 
 namespace attnjit {
@@ -55,6 +55,30 @@ constexpr const char* kSmall = "-b 1 -c 4 -L 256 -k 3";  // depthwise: row stats
 }  // namespace
 
 TEST_SUITE("gpu") {
+  TEST_CASE("the device's random inputs: standard normal, the same for a seed, different across seeds") {
+    const detail::DeviceInfo device = detail::device_info(detail::current_context());
+    for (DType t : {DType::f32, DType::f16, DType::bf16}) {
+      CAPTURE(to_string(t));
+      detail::DeviceRandom random(t, device.arch);
+      const std::size_t n = 1'000'003;
+      const std::vector<std::uint8_t> a = random.normal(n, 11).download(), b = random.normal(n, 11).download();
+      CHECK(a == b);
+      CHECK(random.normal(n, 12).download() != a);
+      const std::vector<double> v = detail::decode(t, a);
+      double sum = 0, sum2 = 0, tail = 0;
+      for (double x : v) {
+        REQUIRE(std::isfinite(x));
+        sum += x;
+        sum2 += x * x;
+        tail += std::abs(x) > 3.0;
+      }
+      const double mean = sum / n, variance = sum2 / n - mean * mean;
+      CHECK(std::abs(mean) < 0.01);             // standard error 0.001
+      CHECK(std::abs(variance - 1.0) < 0.02);  // standard error 0.0014
+      CHECK(tail / n == doctest::Approx(0.0027).epsilon(0.2));  // P(|z| > 3) of a normal
+    }
+  }
+
   TEST_CASE("the device comparison gives the host comparison's figures: equal, a wrong tile, NaN") {
     const detail::DeviceInfo device = detail::device_info(detail::current_context());
     std::mt19937_64 rng(3);

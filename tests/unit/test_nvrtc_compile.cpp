@@ -10,7 +10,7 @@
 #include "generator/render.hpp"
 #include "runtime/nvrtc.hpp"
 #include "tests/common/mta_grid.hpp"
-#include "tuner/device_compare.hpp"
+#include "tuner/tuner_kernels.hpp"
 #include "tuner/mta_candidates.hpp"
 #include "tuner/mta_heuristics.hpp"
 
@@ -94,11 +94,13 @@ TEST_SUITE("nvrtc_compile") {
     }
   }
 
-  TEST_CASE("the tuner's own kernels compile: the device comparison for each dtype and the test-only spinning kernel") {
+  TEST_CASE("the tuner's own kernels compile: comparison and random fill for each dtype, the test-only spinning kernel") {
     for (DType t : {DType::f32, DType::f16, DType::bf16}) {
       const detail::CompiledKernel k = detail::compile_tuner_kernel(detail::tuner_compare_kernel(t), "sm_90");
       CHECK(k.cubin.size() > 0);
       CHECK(k.lowered_name.find("tuner_compare") != std::string::npos);
+      const detail::CompiledKernel fill = detail::compile_tuner_kernel(detail::tuner_fill_kernel(t), "sm_90");
+      CHECK(fill.lowered_name.find("tuner_fill_normal") != std::string::npos);
     }
     CHECK(detail::compile_tuner_kernel("attnjit::tuner_spin", "sm_90").cubin.size() > 0);
   }

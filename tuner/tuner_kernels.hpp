@@ -1,11 +1,12 @@
-// The tuner's own kernels (templates/tuner_kernels.cuh), compiled with NVRTC when a worker starts: the
-// comparison of a candidate's output with the trusted output where both already are, on the device
-// (the host comparison of an L x L tensor, copy included, took most of a candidate's verification), and
-// the test-only kernel that never ends.
+// The tuner's own kernels (templates/tuner_kernels.cuh), compiled with NVRTC when a worker starts: random
+// inputs made on the device; the comparison of a candidate's output with the trusted output where both
+// already are, on the device (the host comparison of an L x L tensor, copy included, took most of a
+// candidate's verification); and the test-only kernel that never ends.
 #pragma once
 
 #include <cuda.h>
 
+#include <cstdint>
 #include <string>
 
 #include "attnjit/attnjit.hpp"
@@ -17,8 +18,20 @@ namespace attnjit::detail {
 
 // "attnjit::tuner_compare<attnjit::bf16_t>", "attnjit::tuner_spin": compiled for arch (no GPU needed).
 CompiledKernel compile_tuner_kernel(const std::string& name_expression, const std::string& arch);
-// The comparison kernel's name expression for a dtype.
+// The name expressions of the comparison and the random fill for a dtype.
 std::string tuner_compare_kernel(DType dtype);
+std::string tuner_fill_kernel(DType dtype);
+
+// Fills device buffers of one dtype with standard normal values, a pure function of (seed, index).
+class DeviceRandom {
+ public:
+  DeviceRandom(DType dtype, const std::string& arch);
+  DeviceBuffer normal(std::size_t elements, std::uint64_t seed);
+
+ private:
+  DType dtype_;
+  CUfunction function_ = nullptr;
+};
 
 class DeviceComparator {
  public:

@@ -1,4 +1,4 @@
-#include "tuner/device_compare.hpp"
+#include "tuner/tuner_kernels.hpp"
 
 #include <fmt/format.h>
 
@@ -41,13 +41,35 @@ CompiledKernel compile_tuner_kernel(const std::string& name_expression, const st
   return compile(kernel, {arch, nvrtc_version()}, templates());
 }
 
-std::string tuner_compare_kernel(DType dtype) {
+namespace {
+
+const char* device_type(DType dtype) {
   switch (dtype) {
-    case DType::f32: return "attnjit::tuner_compare<float>";
-    case DType::f16: return "attnjit::tuner_compare<attnjit::f16_t>";
-    case DType::bf16: return "attnjit::tuner_compare<attnjit::bf16_t>";
+    case DType::f32: return "float";
+    case DType::f16: return "attnjit::f16_t";
+    case DType::bf16: return "attnjit::bf16_t";
   }
-  return "";
+  return "float";
+}
+
+}  // namespace
+
+std::string tuner_compare_kernel(DType dtype) { return fmt::format("attnjit::tuner_compare<{}>", device_type(dtype)); }
+std::string tuner_fill_kernel(DType dtype) { return fmt::format("attnjit::tuner_fill_normal<{}>", device_type(dtype)); }
+
+DeviceRandom::DeviceRandom(DType dtype, const std::string& arch)
+    : dtype_(dtype), function_(load_tuner_kernel(tuner_fill_kernel(dtype), arch)) {}
+
+DeviceBuffer DeviceRandom::normal(std::size_t elements, std::uint64_t seed) {
+  DeviceBuffer buffer(elements * size_of(dtype_));
+  if (elements == 0) return buffer;
+  CUdeviceptr out = reinterpret_cast<CUdeviceptr>(buffer.get());
+  long long n = static_cast<long long>(elements);
+  unsigned long long s = seed;
+  void* args[] = {&out, &n, &s};
+  ATTNJIT_CU_CHECK(driver().cuLaunchKernel(function_, kCompareBlocks, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr));
+  ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());
+  return buffer;
 }
 
 DeviceComparator::DeviceComparator(DType dtype, const std::string& arch)
