@@ -18,6 +18,7 @@
 #include "tuner/mta_choice.hpp"
 #include "tuner/mta_tune_worker.hpp"
 #include "tuner/mta_tuner.hpp"
+#include "tuner/tune_report.hpp"
 
 namespace attnjit::cli {
 
@@ -36,12 +37,6 @@ std::string self_executable() {
   const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
   if (n <= 0) detail::raise(ErrorCode::internal, "cannot find the attnjit executable (/proc/self/exe) to start workers");
   return std::string(path, static_cast<std::size_t>(n));
-}
-
-std::string config_text(KernelKind kind, const TileConfig& c) {
-  if (kind == KernelKind::mta_row_stats) return fmt::format("{}w", c.warps);
-  return c.oc_tile ? fmt::format("{}x{}x{}x{}", c.tile_i, c.tile_j, c.warps, c.oc_tile)
-                   : fmt::format("{}x{}x{}", c.tile_i, c.tile_j, c.warps);
 }
 
 nlohmann::json report_json(const std::vector<std::pair<NamedProblem, ProblemTuneResult>>& results,
@@ -71,31 +66,14 @@ nlohmann::json report_json(const std::vector<std::pair<NamedProblem, ProblemTune
           {"problems", problems}};
 }
 
-std::string csv_field(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c == '\n' ? ' ' : c);
-  return out + "\"";
+// The report file is opened before any tuning, so that a path that cannot be written fails in a second.
+std::ofstream open_report(const std::string& path) {
+  std::ofstream out(path);
+  if (!out) detail::raise_invalid("--report {}: cannot write the file; name a file in a folder that exists", path);
+  return out;
 }
 
-void write_report(const std::string& path, const nlohmann::json& report) {
-  std::ofstream out(path);
-  if (!out) detail::raise_invalid("--report {}: cannot write the file", path);
-  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0) {
-    out << "problem,kernel,config,status,median_us,p20_us,p80_us,samples,winner,detail\n";
-    for (const auto& p : report["problems"]) {
-      for (const auto& k : p["kernels"]) {
-        for (const auto& c : k["candidates"]) {
-          out << csv_field(p["name"]) << ',' << k["kernel"].get<std::string>() << ',' << c["config"].get<std::string>()
-              << ',' << csv_field(c["status"]) << ',' << c["median_us"] << ',' << c["p20_us"] << ',' << c["p80_us"]
-              << ',' << c["samples"] << ',' << (k["stored"].get<bool>() && c["config"] == k["winner"] ? 1 : 0) << ','
-              << csv_field(c["detail"]) << '\n';
-        }
-      }
-    }
-  } else {
-    out << report.dump(2) << '\n';
-  }
-}
+bool is_csv(const std::string& path) { return path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0; }
 
 int tune(const TuneArgs& args, const GlobalOptions& global) {
   if (global.no_cache) detail::raise_invalid("attnjit tune stores what it finds: --no-cache leaves nowhere to store it");
@@ -109,6 +87,8 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
     detail::raise_invalid("--inject-fault {}: one of compile, crash, hang, wrong", args.fault);
   }
   const std::vector<NamedProblem> problems = named_problems_from(args.problem);
+  std::ofstream report;
+  if (!args.report.empty()) report = open_report(args.report);
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
   TuneOptions options;
   options.worker_path = self_executable();
@@ -172,7 +152,8 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
   fmt::print("winners stored in {} for {}, {} SMs, {}, driver {}, NVRTC {}, attnjit {}\n", options.store_path,
              env.gpu_name, env.sm_count, env.arch, env.driver_version, env.nvrtc_version, env.attnjit_version);
   if (!args.report.empty()) {
-    write_report(args.report, report_json(results, env));
+    const nlohmann::json r = report_json(results, env);
+    report << (is_csv(args.report) ? tune_report_csv(r) : r.dump(2) + "\n");
     fmt::print("report: {}\n", args.report);
   }
   return all_stored ? 0 : 1;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <set>
 #include <tuple>
@@ -20,6 +21,7 @@
 #include "tuner/mta_heuristics.hpp"
 #include "tuner/device_memory.hpp"
 #include "tuner/mta_verify.hpp"
+#include "tuner/tune_report.hpp"
 #include "tuner/worker.hpp"
 
 namespace attnjit {
@@ -342,6 +344,32 @@ TEST_CASE("compare_encoded: equal buffers pass; one wrong element fails a 16-bit
   std::vector<double> one = values;
   one[7] += 1e-3;
   CHECK_FALSE(detail::compare_encoded(DType::f32, detail::encode(DType::f32, one), detail::encode(DType::f32, values)).passed());
+}
+
+TEST_CASE("tune report CSV: a row per candidate, the stored winner marked, text quoted; config text per kernel") {
+  CHECK(config_text(KernelKind::mta_row_stats, {0, 0, 8, 0}) == "8w");
+  CHECK(config_text(KernelKind::mta_forward, {32, 64, 4, 1}) == "32x64x4x1");
+  CHECK(config_text(KernelKind::mta_backward_input, {16, 64, 4, 0}) == "16x64x4");
+  const nlohmann::json report = nlohmann::json::parse(R"({
+    "environment": {"gpu": "NVIDIA H100 80GB HBM3"},
+    "problems": [{"name": "dw K5, \"paper\"", "kernels": [
+      {"kernel": "forward", "winner": "32x64x4x1", "stored": true, "candidates": [
+        {"config": "32x64x8x1", "status": "timed", "detail": "", "median_us": 248.5, "p20_us": 248, "p80_us": 249, "samples": 50},
+        {"config": "32x64x4x1", "status": "timed", "detail": "", "median_us": 226, "p20_us": 225.5, "p80_us": 226.5, "samples": 50},
+        {"config": "8x16x16x1", "status": "crash", "detail": "CUDA_ERROR_ILLEGAL_ADDRESS,\nthen exit", "median_us": 0,
+         "p20_us": 0, "p80_us": 0, "samples": 0}]},
+      {"kernel": "row_stats", "winner": "8w", "stored": false, "candidates": [
+        {"config": "8w", "status": "skipped", "detail": "", "median_us": 0, "p20_us": 0, "p80_us": 0, "samples": 0}]}]}]})");
+  const std::string csv = tune_report_csv(report);
+  std::vector<std::string> lines;
+  std::stringstream in(csv);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0] == "problem,kernel,config,status,median_us,p20_us,p80_us,samples,winner,detail");
+  CHECK(lines[1] == R"("dw K5, ""paper""",forward,32x64x8x1,"timed",248.5,248,249,50,0,"")");
+  CHECK(lines[2] == R"("dw K5, ""paper""",forward,32x64x4x1,"timed",226,225.5,226.5,50,1,"")");
+  CHECK(lines[3] == R"("dw K5, ""paper""",forward,8x16x16x1,"crash",0,0,0,0,0,"CUDA_ERROR_ILLEGAL_ADDRESS, then exit")");
+  CHECK(lines[4] == R"("dw K5, ""paper""",row_stats,8w,"skipped",0,0,0,0,0,"")");  // not stored: no winner row
 }
 
 }  // TEST_SUITE
