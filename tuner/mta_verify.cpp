@@ -2,11 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
-#include <thread>
 
 #include "reference/mta_reference.hpp"
 #include "runtime/driver.hpp"
@@ -39,56 +37,7 @@ Comparison compare(DType dtype, const std::vector<double>& out, const std::vecto
 }
 
 Comparison compare_encoded(DType dtype, const std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& ref) {
-  if (out.size() != ref.size()) raise(ErrorCode::internal, "compare_encoded: sizes differ");
-  const std::size_t es = size_of(dtype), n = ref.size() / es;
-  struct Part {
-    double diff2 = 0, ref2 = 0, max_relative = 0;
-    std::size_t nan = 0;
-  };
-  const std::size_t threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 16);
-  const std::size_t chunk = (n + threads - 1) / threads;
-  std::vector<Part> parts(threads);
-  std::vector<std::thread> pool;
-  for (std::size_t k = 0; k < threads; ++k) {
-    pool.emplace_back([&, k] {
-      constexpr std::size_t kStep = 1 << 16;
-      Part& part = parts[k];
-      for (std::size_t a = k * chunk; a < std::min(n, (k + 1) * chunk); a += kStep) {
-        const std::size_t b = std::min({n, (k + 1) * chunk, a + kStep});
-        const auto o = decode(dtype, {out.begin() + a * es, out.begin() + b * es});
-        const auto r = decode(dtype, {ref.begin() + a * es, ref.begin() + b * es});
-        for (std::size_t i = 0; i < o.size(); ++i) {
-          if (std::isnan(o[i]) || std::isinf(o[i])) {
-            ++part.nan;
-            continue;
-          }
-          const double d = std::abs(o[i] - r[i]);
-          part.diff2 += d * d;
-          part.ref2 += r[i] * r[i];
-          part.max_relative = std::max(part.max_relative, d / (1e-4 + 1e-4 * std::abs(r[i])));
-        }
-      }
-    });
-  }
-  for (std::thread& t : pool) t.join();
-  Part total;
-  for (const Part& p : parts) {
-    total.diff2 += p.diff2;
-    total.ref2 += p.ref2;
-    total.max_relative = std::max(total.max_relative, p.max_relative);
-    total.nan += p.nan;
-  }
-  Comparison c;
-  c.compared = n;
-  c.nan_count = total.nan;
-  if (dtype == DType::f32) {
-    c.error = total.max_relative;
-    c.limit = 1.0;
-  } else {
-    c.error = total.ref2 > 0 ? std::sqrt(total.diff2 / total.ref2) : std::sqrt(total.diff2);
-    c.limit = 1e-2;
-  }
-  return c;
+  return compare(dtype, decode(dtype, out), decode(dtype, ref));
 }
 
 bool MtaVerification::passed() const {

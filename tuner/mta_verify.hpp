@@ -24,8 +24,7 @@ struct Comparison {
 
 Comparison compare(DType dtype, const std::vector<double>& out, const std::vector<double>& ref);
 
-// The same test on two encoded buffers of the dtype (a candidate's output against a trusted one), in
-// parallel over the host's cores; partial sums are combined in a fixed order.
+// The same test on two encoded buffers of the dtype (the host's check of the tuner's device comparison).
 Comparison compare_encoded(DType dtype, const std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& ref);
 
 enum class Direction { forward, forward_backward };

@@ -38,13 +38,8 @@ MtaProblem mixing_k7() {
 }
 
 TileConfig heuristic_of(KernelKind kind, const MtaProblem& p) {
-  const MtaConfigs c = mta_heuristic_configs(p);
-  switch (kind) {
-    case KernelKind::mta_row_stats: return c.row_stats;
-    case KernelKind::mta_forward: return c.forward;
-    case KernelKind::mta_backward_input: return c.backward_input;
-    default: return c.backward_weight;
-  }
+  MtaConfigs c = mta_heuristic_configs(p);
+  return config_of(c, kind);
 }
 
 Measured measured(TileConfig c, double median, double p20, double p80) { return {c, median, p20, p80, 50}; }
