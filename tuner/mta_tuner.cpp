@@ -261,16 +261,11 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
             quarantine(c, reason, e.value("detail", ""));
           }
           in_flight.reset();
-        } else if (event == "screened") {
-          c.outcome.status = "screened out";
-          c.outcome.detail = fmt::format("{:.2f}x the fastest in the screening round", e["times_fastest"].get<double>());
-          c.outcome.median_us = e["median_us"];
-          c.outcome.p20_us = e["p20_us"];
-          c.outcome.p80_us = e["p80_us"];
-          c.outcome.samples = e["samples"];
-          in_flight.reset();
-        } else if (event == "timed") {
-          c.outcome.status = "timed";
+        } else if (event == "screened" || event == "timed") {
+          c.outcome.status = event == "timed" ? "timed" : "screened out";
+          if (event == "screened") {
+            c.outcome.detail = fmt::format("{:.2f}x the fastest in the screening round", e["times_fastest"].get<double>());
+          }
           c.outcome.median_us = e["median_us"];
           c.outcome.p20_us = e["p20_us"];
           c.outcome.p80_us = e["p80_us"];
@@ -283,9 +278,9 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
       ++r.workers;
       finished = done && w.end == WorkerEnd::exited && w.exit_code == 0;
       if (finished) break;
-      if (in_flight) {
+      if (in_flight) {  // died on this candidate's step: it is the culprit
         Candidate& c = candidates[*in_flight];
-        if (c.outcome.status.empty() || c.outcome.status == "timed") {
+        if (c.outcome.status.empty()) {
           quarantine(c, w.end == WorkerEnd::timed_out ? "hang" : "crash",
                      w.describe() + (w.err.empty() ? "" : "; stderr: " + last_lines(w.err, 5)));
         }
@@ -295,14 +290,11 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
                              w.err.empty() ? "" : ": " + last_lines(w.err, 5));
         break;
       }
-      // The next worker re-verifies every candidate that has not failed (its plans died with the worker).
+      // The next worker re-verifies every candidate still without an outcome (its plans died with the
+      // worker); those failed, pruned or screened out stay as they are.
       std::vector<std::size_t> left;
       for (std::size_t i : remaining) {
-        Candidate& c = candidates[i];
-        if (c.outcome.status.empty() || c.outcome.status == "timed") {
-          c.outcome.status.clear();
-          left.push_back(i);
-        }
+        if (candidates[i].outcome.status.empty()) left.push_back(i);
       }
       remaining = std::move(left);
     }
