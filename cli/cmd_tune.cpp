@@ -170,9 +170,12 @@ Command add_tune(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--rounds", args->rounds, "timing rounds; every verified candidate is timed once per round, "
                                            "in a rotating order")
       ->capture_default_str();
-  app.add_option("--reps", args->reps, "timed repetitions per candidate per round (L2 flushed before each)")
+  app.add_option("--reps", args->reps, "timed repetitions per candidate per round (L2 flushed before each); fewer, "
+                                       "at least 3, for kernels slower than 2 ms (about 20 ms per round)")
       ->capture_default_str();
-  app.add_option("--warmup", args->warmup, "untimed runs of each candidate before its first round")->capture_default_str();
+  app.add_option("--warmup", args->warmup, "untimed runs of each candidate before it is first timed; fewer, at least "
+                                           "1, for slow kernels (about 20 ms)")
+      ->capture_default_str();
   app.add_option("--seed", args->seed, "seed of the random inputs the candidates are verified on")->capture_default_str();
   app.add_option("--candidate-timeout", args->candidate_timeout,
                  "seconds a candidate may run without progress before it is called hung and quarantined")

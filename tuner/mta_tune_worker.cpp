@@ -136,7 +136,9 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
   for (const DeviceBuffer* b : results) trusted.push_back(b->copy());
   DeviceComparator comparator(t, device.arch);
   // Repetitions per round: `reps`, fewer for slow kernels (about 20 ms of a candidate per round, at least 3),
-  // so that a 30 ms kernel's tuning does not take minutes; rounds stay as asked.
+  // so that a 30 ms kernel's tuning does not take minutes; rounds stay as asked. Warm-up runs likewise:
+  // `warmup`, fewer for slow kernels (at least one; about 20 ms of warm-up is taken as enough to settle
+  // clocks and caches).
   const TimingStats first = time_on_device(
       [&](CUstream stream) {
         launch(launch_of(*trusted_plan, kind),
@@ -145,7 +147,9 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
                stream);
       },
       nullptr, {1, 3, true});
-  const int reps_per_round = std::clamp(static_cast<int>(20000.0 / std::max(first.median_us, 1.0)), std::min(3, reps), reps);
+  const int launches_in_20ms = static_cast<int>(20000.0 / std::max(first.median_us, 1.0));
+  const int reps_per_round = std::clamp(launches_in_20ms, std::min(3, reps), reps);
+  const int warmups = std::clamp(launches_in_20ms, std::min(1, warmup), warmup);
   emit(events, {{"event", "ready"}, {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
                 {"reps_per_round", reps_per_round}});
 
@@ -217,7 +221,7 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
   std::vector<TimingStats> screening(candidates.size());
   double fastest = 0;
   for (std::size_t i : verified) {
-    screening[i] = time_candidate(i, 0, warmup, std::min(kScreenReps, reps_per_round));
+    screening[i] = time_candidate(i, 0, warmups, std::min(kScreenReps, reps_per_round));
     if (fastest == 0 || screening[i].median_us < fastest) fastest = screening[i].median_us;
   }
   std::vector<std::size_t> kept;
