@@ -42,7 +42,7 @@ int run_mta_tune_worker(std::istream& request_stream, std::ostream& events, cons
   std::vector<TileConfig> candidates;
   for (const json& c : request.at("candidates")) candidates.push_back(tile_config_from_json(c.dump()));
   if (candidates.empty()) raise_invalid("tune-worker: no candidates");
-  const std::uint64_t seed = request.value("seed", 1);
+  const std::uint64_t seed = request.value("seed", std::uint64_t{1});
   const int rounds = request.value("rounds", 5), reps = request.value("reps", 10), warmup = request.value("warmup", 3);
   std::string fault;
   int fault_index = -1;
