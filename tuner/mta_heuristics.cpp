@@ -13,11 +13,15 @@ namespace attnjit {
 namespace {
 
 constexpr int kMaxTile = 32;        // rows of a forward tile; columns of a weight-gradient tile
-constexpr int kMaxTileJ = 64;       // forward: 32 x 64 outputs = 512 runs of 4, two per thread at 8 warps
+constexpr int kMaxTileJ = 64;       // forward: 32 x 64 outputs = 512 runs of 4, four per thread at 4 warps
 constexpr int kMaxSweep = 64;       // input gradient: 16 x 64 positions = 256 runs of 4, two per thread
 constexpr int kRowStatsWarps = 8;   // a warp per row, 8 rows per block
 constexpr int kMaxOcTile = 8;       // accumulators per position: 8 channels x 4 positions = 32 registers
 constexpr int kSmemBudget = 48 * 1024;  // stay under the default dynamic limit when the tile allows
+
+// Runs of up to 4 consecutive outputs of one row in a tile: the unit a thread of the forward and of the
+// input gradient computes at a time.
+int runs_of(const TileConfig& t) { return t.tile_i * (t.tile_j / std::min(4, t.tile_j)); }
 
 int largest_divisor_at_most(int n, int limit) {
   for (int d = std::min(n, limit); d > 1; --d) {
@@ -67,15 +71,17 @@ std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
 
 }  // namespace
 
-// Warps for a block of `positions` outputs: 4, then 8 from 2048, 16 from 8192, 32 from 32768 (the tiles
-// above stop at 2048, so 4 or 8 here). Tuning the benchmark shapes agreed for the gradient kernels (every
-// winner had 4 warps, the input gradient 1.06-1.57x faster than at 8: bench/results/2026-11-23_H100_90a40f0);
-// the forward's 32 x 64 tile measured 1.03-1.28x faster at 4 warps than at 8 on depthwise shapes, as
-// good at the paper's 6x11: left to the tuner.
-int heuristic_warps(int positions) {
-  if (positions >= 32768) return 32;
-  if (positions >= 8192) return 16;
-  if (positions >= 2048) return 8;
+// Warps for a block of `items` (what a thread takes at a time: a run of up to 4 outputs in the forward and
+// the input gradient, one output in the weight gradient): 4, then 8 from 2048, 16 from 8192, 32 from 32768
+// (the tiles above hold at most 512 runs or 512 outputs, so 4 here). Tuning the benchmark shapes agreed:
+// every gradient winner had 4 warps (the input gradient 1.06-1.57x faster than at 8,
+// bench/results/2026-11-23_H100_90a40f0), and the forward's 32 x 64 tile at 4 warps against 8 measured
+// 1.05-1.28x faster on the bf16/fp16 depthwise shapes and within 0.5% on the paper's 6x11 and on fp32
+// (bench/results/2026-11-23_H100_8253a60/tune_run1.json).
+int heuristic_warps(int items) {
+  if (items >= 32768) return 32;
+  if (items >= 8192) return 16;
+  if (items >= 2048) return 8;
   return 4;
 }
 
@@ -89,11 +95,11 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   MtaConfigs c;
   c.row_stats.warps = kRowStatsWarps;  // one warp per row (16-byte loads, 8 bf16 per lane)
 
-  // 32 x 64 measured 313 us against 381 us for 32 x 32 on dw K5 bf16 L=2048 (16-byte span loads): half
-  // the blocks, each with two runs per thread and a patch whose halo is a smaller share.
+  // 32 x 64 measured 313 us against 381 us for 32 x 32 on dw K5 bf16 L=2048 (16-byte span loads, 8 warps):
+  // half the blocks, each with a patch whose halo is a smaller share.
   const int tile_i = std::min(kMaxTile, next_pow2(p.out_h())), tile_j = std::min(kMaxTileJ, next_pow2(p.out_w()));
   c.forward = {tile_i, tile_j, 0, largest_divisor_at_most(p.out_channels / p.groups, kMaxOcTile)};
-  fit(c.forward, KernelKind::mta_forward, p, [](const TileConfig& t) { return heuristic_warps(t.tile_i * t.tile_j); });
+  fit(c.forward, KernelKind::mta_forward, p, [](const TileConfig& t) { return heuristic_warps(runs_of(t)); });
   if (auto mma = mma_forward_config(p)) c.forward = *mma;
 
   // A strip of 16 rows (its per-row reductions stay in shared memory) swept 64 columns at a time: 256
@@ -101,8 +107,7 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   // 16 x 64 1.16 ms, 16 x 128 1.32 ms, 32 x 64 1.38 ms); narrower while the grad_out patch of the
   // group's output channels does not fit the budget.
   c.backward_input = {std::min(16, next_pow2(p.length)), std::min(kMaxSweep, next_pow2(p.length)), 0, 0};
-  fit(c.backward_input, KernelKind::mta_backward_input, p,
-      [](const TileConfig& t) { return heuristic_warps(t.tile_i * t.tile_j); });
+  fit(c.backward_input, KernelKind::mta_backward_input, p, [](const TileConfig& t) { return heuristic_warps(runs_of(t)); });
 
   c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
   fit(c.backward_weight, KernelKind::mta_backward_weight, p,

@@ -20,9 +20,10 @@ struct MtaConfigs {
 
 int next_pow2(int n);
 
-// Warps for a CUDA-core kernel's block of `positions` outputs: 4, then 8 from 2048, 16 from 8192, 32 from
-// 32768 (see the definition for the measurements behind it).
-int heuristic_warps(int positions);
+// Warps for a CUDA-core kernel's block of `items` (runs of up to 4 outputs in the forward and the input
+// gradient, outputs in the weight gradient): 4, then 8 from 2048, 16 from 8192, 32 from 32768 (see the
+// definition for the measurements behind it).
+int heuristic_warps(int items);
 
 // The config that kernel `kind` runs with (the reduction follows the weight-gradient kernel's).
 TileConfig& config_of(MtaConfigs& configs, KernelKind kind);
