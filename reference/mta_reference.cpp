@@ -3,6 +3,7 @@
 // skipping the output positions the causal mask zeroes (they are never computed, which is what the mask
 // means).
 #include "reference/mta_reference.hpp"
+#include "reference/parallel.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -59,22 +60,6 @@ void check_size(const char* name, size_t actual, size_t expected) {
 // idle. Fixed, so that the order of every sum is the same whatever the thread count.
 constexpr int64_t kRowBlock = 64;
 int64_t row_blocks(int64_t rows) { return (rows + kRowBlock - 1) / kRowBlock; }
-
-// Runs fn(item) for every item in [0, count), spread over the machine's threads. Each item writes only
-// its own outputs and sums in a fixed order, so results do not depend on the thread count.
-void parallel_for(size_t count, const std::function<void(size_t)>& fn) {
-  const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), count);
-  if (threads <= 1) {
-    for (size_t item = 0; item < count; ++item) fn(item);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (size_t t = 0; t < threads; ++t)
-    pool.emplace_back([&fn, t, threads, count] {
-      for (size_t item = t; item < count; item += threads) fn(item);
-    });
-  for (std::thread& thread : pool) thread.join();
-}
 
 // One kernel tap (kh, kw) of one output row oi: output columns [begin, end) read input row `row`, column
 // oj * stride_w + offset. begin/end exclude columns in the padding and columns oj > oi, which the

@@ -103,6 +103,35 @@ struct MtaBackwardArgs {
   void* workspace = nullptr;  // Runtime::mta_backward_workspace_bytes(problem) bytes
 };
 
+// 1-D neighborhood attention (SPEC.md section 3): query, key, value and out are (batch, heads, length,
+// head_dim). Query i attends key j only inside its window:
+//   clipped (SPEC.md, Liger-Kernel): |i - j| <= (kernel_size / 2) * dilation and (j - i) % dilation == 0,
+//     the window cut at the sequence's ends (query 0 with kernel 7 sees keys 0..3);
+//   shifted (NATTEN): the same dilation group, kernel_size keys, the window moved inward at the ends so every
+//     query sees exactly kernel_size keys (all of its group's keys when the group is shorter);
+//   causal: j = i - t * dilation for t = 0 .. kernel_size - 1, j >= 0.
+// out_i = sum_j softmax_j(scale * q_i . k_j) v_j over the window; scale 0 means 1 / sqrt(head_dim).
+enum class NaWindow { clipped, shifted, causal };
+const char* to_string(NaWindow window);
+
+struct NaProblem {
+  int batch = 1;
+  int heads = 1;
+  int length = 1;
+  int head_dim = 1;
+  int kernel_size = 1;  // odd (clipped and shifted windows are centred), >= 1
+  int dilation = 1;
+  NaWindow window = NaWindow::clipped;
+  double scale = 0;  // 0: 1 / sqrt(head_dim)
+  DType dtype = DType::f32;
+
+  double softmax_scale() const;  // scale, or 1 / sqrt(head_dim) when scale is 0
+  bool operator==(const NaProblem&) const = default;
+};
+
+void validate(const NaProblem& problem);  // Error{invalid_argument} naming the values and what to do
+std::string describe(const NaProblem& problem);
+
 // ---- runtime -----------------------------------------------------------------------------------
 enum class CacheMode { read_write, read_only, off };
 
