@@ -422,6 +422,14 @@ StoreStats Store::stats() {
   step_row(impl_->conn(), stmt.get(), "stats");
   stats.kernels = static_cast<std::size_t>(sqlite3_column_int64(stmt.get(), 0));
   stats.cubin_bytes = static_cast<std::size_t>(sqlite3_column_int64(stmt.get(), 1));
+  StmtPtr tables = prepare(impl_->conn(), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tuned'");
+  step_row(impl_->conn(), tables.get(), "stats");
+  if (sqlite3_column_int64(tables.get(), 0) > 0) {  // schema 2 (a version-1 file read-only has no tuning tables)
+    StmtPtr tuning = prepare(impl_->conn(), "SELECT (SELECT count(*) FROM tuned), (SELECT count(*) FROM quarantine)");
+    step_row(impl_->conn(), tuning.get(), "stats");
+    stats.tuned = static_cast<std::size_t>(sqlite3_column_int64(tuning.get(), 0));
+    stats.quarantined = static_cast<std::size_t>(sqlite3_column_int64(tuning.get(), 1));
+  }
   return stats;
 }
 

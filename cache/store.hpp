@@ -46,6 +46,8 @@ struct KernelSummary {
 struct StoreStats {
   std::size_t kernels = 0;
   std::size_t cubin_bytes = 0;
+  std::size_t tuned = 0;        // tuned winners, every environment's (0 in a version-1 file)
+  std::size_t quarantined = 0;  // failed tuning candidates
   std::size_t file_bytes = 0;  // the database file (WAL excluded)
 };
 

@@ -60,12 +60,14 @@ int stats(const GlobalOptions& global, bool json) {
   if (json) {
     fmt::print("{}\n", nlohmann::json{{"path", store.path()}, {"schema_version", store.schema_version()},
                                       {"kernels", s.kernels}, {"cubin_bytes", s.cubin_bytes},
+                                      {"tuned_winners", s.tuned}, {"quarantined", s.quarantined},
                                       {"file_bytes", s.file_bytes}, {"warnings", store.warnings()}}
                            .dump(2));
     return 0;
   }
-  fmt::print("{}: schema {}, {} kernels, {} of cubins, file {}\n", store.path(), store.schema_version(), s.kernels,
-             format_bytes(static_cast<double>(s.cubin_bytes)), format_bytes(static_cast<double>(s.file_bytes)));
+  fmt::print("{}: schema {}, {} kernels, {} of cubins, {} tuned winners, {} quarantined candidates, file {}\n",
+             store.path(), store.schema_version(), s.kernels, format_bytes(static_cast<double>(s.cubin_bytes)), s.tuned,
+             s.quarantined, format_bytes(static_cast<double>(s.file_bytes)));
   return 0;
 }
 
@@ -127,7 +129,8 @@ Command add_cache(CLI::App& app, const GlobalOptions& global) {
   auto tuning = std::make_shared<bool>(false);
   CLI::App* ls = app.add_subcommand("ls", "list the compiled kernels in the store (read-only)");
   ls->add_flag("--json", *json, "print JSON");
-  CLI::App* st = app.add_subcommand("stats", "the store's schema, kernel count and sizes (read-only)");
+  CLI::App* st = app.add_subcommand("stats", "the store's schema, kernel count and sizes, tuned winners and "
+                                             "quarantined candidates (read-only)");
   st->add_flag("--json", *json, "print JSON");
   CLI::App* cl = app.add_subcommand("clear", "remove every compiled kernel from the store (they are recompiled "
                                              "when needed)");

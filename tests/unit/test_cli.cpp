@@ -248,6 +248,10 @@ TEST_CASE("cache explain without a GPU: the heuristic's kernels per step, and th
   // another problem has no winner
   const Result other = with_store(dir, store, "cache explain -b 1 -c 2 -L 128 -k 3");
   CHECK(contains(other.out, "  none"));
+  const json stats = parse_json(with_store(dir, store, "cache stats --json"));
+  CHECK(stats["tuned_winners"] == 1);
+  CHECK(stats["quarantined"] == 0);
+  CHECK(contains(with_store(dir, store, "cache stats").out, "1 tuned winners, 0 quarantined candidates"));
 }
 
 TEST_CASE("cache ls / stats list what compile stored; cache clear empties it; --no-cache is refused") {

@@ -357,6 +357,8 @@ TEST_SUITE("store") {
       CHECK(read_only.warnings().empty());
       CHECK(read_only.find_kernel("from-v1").has_value());
       CHECK(read_only.find_tuned("{}", "mta_fwd").empty());
+      CHECK(read_only.stats().kernels == 1);  // stats work without the tuning tables: none counted
+      CHECK(read_only.stats().tuned == 0);
     }
     Store store(path, OpenMode::read_write);
     CHECK(store.warnings().empty());
