@@ -41,7 +41,9 @@ void validate(const NaProblem& p) {
     fail(fmt::format("scale={} must be positive, or 0 for 1/sqrt(head_dim)", p.scale));
   }
   const long long elements = static_cast<long long>(p.batch) * p.heads * p.length * p.head_dim;
-  if (elements > (1ll << 40)) fail(fmt::format("{} elements per tensor is more than attnjit indexes", elements));
+  if (elements > (1ll << 40)) {
+    fail(fmt::format("{} elements per tensor is past the 2^40 attnjit indexes; split the batch", elements));
+  }
 }
 
 }  // namespace attnjit
