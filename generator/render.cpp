@@ -26,6 +26,8 @@ TemplateEntry template_of(KernelKind kind) {
   return {"", ""};
 }
 
+}  // namespace
+
 const char* device_type(DType dtype) {
   switch (dtype) {
     case DType::f32: return "float";
@@ -34,8 +36,6 @@ const char* device_type(DType dtype) {
   }
   return "";
 }
-
-}  // namespace
 
 RenderedKernel render(const KernelSpec& spec) {
   const KernelSpec s = canonical(spec);

@@ -20,6 +20,9 @@ struct RenderedKernel {
 
 RenderedKernel render(const KernelSpec& spec);
 
+// The device type of a dtype in the templates: "float", "attnjit::f16_t", "attnjit::bf16_t".
+const char* device_type(DType dtype);
+
 struct CompileTarget {
   std::string arch;           // "sm_90"
   std::string nvrtc_version;  // "13.0"

@@ -15,7 +15,7 @@ namespace attnjit::detail {
 
 namespace {
 
-constexpr int kCompareBlocks = 1056;  // 8 per SM of an H100, and plenty for any GPU's bandwidth
+constexpr int kGridBlocks = 1056;  // of the fill and the comparison: 8 per SM of an H100, plenty for any GPU's bandwidth
 
 // One kernel of templates/tuner_kernels.cuh, compiled for arch and loaded into the current context. The
 // module stays loaded for the process (a worker's lifetime).
@@ -41,18 +41,6 @@ CompiledKernel compile_tuner_kernel(const std::string& name_expression, const st
   return compile(kernel, {arch, nvrtc_version()}, templates());
 }
 
-namespace {
-
-const char* device_type(DType dtype) {
-  switch (dtype) {
-    case DType::f32: return "float";
-    case DType::f16: return "attnjit::f16_t";
-    case DType::bf16: return "attnjit::bf16_t";
-  }
-  return "float";
-}
-
-}  // namespace
 
 std::string tuner_compare_kernel(DType dtype) { return fmt::format("attnjit::tuner_compare<{}>", device_type(dtype)); }
 std::string tuner_fill_kernel(DType dtype) { return fmt::format("attnjit::tuner_fill_normal<{}>", device_type(dtype)); }
@@ -67,7 +55,7 @@ DeviceBuffer DeviceRandom::normal(std::size_t elements, std::uint64_t seed) {
   long long n = static_cast<long long>(elements);
   unsigned long long s = seed;
   void* args[] = {&out, &n, &s};
-  ATTNJIT_CU_CHECK(driver().cuLaunchKernel(function_, kCompareBlocks, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr));
+  ATTNJIT_CU_CHECK(driver().cuLaunchKernel(function_, kGridBlocks, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr));
   ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());
   return buffer;
 }
@@ -75,7 +63,7 @@ DeviceBuffer DeviceRandom::normal(std::size_t elements, std::uint64_t seed) {
 DeviceComparator::DeviceComparator(DType dtype, const std::string& arch)
     : dtype_(dtype),
       function_(load_tuner_kernel(tuner_compare_kernel(dtype), arch)),
-      partials_(kCompareBlocks * 4 * sizeof(double)) {}
+      partials_(kGridBlocks * 4 * sizeof(double)) {}
 
 Comparison DeviceComparator::compare(const DeviceBuffer& out, const DeviceBuffer& ref) {
   if (out.bytes() != ref.bytes()) raise(ErrorCode::internal, "DeviceComparator::compare: sizes differ");
@@ -87,12 +75,12 @@ Comparison DeviceComparator::compare(const DeviceBuffer& out, const DeviceBuffer
   CUdeviceptr o = reinterpret_cast<CUdeviceptr>(out.get()), r = reinterpret_cast<CUdeviceptr>(ref.get());
   CUdeviceptr p = reinterpret_cast<CUdeviceptr>(partials_.get());
   void* args[] = {&o, &r, &n, &p};
-  ATTNJIT_CU_CHECK(driver().cuLaunchKernel(function_, kCompareBlocks, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr));
+  ATTNJIT_CU_CHECK(driver().cuLaunchKernel(function_, kGridBlocks, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr));
   const std::vector<std::uint8_t> bytes = partials_.download();  // synchronizes
-  std::vector<double> partials(kCompareBlocks * 4);
+  std::vector<double> partials(kGridBlocks * 4);
   std::memcpy(partials.data(), bytes.data(), bytes.size());
   double diff2 = 0, ref2 = 0, max_relative = 0, nan = 0;
-  for (int b = 0; b < kCompareBlocks; ++b) {  // in block order: the same sums on every run
+  for (int b = 0; b < kGridBlocks; ++b) {  // in block order: the same sums on every run
     diff2 += partials[4 * b];
     ref2 += partials[4 * b + 1];
     max_relative = std::max(max_relative, partials[4 * b + 2]);
