@@ -148,6 +148,14 @@ KernelSpec spec_from_json(const std::string& json) {
   return canonical(s);
 }
 
+bool mta_forward_on_tensor_cores(const KernelSpec& s) {
+  if (s.kind != KernelKind::mta_forward) return false;
+  const int patch_h = mta_patch_extent(s.config.tile_i, s.stride_h, s.kernel_h, s.dilation_h);
+  const int patch_w = mta_patch_extent(s.config.tile_j, s.stride_w, s.kernel_w, s.dilation_w);
+  return mta_forward_uses_mma(static_cast<int>(size_of(s.dtype)), s.cin_per_group, s.config.oc_tile, s.kernel_h,
+                              s.kernel_w, s.config.tile_i, s.config.tile_j, s.config.warps, patch_h, patch_w);
+}
+
 LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
   const int batch = problem.batch;
   LaunchShape shape;
@@ -166,8 +174,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
       shape.grid_y = static_cast<unsigned>(s.groups * (s.cout_per_group / s.config.oc_tile));
       shape.grid_z = static_cast<unsigned>(batch);
       shape.smem_bytes =
-          mta_forward_uses_mma(static_cast<int>(size_of(s.dtype)), s.cin_per_group, s.config.oc_tile, s.kernel_h,
-                               s.kernel_w, s.config.tile_i, s.config.tile_j, s.config.warps, patch_h, patch_w)
+          mta_forward_on_tensor_cores(s)
               ? static_cast<unsigned>(mta_forward_mma_smem_bytes(s.cin_per_group, patch_h, patch_w, s.config.oc_tile,
                                                                  s.kernel_h, s.kernel_w))
               : 4u * mta_forward_smem_floats(patch_h, pitch, s.config.oc_tile, s.kernel_h, s.kernel_w);

@@ -65,4 +65,8 @@ struct LaunchShape {
 };
 LaunchShape launch_shape(const KernelSpec& spec, const MtaProblem& problem);
 
+// Whether a forward spec runs on tensor cores: mta_forward_uses_mma, the decision the kernel itself makes,
+// on the spec's patch extents. False for other kinds.
+bool mta_forward_on_tensor_cores(const KernelSpec& spec);
+
 }  // namespace attnjit

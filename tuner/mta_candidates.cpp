@@ -4,7 +4,6 @@
 #include <tuple>
 
 #include "runtime/error.hpp"
-#include "mta_params.h"
 #include "tuner/mta_heuristics.hpp"
 
 namespace attnjit {
@@ -27,12 +26,8 @@ std::vector<int> divisors_up_to(int n, int limit) {
   return out;
 }
 
-// Whether a forward config runs on tensor cores (the same decision the kernel and launch_shape make).
 bool forward_on_tensor_cores(const MtaProblem& p, const TileConfig& c) {
-  const int patch_h = mta_patch_extent(c.tile_i, p.stride_h, p.kernel_h, p.dilation_h);
-  const int patch_w = mta_patch_extent(c.tile_j, p.stride_w, p.kernel_w, p.dilation_w);
-  return mta_forward_uses_mma(static_cast<int>(size_of(p.dtype)), p.in_channels / p.groups, c.oc_tile, p.kernel_h,
-                              p.kernel_w, c.tile_i, c.tile_j, c.warps, patch_h, patch_w);
+  return mta_forward_on_tensor_cores(mta_kernel_spec(KernelKind::mta_forward, p, c));
 }
 
 bool launchable(KernelKind kind, const MtaProblem& p, const TileConfig& c, const DeviceLimits& limits) {

@@ -49,7 +49,7 @@ void fit(TileConfig& c, KernelKind kind, const MtaProblem& p, WarpsOf warps_of) 
 // the normalized patch of every input channel is staged once for all of them), halved while the staged
 // patches and filters exceed the shared-memory limit. None when the problem does not qualify.
 std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
-  const int cout_g = p.out_channels / p.groups, cin_g = p.in_channels / p.groups;
+  const int cout_g = p.out_channels / p.groups;
   int oc_tile = 0;
   for (int n = 8; n <= std::min(cout_g, 32); n += 8) {
     if (cout_g % n == 0) oc_tile = n;
@@ -58,12 +58,7 @@ std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
   TileConfig t{std::min(16, next_pow2(p.out_h())), std::min(32, next_pow2(p.out_w())), 0, oc_tile};
   for (;;) {
     t.warps = std::clamp(t.tile_i * t.tile_j / 16, 1, 8);  // a warp per 2 to 4 m-tiles of 16 positions
-    const int patch_h = mta_patch_extent(t.tile_i, p.stride_h, p.kernel_h, p.dilation_h);
-    const int patch_w = mta_patch_extent(t.tile_j, p.stride_w, p.kernel_w, p.dilation_w);
-    if (mta_forward_uses_mma(2, cin_g, t.oc_tile, p.kernel_h, p.kernel_w, t.tile_i, t.tile_j, t.warps, patch_h,
-                             patch_w)) {
-      return t;
-    }
+    if (mta_forward_on_tensor_cores(mta_kernel_spec(KernelKind::mta_forward, p, t))) return t;
     if (t.tile_i * t.tile_j <= 16) return std::nullopt;  // no whole m-tile left, or too few taps
     halve(t);
   }
