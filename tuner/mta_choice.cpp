@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -121,10 +120,7 @@ const char* step_name(KernelKind kind) {
 
 MtaConfigChoice choose_mta_configs(const MtaProblem& problem, const FindTuned& find, const cache::Environment& now) {
   const MtaConfigs heuristic = mta_heuristic_configs(problem);
-  MtaConfigs pinned = heuristic;
-  if (const char* pins = std::getenv("ATTNJIT_MTA_CONFIG"); pins != nullptr && *pins != '\0') {
-    apply_config_overrides(pinned, problem, pins);
-  }
+  const MtaConfigs pinned = mta_configs(problem);  // the heuristic with ATTNJIT_MTA_CONFIG's pins
   const std::string key = mta_problem_key(problem);
   MtaConfigChoice out{heuristic, {}};
   auto decide = [&](KernelKind kind, TileConfig MtaConfigs::*field) {
