@@ -101,7 +101,9 @@ int explain(const GlobalOptions& global, const ProblemArgs& args) {
     cache::Store store(store_path(global), cache::OpenMode::read_only);
     const MtaConfigChoice choice = choose_mta_configs(p, nullptr, {});
     const std::string key = mta_problem_key(p);
-    for (const KernelChoice& c : choice.choices) table.add({c.step, c.kernel, "heuristic"});
+    for (const KernelChoice& c : choice.choices) {
+      table.add({c.step, c.kernel, c.why.rfind("pinned", 0) == 0 ? c.why : "heuristic"});
+    }
     fmt::print("{}", table.render());
     fmt::print("No GPU here ({}): a tuned winner is used only in the environment it was tuned in, so these are the "
                "heuristic's kernels. Winners in {}:\n", why, store.path());
