@@ -17,13 +17,13 @@ Command add_gen(CLI::App& app, const GlobalOptions&) {
   };
   auto args = std::make_shared<Args>();
   add_problem_options(app, args->problem);
-  app.add_option("--kernel-kind", args->kind, "all | mta_stats | mta_fwd | mta_bwd_input | mta_bwd_weight | mta_reduce_weight")
+  app.add_option("--kernel-kind", args->kind, "all | mta_stats | mta_fwd | mta_bwd_input | mta_bwd_weight | mta_reduce_weight | na_fwd | na_bwd_query | na_bwd_key")
       ->capture_default_str();
   app.add_flag("--json", args->json, "print a JSON list of {name, spec, source, name_expression, options}");
   return [args] {
     nlohmann::json out = nlohmann::json::array();
     bool any = false;
-    for (const KernelSpec& spec : kernel_specs(problems_from(args->problem))) {
+    for (const KernelSpec& spec : specs_of(args->problem)) {
       if (args->kind != "all" && args->kind != to_string(spec.kind)) continue;
       any = true;
       const RenderedKernel r = render(spec);

@@ -6,8 +6,10 @@
 #include <future>
 #include <thread>
 
+#include "cli/problem_args.hpp"
 #include "runtime/driver.hpp"
 #include "tuner/mta_heuristics.hpp"
+#include "tuner/na_heuristics.hpp"
 
 namespace attnjit::cli {
 
@@ -38,6 +40,24 @@ std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems) {
       if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
     }
   }
+  return specs;
+}
+
+std::vector<KernelSpec> kernel_specs(const std::vector<NaProblem>& problems) {
+  std::vector<KernelSpec> specs;
+  for (const NaProblem& problem : problems) {
+    validate(problem);
+    for (const KernelSpec& spec : in_launch_order(na_kernel_specs(problem, na_configs(problem)))) {
+      if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
+    }
+  }
+  return specs;
+}
+
+std::vector<KernelSpec> specs_of(const ProblemArgs& args) {
+  const AnyProblems problems = any_problems_from(args);
+  std::vector<KernelSpec> specs = kernel_specs(problems.mta);
+  for (const KernelSpec& spec : kernel_specs(problems.na)) specs.push_back(spec);
   return specs;
 }
 

@@ -18,6 +18,10 @@ std::string local_arch(std::string* why);
 
 // Every kernel spec of the problems (forward and backward, heuristic configs), without duplicates.
 std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems);
+std::vector<KernelSpec> kernel_specs(const std::vector<NaProblem>& problems);
+// Both ops' kernel specs of what the problem flags or file describe (gen, compile).
+struct ProblemArgs;
+std::vector<KernelSpec> specs_of(const ProblemArgs& args);
 
 // Fetches or compiles every spec for `arch` through `cache`, at most `jobs` NVRTC runs at once
 // (0: one per core), in the specs' order.

@@ -83,11 +83,79 @@ MtaProblem problem_from_flags(const ProblemArgs& a) {
   return p;
 }
 
+NaWindow parse_window(const std::string& text) {
+  for (NaWindow w : {NaWindow::clipped, NaWindow::shifted, NaWindow::causal}) {
+    if (text == to_string(w)) return w;
+  }
+  detail::raise_invalid("window '{}': expected clipped, shifted or causal", text);
+}
+
+// --kernel and --dilation of neighborhood attention are single numbers.
+int parse_single(const std::string& text, const char* what) {
+  const auto v = parse_int(text);
+  if (!v) detail::raise_invalid("--{} '{}': neighborhood attention takes one number, e.g. 7", what, text);
+  return *v;
+}
+
+NaProblem na_problem_from_flags(const ProblemArgs& a) {
+  NaProblem p;
+  p.batch = a.batch;
+  p.heads = a.in_channels;
+  p.length = a.length;
+  p.head_dim = a.head_dim;
+  p.kernel_size = parse_single(a.kernel, "kernel");
+  p.dilation = parse_single(a.dilation, "dilation");
+  p.window = parse_window(a.window);
+  p.scale = a.scale;
+  p.dtype = parse_dtype(a.dtype);
+  return p;
+}
+
+NaProblem na_problem_from_json(const nlohmann::json& j) {
+  try {
+    ProblemArgs a;
+    a.batch = j.value("batch", a.batch);
+    a.in_channels = j.value("heads", a.in_channels);
+    a.length = j.value("length", a.length);
+    a.head_dim = j.value("head_dim", a.head_dim);
+    a.kernel = std::to_string(j.value("kernel_size", 7));
+    a.dilation = std::to_string(j.value("dilation", 1));
+    a.window = j.value("window", a.window);
+    a.scale = j.value("scale", 0.0);
+    a.dtype = j.value("dtype", a.dtype);
+    return na_problem_from_flags(a);
+  } catch (const nlohmann::json::exception& e) {
+    detail::raise_invalid("problem {}: {}; an na problem has numbers batch, heads, length, head_dim, kernel_size, "
+                          "dilation, scale and strings window, dtype", j.dump(), e.what());
+  }
+}
+
+// The problem objects of --problem's file.
+nlohmann::json problem_items(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) detail::raise_invalid("--problem {}: cannot open the file", path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    detail::raise_invalid("--problem {}: not valid JSON ({})", path, e.what());
+  }
+  return j.is_object() && j.contains("problems") ? j["problems"] : j.is_array() ? j : nlohmann::json::array({j});
+}
+
+std::string op_of(const nlohmann::json& item) {
+  const std::string op = item.is_object() ? item.value("op", std::string("mta")) : "mta";
+  if (op != "mta" && op != "na") detail::raise_invalid("problem {}: op must be \"mta\" or \"na\"", item.dump());
+  return op;
+}
+
 }  // namespace
 
 MtaProblem problem_from_json_fields(const nlohmann::json& j);  // may throw nlohmann's type errors
 
 void add_problem_options(CLI::App& app, ProblemArgs& a) {
+  app.add_option("--op", a.op, "mta | na (neighborhood attention: -c heads, -D head dim, -k kernel size, -d dilation)")
+      ->capture_default_str();
   app.add_option("--problem", a.problem_file, "JSON file: a problem object, a list of them, or {\"problems\": [...]}");
   app.add_option("-b,--batch", a.batch, "batch size")->capture_default_str();
   app.add_option("-c,--channels,--in-channels", a.in_channels, "input channels (heads)")->capture_default_str();
@@ -101,6 +169,9 @@ void add_problem_options(CLI::App& app, ProblemArgs& a) {
   app.add_flag("--bias", a.bias, "the convolution has a bias");
   app.add_option("--norm", a.norm, "softmax | sparsemax")->capture_default_str();
   app.add_option("--dtype", a.dtype, "f32 | f16 | bf16")->capture_default_str();
+  app.add_option("-D,--head-dim", a.head_dim, "na: head dimension D")->capture_default_str();
+  app.add_option("--window", a.window, "na: clipped | shifted | causal")->capture_default_str();
+  app.add_option("--scale", a.scale, "na: softmax scale (0: 1/sqrt(D))")->capture_default_str();
 }
 
 MtaProblem problem_from_json(const nlohmann::json& j) {
@@ -114,8 +185,9 @@ MtaProblem problem_from_json(const nlohmann::json& j) {
 
 MtaProblem problem_from_json_fields(const nlohmann::json& j) {
   ProblemArgs a;
-  if (j.value("op", std::string("mta")) != "mta") {
-    detail::raise_invalid("problem {}: op must be \"mta\" (the only op so far)", j.dump());
+  if (op_of(j) != "mta") {
+    detail::raise_invalid("problem {}: this command takes op \"mta\" only so far (gen and compile take \"na\" too)",
+                          j.dump());
   }
   a.batch = j.value("batch", a.batch);
   a.in_channels = j.value("in_channels", a.in_channels);
@@ -150,19 +222,35 @@ nlohmann::json to_json(const MtaProblem& p) {
 }
 
 std::vector<NamedProblem> named_problems_from(const ProblemArgs& a) {
-  if (a.problem_file.empty()) return {{"", problem_from_flags(a), true}};
-  std::ifstream in(a.problem_file);
-  if (!in) detail::raise_invalid("--problem {}: cannot open the file", a.problem_file);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    detail::raise_invalid("--problem {}: not valid JSON ({})", a.problem_file, e.what());
+  if (a.problem_file.empty()) {
+    if (a.op != "mta") detail::raise_invalid("--op {}: this command takes --op mta only so far (gen and compile take na too)", a.op);
+    return {{"", problem_from_flags(a), true}};
   }
-  const nlohmann::json list = j.is_object() && j.contains("problems") ? j["problems"] : j.is_array() ? j : nlohmann::json::array({j});
   std::vector<NamedProblem> problems;
-  for (const auto& item : list) {
+  for (const auto& item : problem_items(a.problem_file)) {
     problems.push_back({item.value("name", std::string()), problem_from_json(item), item.value("verify", true)});
+  }
+  return problems;
+}
+
+AnyProblems any_problems_from(const ProblemArgs& a) {
+  AnyProblems problems;
+  if (a.problem_file.empty()) {
+    if (a.op == "na") {
+      problems.na.push_back(na_problem_from_flags(a));
+    } else if (a.op == "mta") {
+      problems.mta.push_back(problem_from_flags(a));
+    } else {
+      detail::raise_invalid("--op '{}': expected mta or na", a.op);
+    }
+    return problems;
+  }
+  for (const auto& item : problem_items(a.problem_file)) {
+    if (op_of(item) == "na") {
+      problems.na.push_back(na_problem_from_json(item));
+    } else {
+      problems.mta.push_back(problem_from_json(item));
+    }
   }
   return problems;
 }

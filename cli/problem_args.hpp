@@ -1,4 +1,5 @@
-// The problem flags shared by gen, compile and bench: an mta problem from flags or a JSON file.
+// The problem flags shared by gen, compile, bench and tune: a problem from flags or a JSON file. --op picks
+// the op for flags (mta, or na for neighborhood attention); in a file each problem says its "op" (default mta).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,10 @@ struct ProblemArgs {
   std::string kernel = "5", stride = "1", padding = "same", dilation = "1";
   std::string norm = "softmax", dtype = "bf16";
   bool bias = false;
+  std::string op = "mta";         // mta | na
+  int head_dim = 64;              // na: D (heads are --channels)
+  std::string window = "clipped";  // na: clipped | shifted | causal
+  double scale = 0;               // na: 0 = 1/sqrt(D)
 };
 
 // Adds --batch, --channels, ... to `app`.
@@ -33,7 +38,15 @@ struct NamedProblem {
 
 // The problems the flags or the file describe; throws Error{invalid_argument} naming the bad value.
 std::vector<NamedProblem> named_problems_from(const ProblemArgs& args);
+// The mta problems (named_problems_from and problems_from refuse other ops, naming the commands that take them).
 std::vector<MtaProblem> problems_from(const ProblemArgs& args);
+
+// Every problem the flags or the file describe, of either op.
+struct AnyProblems {
+  std::vector<MtaProblem> mta;
+  std::vector<NaProblem> na;
+};
+AnyProblems any_problems_from(const ProblemArgs& args);
 
 MtaProblem problem_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const MtaProblem& problem);

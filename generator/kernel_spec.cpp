@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "generator/na_kernel_spec.hpp"
 #include "mta_params.h"
 #include "runtime/error.hpp"
 
@@ -16,6 +17,9 @@ const char* to_string(KernelKind kind) {
     case KernelKind::mta_backward_input: return "mta_bwd_input";
     case KernelKind::mta_backward_weight: return "mta_bwd_weight";
     case KernelKind::mta_reduce_weight: return "mta_reduce_weight";
+    case KernelKind::na_forward: return "na_fwd";
+    case KernelKind::na_backward_query: return "na_bwd_query";
+    case KernelKind::na_backward_key: return "na_bwd_key";
   }
   return "?";
 }
@@ -45,6 +49,7 @@ KernelSpec mta_kernel_spec(KernelKind kind, const MtaProblem& problem, const Til
 }
 
 KernelSpec canonical(KernelSpec spec) {
+  if (is_neighborhood_attention(spec.kind)) return detail::na_canonical(spec);
   KernelSpec c;  // all zero; copy back what the kind uses
   c.kind = spec.kind;
   c.dtype = spec.dtype;
@@ -86,6 +91,7 @@ KernelSpec canonical(KernelSpec spec) {
 
 std::string name(const KernelSpec& spec) {
   const KernelSpec s = canonical(spec);
+  if (is_neighborhood_attention(s.kind)) return detail::na_name(s);
   std::string n = fmt::format("{}_{}", to_string(s.kind), to_string(s.dtype));
   if (s.kind != KernelKind::mta_reduce_weight) n += fmt::format("_{}_L{}", to_string(s.norm), s.length);
   if (s.kind != KernelKind::mta_row_stats) {
@@ -105,6 +111,7 @@ std::string name(const KernelSpec& spec) {
 
 std::string to_json(const KernelSpec& spec) {
   const KernelSpec s = canonical(spec);
+  if (is_neighborhood_attention(s.kind)) return detail::na_to_json(s);
   const nlohmann::json j = {  // nlohmann::json objects keep their keys sorted: canonical by construction
       {"kind", to_string(s.kind)},  {"dtype", to_string(s.dtype)},  {"norm", to_string(s.norm)},
       {"length", s.length},         {"cin_per_group", s.cin_per_group}, {"cout_per_group", s.cout_per_group},
@@ -129,6 +136,7 @@ E enum_from(const std::string& text, std::initializer_list<E> values, const char
 
 KernelSpec spec_from_json(const std::string& json) {
   const auto j = nlohmann::json::parse(json);
+  if (j.contains("head_dim")) return detail::na_spec_from_json(json);
   KernelSpec s;
   s.kind = enum_from<KernelKind>(j.at("kind"), {KernelKind::mta_row_stats, KernelKind::mta_forward,
                                                 KernelKind::mta_backward_input, KernelKind::mta_backward_weight,
@@ -195,6 +203,10 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
       shape.grid_x = static_cast<unsigned>((outputs + shape.threads - 1) / shape.threads);
       break;
     }
+    case KernelKind::na_forward:
+    case KernelKind::na_backward_query:
+    case KernelKind::na_backward_key:
+      detail::raise_invalid("launch_shape: {} is a neighborhood-attention kernel, not an mta one", name(s));
   }
   return shape;
 }

@@ -15,16 +15,23 @@ enum class KernelKind {
   mta_backward_input,   // grad_scores
   mta_backward_weight,  // grad_weight / grad_bias partials per strip
   mta_reduce_weight,    // sums the partials in a fixed order
+  na_forward,           // neighborhood attention: out and the row log-sum-exp
+  na_backward_query,    // delta = rowsum(grad_out * out), grad_query
+  na_backward_key,      // grad_key, grad_value
 };
+
+bool is_neighborhood_attention(KernelKind kind);
 
 const char* to_string(KernelKind kind);
 
-// The tuning knobs a kernel exposes (tile of output positions, warps, output channels per block).
+// The tuning knobs a kernel exposes (tile of output positions, warps, output channels per block; for
+// neighborhood attention: rows a block owns, rows staged at a time, warps, lanes per row).
 // Kernels ignore the knobs they do not have; canonical() zeroes them.
 struct TileConfig {
   int tile_i = 0, tile_j = 0;
   int warps = 0;
   int oc_tile = 0;
+  int lanes = 0;
   bool operator==(const TileConfig&) const = default;
 };
 
@@ -40,12 +47,17 @@ struct KernelSpec {
   int dilation_h = 0, dilation_w = 0;
   int out_h = 0, out_w = 0;
   Bias bias = Bias::none;
+  int head_dim = 0, kernel_size = 0, dilation = 0;  // neighborhood attention (length is L)
+  NaWindow window = NaWindow::clipped;
   TileConfig config;
   bool operator==(const KernelSpec&) const = default;
 };
 
 // The spec of kernel `kind` for `problem` with `config`, canonical (irrelevant fields zeroed).
 KernelSpec mta_kernel_spec(KernelKind kind, const MtaProblem& problem, const TileConfig& config);
+
+// The spec of neighborhood-attention kernel `kind` for `problem` with `config`, canonical.
+KernelSpec na_kernel_spec(KernelKind kind, const NaProblem& problem, const TileConfig& config);
 
 // Zeroes the fields `spec.kind` does not use, so that equal kernels have equal specs, names and keys.
 KernelSpec canonical(KernelSpec spec);
@@ -64,6 +76,7 @@ struct LaunchShape {
   unsigned smem_bytes = 0;
 };
 LaunchShape launch_shape(const KernelSpec& spec, const MtaProblem& problem);
+LaunchShape launch_shape(const KernelSpec& spec, const NaProblem& problem);
 
 // Whether a forward spec runs on tensor cores: mta_forward_uses_mma, the decision the kernel itself makes,
 // on the spec's patch extents. False for other kinds.

@@ -72,6 +72,26 @@ attnjit::MtaProblem to_cpp(const attnjit_mta_problem* p) {
   return q;
 }
 
+attnjit::NaProblem to_cpp(const attnjit_na_problem* p) {
+  require(p != nullptr, "the problem pointer is NULL; pass an attnjit_na_problem");
+  require(p->dtype >= ATTNJIT_F32 && p->dtype <= ATTNJIT_BF16, "dtype is not ATTNJIT_F32, ATTNJIT_F16 or ATTNJIT_BF16");
+  require(p->window >= ATTNJIT_NA_CLIPPED && p->window <= ATTNJIT_NA_CAUSAL,
+          "window is not ATTNJIT_NA_CLIPPED, ATTNJIT_NA_SHIFTED or ATTNJIT_NA_CAUSAL");
+  attnjit::NaProblem q;
+  q.batch = p->batch;
+  q.heads = p->heads;
+  q.length = p->length;
+  q.head_dim = p->head_dim;
+  q.kernel_size = p->kernel_size;
+  q.dilation = p->dilation;
+  q.window = p->window == ATTNJIT_NA_CLIPPED   ? attnjit::NaWindow::clipped
+             : p->window == ATTNJIT_NA_SHIFTED ? attnjit::NaWindow::shifted
+                                               : attnjit::NaWindow::causal;
+  q.scale = p->scale;
+  q.dtype = p->dtype == ATTNJIT_F32 ? attnjit::DType::f32 : p->dtype == ATTNJIT_F16 ? attnjit::DType::f16 : attnjit::DType::bf16;
+  return q;
+}
+
 attnjit::Runtime& runtime_of(attnjit_runtime* r) {
   require(r != nullptr, "the runtime is NULL; make one with attnjit_runtime_create");
   return *reinterpret_cast<attnjit::Runtime*>(r);
@@ -139,6 +159,48 @@ attnjit_status attnjit_mta_backward(attnjit_runtime* runtime, const attnjit_mta_
   return guarded([&] {
     runtime_of(runtime).mta_backward(
         to_cpp(problem), {scores, weight, row_stats, grad_out, grad_scores, grad_weight, grad_bias, workspace}, stream);
+  });
+}
+
+attnjit_status attnjit_na_validate(const attnjit_na_problem* problem) {
+  return guarded([&] { attnjit::validate(to_cpp(problem)); });
+}
+
+attnjit_status attnjit_na_logsumexp_elements(const attnjit_na_problem* problem, size_t* elements) {
+  return guarded([&] {
+    require(elements != nullptr, "the output pointer is NULL");
+    const attnjit::NaProblem p = to_cpp(problem);
+    attnjit::validate(p);
+    *elements = attnjit::na_logsumexp_elements(p);
+  });
+}
+
+attnjit_status attnjit_na_prepare(attnjit_runtime* runtime, const attnjit_na_problem* problem) {
+  return guarded([&] { runtime_of(runtime).prepare_neighborhood_attention(to_cpp(problem)); });
+}
+
+attnjit_status attnjit_na_workspace_bytes(attnjit_runtime* runtime, const attnjit_na_problem* problem, size_t* bytes) {
+  return guarded([&] {
+    require(bytes != nullptr, "the output pointer is NULL");
+    *bytes = runtime_of(runtime).neighborhood_attention_workspace_bytes(to_cpp(problem));
+  });
+}
+
+attnjit_status attnjit_na_forward(attnjit_runtime* runtime, const attnjit_na_problem* problem, const void* query,
+                                  const void* key, const void* value, void* out, float* logsumexp, void* stream) {
+  return guarded([&] {
+    runtime_of(runtime).neighborhood_attention_forward(to_cpp(problem), {query, key, value, out, logsumexp}, stream);
+  });
+}
+
+attnjit_status attnjit_na_backward(attnjit_runtime* runtime, const attnjit_na_problem* problem, const void* query,
+                                   const void* key, const void* value, const void* out, const float* logsumexp,
+                                   const void* grad_out, void* grad_query, void* grad_key, void* grad_value,
+                                   void* workspace, void* stream) {
+  return guarded([&] {
+    runtime_of(runtime).neighborhood_attention_backward(
+        to_cpp(problem),
+        {query, key, value, out, logsumexp, grad_out, grad_query, grad_key, grad_value, workspace}, stream);
   });
 }
 

@@ -33,19 +33,21 @@ DeviceInfo device_info(CUcontext context) {
   return info;
 }
 
+KernelLaunch resolve(KernelCache& cache, const KernelSpec& spec, const LaunchShape& shape,
+                     const std::string& problem, CUcontext context, const DeviceInfo& device) {
+  if (shape.smem_bytes > static_cast<unsigned>(device.max_smem_per_block)) {
+    raise_invalid("{}: {} needs {} bytes of shared memory per block; {} allows {}. Use a smaller kernel, "
+                  "stride or dilation", problem, name(spec), shape.smem_bytes, device.name,
+                  device.max_smem_per_block);
+  }
+  return {cache.function(spec, context, device.arch, shape.smem_bytes), shape};
+}
+
 namespace {
 
 KernelLaunch resolve(KernelCache& cache, const KernelSpec& spec, const MtaProblem& problem, CUcontext context,
                      const DeviceInfo& device) {
-  KernelLaunch launch;
-  launch.shape = launch_shape(spec, problem);
-  if (launch.shape.smem_bytes > static_cast<unsigned>(device.max_smem_per_block)) {
-    raise_invalid("{}: {} needs {} bytes of shared memory per block; {} allows {}. Use a smaller kernel, "
-                  "stride or dilation", describe(problem), name(spec), launch.shape.smem_bytes, device.name,
-                  device.max_smem_per_block);
-  }
-  launch.function = cache.function(spec, context, device.arch, launch.shape.smem_bytes);
-  return launch;
+  return resolve(cache, spec, launch_shape(spec, problem), describe(problem), context, device);
 }
 
 }  // namespace
@@ -127,6 +129,7 @@ const KernelLaunch& launch_of(const MtaPlan& plan, KernelKind kind) {
     case KernelKind::mta_backward_input: return plan.backward_input;
     case KernelKind::mta_backward_weight: return plan.backward_weight;
     case KernelKind::mta_reduce_weight: return plan.reduce_weight;
+    default: break;  // not an mta kernel
   }
   return plan.forward;
 }

@@ -42,6 +42,11 @@ struct MtaPlan {
   std::vector<KernelChoice> choices;    // which kernel runs at each step, and why
 };
 
+// `spec` loaded in `context` with its launch shape; invalid_argument naming `problem` (a description) when
+// the kernel needs more shared memory than the device has.
+KernelLaunch resolve(KernelCache& cache, const KernelSpec& spec, const LaunchShape& shape, const std::string& problem,
+                     CUcontext context, const DeviceInfo& device);
+
 // Validates the problem, chooses its configs (choose_mta_configs: a pin, else the current environment's
 // tuned winner, else the heuristic), then compiles or loads every kernel (throws Error with the reason).
 std::unique_ptr<MtaPlan> make_mta_plan(KernelCache& cache, const MtaProblem& problem, CUcontext context,

@@ -46,4 +46,8 @@ void validate(const NaProblem& p) {
   }
 }
 
+std::size_t na_logsumexp_elements(const NaProblem& p) {
+  return static_cast<std::size_t>(p.batch) * p.heads * p.length;
+}
+
 }  // namespace attnjit

@@ -2,6 +2,7 @@
 // the cuLaunchKernel calls: no allocation, no formatting, no store access.
 #include <fmt/format.h>
 
+#include <bit>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -9,6 +10,7 @@
 #include "runtime/driver.hpp"
 #include "runtime/kernel_cache.hpp"
 #include "runtime/mta_plan.hpp"
+#include "runtime/na_plan.hpp"
 
 namespace attnjit {
 
@@ -33,13 +35,33 @@ struct PlanKeyHash {
   }
 };
 
-void require(const void* pointer, const char* what, const MtaProblem& p) {
+struct NaPlanKey {
+  CUcontext context;
+  NaProblem problem;
+  bool operator==(const NaPlanKey&) const = default;
+};
+
+struct NaPlanKeyHash {
+  std::size_t operator()(const NaPlanKey& k) const noexcept {
+    const NaProblem& p = k.problem;
+    const long long fields[] = {p.batch, p.heads, p.length, p.head_dim, p.kernel_size, p.dilation,
+                                static_cast<int>(p.window), static_cast<int>(p.dtype),
+                                std::bit_cast<long long>(p.scale)};
+    std::size_t h = std::hash<void*>{}(k.context);
+    for (long long f : fields) h = h * 1000003u ^ static_cast<std::size_t>(f);
+    return h;
+  }
+};
+
+template <class Problem>
+void require(const void* pointer, const char* what, const Problem& p) {
   if (pointer == nullptr) detail::raise_invalid("{}: {} is null; pass a device pointer", describe(p), what);
 }
 
 // The L x L tensors are read and written 16 bytes at a time: their base must be 16-byte aligned
 // (every allocator's fresh buffer is; a view into the middle of one may not be).
-void require_aligned(const void* pointer, const char* what, const MtaProblem& p) {
+template <class Problem>
+void require_aligned(const void* pointer, const char* what, const Problem& p) {
   require(pointer, what, p);
   if (reinterpret_cast<std::uintptr_t>(pointer) % 16 != 0) {
     detail::raise_invalid("{}: {} = {} is not 16-byte aligned; pass a fresh or contiguous copy", describe(p), what,
@@ -71,9 +93,22 @@ struct Runtime::Impl {
     return it->second;
   }
 
+  const detail::NaPlan& na_plan(const NaProblem& problem) {
+    const NaPlanKey key{detail::current_context(), problem};
+    {
+      std::shared_lock lock(mutex);
+      if (auto it = na_plans.find(key); it != na_plans.end()) return *it->second;
+    }
+    const detail::DeviceInfo& device = device_of(key.context);
+    auto plan = detail::make_na_plan(cache, problem, key.context, device);
+    std::unique_lock lock(mutex);
+    return *na_plans.try_emplace(key, std::move(plan)).first->second;
+  }
+
   detail::KernelCache cache;
   std::shared_mutex mutex;
   std::unordered_map<PlanKey, std::unique_ptr<detail::MtaPlan>, PlanKeyHash> plans;
+  std::unordered_map<NaPlanKey, std::unique_ptr<detail::NaPlan>, NaPlanKeyHash> na_plans;
   std::unordered_map<CUcontext, detail::DeviceInfo> devices;
 };
 
@@ -124,6 +159,44 @@ void Runtime::mta_backward(const MtaProblem& problem, const MtaBackwardArgs& a, 
 }
 
 std::vector<KernelChoice> Runtime::explain_mta(const MtaProblem& problem) { return impl_->plan(problem).choices; }
+
+void Runtime::prepare_neighborhood_attention(const NaProblem& problem) { impl_->na_plan(problem); }
+
+std::size_t Runtime::neighborhood_attention_workspace_bytes(const NaProblem& problem) {
+  return impl_->na_plan(problem).workspace_bytes;
+}
+
+std::vector<KernelChoice> Runtime::explain_neighborhood_attention(const NaProblem& problem) {
+  return impl_->na_plan(problem).choices;
+}
+
+void Runtime::neighborhood_attention_forward(const NaProblem& problem, const NaForwardArgs& a, Stream stream) {
+  const detail::NaPlan& plan = impl_->na_plan(problem);
+  require_aligned(a.query, "query", problem);
+  require_aligned(a.key, "key", problem);
+  require_aligned(a.value, "value", problem);
+  require_aligned(a.out, "out", problem);
+  require(a.logsumexp, "logsumexp (na_logsumexp_elements floats)", problem);
+  detail::launch(plan.forward, detail::na_forward_params(problem, a), static_cast<CUstream>(stream));
+}
+
+void Runtime::neighborhood_attention_backward(const NaProblem& problem, const NaBackwardArgs& a, Stream stream) {
+  const detail::NaPlan& plan = impl_->na_plan(problem);
+  require_aligned(a.query, "query", problem);
+  require_aligned(a.key, "key", problem);
+  require_aligned(a.value, "value", problem);
+  require_aligned(a.out, "out", problem);
+  require(a.logsumexp, "logsumexp", problem);
+  require_aligned(a.grad_out, "grad_out", problem);
+  require_aligned(a.grad_query, "grad_query", problem);
+  require_aligned(a.grad_key, "grad_key", problem);
+  require_aligned(a.grad_value, "grad_value", problem);
+  require(a.workspace, "workspace (Runtime::neighborhood_attention_workspace_bytes bytes)", problem);
+  const NaParams params = detail::na_backward_params(problem, a);
+  auto s = static_cast<CUstream>(stream);
+  detail::launch(plan.backward_query, params, s);  // writes delta, which the key gradient reads
+  detail::launch(plan.backward_key, params, s);
+}
 
 RuntimeStats Runtime::stats() const { return impl_->cache.stats(); }
 std::string Runtime::cache_path() const { return impl_->cache.store_path(); }

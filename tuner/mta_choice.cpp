@@ -114,6 +114,9 @@ const char* step_name(KernelKind kind) {
     case KernelKind::mta_backward_input: return "backward_input";
     case KernelKind::mta_backward_weight: return "backward_weight";
     case KernelKind::mta_reduce_weight: return "reduce_weight";
+    case KernelKind::na_forward: return "forward";
+    case KernelKind::na_backward_query: return "backward_query";
+    case KernelKind::na_backward_key: return "backward_key";
   }
   return "?";
 }

@@ -159,6 +159,7 @@ TileConfig& config_of(MtaConfigs& configs, KernelKind kind) {
     case KernelKind::mta_backward_input: return configs.backward_input;
     case KernelKind::mta_backward_weight:
     case KernelKind::mta_reduce_weight: return configs.backward_weight;
+    default: break;  // not an mta kernel
   }
   return configs.forward;
 }

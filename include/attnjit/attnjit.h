@@ -69,6 +69,34 @@ attnjit_status attnjit_mta_backward(attnjit_runtime* runtime, const attnjit_mta_
                                     void* grad_scores, void* grad_weight, void* grad_bias, void* workspace,
                                     void* stream);
 
+/* 1-D neighborhood attention (SPEC.md section 3); the fields of attnjit::NaProblem. query, key, value, out
+ * and the gradients are (batch, heads, length, head_dim), contiguous; logsumexp is batch*heads*length floats. */
+typedef enum attnjit_na_window {
+  ATTNJIT_NA_CLIPPED = 0, /* the spec's (Liger-Kernel's): the window cut at the sequence's ends */
+  ATTNJIT_NA_SHIFTED = 1, /* NATTEN's: moved inward so every query sees kernel_size keys */
+  ATTNJIT_NA_CAUSAL = 2   /* keys i, i - dilation, ..., kernel_size of them, none before 0 */
+} attnjit_na_window;
+
+typedef struct attnjit_na_problem {
+  int batch, heads, length, head_dim;
+  int kernel_size, dilation;
+  attnjit_na_window window;
+  double scale; /* 0: 1/sqrt(head_dim) */
+  attnjit_dtype dtype;
+} attnjit_na_problem;
+
+attnjit_status attnjit_na_validate(const attnjit_na_problem* problem);
+attnjit_status attnjit_na_logsumexp_elements(const attnjit_na_problem* problem, size_t* elements);
+attnjit_status attnjit_na_prepare(attnjit_runtime* runtime, const attnjit_na_problem* problem);
+attnjit_status attnjit_na_workspace_bytes(attnjit_runtime* runtime, const attnjit_na_problem* problem, size_t* bytes);
+
+attnjit_status attnjit_na_forward(attnjit_runtime* runtime, const attnjit_na_problem* problem, const void* query,
+                                  const void* key, const void* value, void* out, float* logsumexp, void* stream);
+attnjit_status attnjit_na_backward(attnjit_runtime* runtime, const attnjit_na_problem* problem, const void* query,
+                                   const void* key, const void* value, const void* out, const float* logsumexp,
+                                   const void* grad_out, void* grad_query, void* grad_key, void* grad_value,
+                                   void* workspace, void* stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -132,6 +132,34 @@ struct NaProblem {
 void validate(const NaProblem& problem);  // Error{invalid_argument} naming the values and what to do
 std::string describe(const NaProblem& problem);
 
+// Floats of the row log-sum-exp that the forward writes and the backward reads: batch * heads * length
+// (natural log of sum_j exp(scale q_i . k_j) over query i's window).
+std::size_t na_logsumexp_elements(const NaProblem& problem);
+
+// query, key, value, out and the gradients are (batch, heads, length, head_dim), contiguous, in the
+// problem's dtype. No L x L tensor exists anywhere: the backward recomputes the window's scores from the
+// log-sum-exp, as FlashAttention does.
+struct NaForwardArgs {
+  const void* query = nullptr;
+  const void* key = nullptr;
+  const void* value = nullptr;
+  void* out = nullptr;
+  float* logsumexp = nullptr;  // na_logsumexp_elements(problem) floats, kept for backward
+};
+
+struct NaBackwardArgs {
+  const void* query = nullptr;
+  const void* key = nullptr;
+  const void* value = nullptr;
+  const void* out = nullptr;         // as the forward wrote it
+  const float* logsumexp = nullptr;  // as the forward wrote it
+  const void* grad_out = nullptr;
+  void* grad_query = nullptr;
+  void* grad_key = nullptr;
+  void* grad_value = nullptr;
+  void* workspace = nullptr;  // Runtime::neighborhood_attention_workspace_bytes(problem) bytes
+};
+
 // ---- runtime -----------------------------------------------------------------------------------
 enum class CacheMode { read_write, read_only, off };
 
@@ -178,6 +206,13 @@ class Runtime {
   // The kernels the problem runs in this thread's context, in launch order, each with the reason it was
   // chosen; plans the problem first if needed (compiling or loading, as a first launch would).
   std::vector<KernelChoice> explain_mta(const MtaProblem& problem);
+
+  // Neighborhood attention (SPEC.md section 3), the same way.
+  void prepare_neighborhood_attention(const NaProblem& problem);
+  void neighborhood_attention_forward(const NaProblem& problem, const NaForwardArgs& args, Stream stream);
+  void neighborhood_attention_backward(const NaProblem& problem, const NaBackwardArgs& args, Stream stream);
+  std::size_t neighborhood_attention_workspace_bytes(const NaProblem& problem);
+  std::vector<KernelChoice> explain_neighborhood_attention(const NaProblem& problem);
 
   RuntimeStats stats() const;
   std::string cache_path() const;

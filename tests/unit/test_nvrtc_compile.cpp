@@ -10,6 +10,7 @@
 #include "generator/render.hpp"
 #include "runtime/nvrtc.hpp"
 #include "tests/common/mta_grid.hpp"
+#include "tests/common/na_grid.hpp"
 #include "tuner/tuner_kernels.hpp"
 #include "tuner/mta_candidates.hpp"
 #include "tuner/mta_heuristics.hpp"
@@ -63,6 +64,22 @@ TEST_SUITE("nvrtc_compile") {
     const std::vector<KernelSpec> specs = grid_specs();
     MESSAGE(specs.size() << " distinct kernels x 2 archs");
     CHECK(specs.size() > 100);  // the covering really spans the grid
+    for (const char* arch : {"sm_80", "sm_90"}) {
+      const std::string failures = compile_everything(specs, arch);
+      CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);
+    }
+  }
+
+  TEST_CASE("every neighborhood-attention kernel of its grid compiles to a cubin for sm_80 and sm_90") {
+    std::vector<KernelSpec> specs;
+    for (const auto& c : testing::na_grid()) {
+      const NaConfigs configs = c.configs ? *c.configs : na_heuristic_configs(c.problem);
+      for (const KernelSpec& spec : in_launch_order(na_kernel_specs(c.problem, configs))) {
+        if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
+      }
+    }
+    MESSAGE(specs.size() << " distinct kernels x 2 archs");
+    CHECK(specs.size() > 100);
     for (const char* arch : {"sm_80", "sm_90"}) {
       const std::string failures = compile_everything(specs, arch);
       CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);

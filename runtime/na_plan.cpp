@@ -1,0 +1,87 @@
+#include "runtime/na_plan.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#include "runtime/driver.hpp"
+#include "tuner/mta_choice.hpp"  // step_name
+
+namespace attnjit::detail {
+
+std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& problem, CUcontext context,
+                                     const DeviceInfo& device) {
+  validate(problem);
+  const char* env = std::getenv("ATTNJIT_NA_CONFIG");
+  std::string pins = ",";  // ",forward=...,backward_key=..." so that every pin follows a comma
+  if (env != nullptr) pins += env;
+  auto plan = make_na_plan(cache, problem, na_configs(problem), context, device);
+  for (KernelChoice& choice : plan->choices) {
+    const bool pinned = pins.find(fmt::format(",{}=", choice.step)) != std::string::npos;
+    choice.why = pinned ? "pinned by ATTNJIT_NA_CONFIG" : "heuristic: neighborhood attention has no tuned winners yet";
+  }
+  return plan;
+}
+
+std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& problem, const NaConfigs& configs,
+                                     CUcontext context, const DeviceInfo& device) {
+  validate(problem);
+  auto plan = std::make_unique<NaPlan>();
+  plan->problem = problem;
+  plan->configs = configs;
+  const NaKernelSpecs specs = na_kernel_specs(problem, configs);
+  for (const KernelSpec& spec : in_launch_order(specs)) check_na_config(spec.kind, problem, spec.config);
+  prefetch(cache, in_launch_order(specs), device.arch);
+  const std::string text = describe(problem);
+  plan->forward = resolve(cache, specs.forward, launch_shape(specs.forward, problem), text, context, device);
+  plan->backward_query =
+      resolve(cache, specs.backward_query, launch_shape(specs.backward_query, problem), text, context, device);
+  plan->backward_key =
+      resolve(cache, specs.backward_key, launch_shape(specs.backward_key, problem), text, context, device);
+  plan->workspace_bytes = na_workspace_bytes(problem);
+  for (const KernelSpec& spec : in_launch_order(specs)) {
+    plan->choices.push_back({step_name(spec.kind), name(spec), false, "given by the caller"});
+  }
+  cache.count_plan();
+  return plan;
+}
+
+NaParams na_forward_params(const NaProblem& problem, const NaForwardArgs& a) {
+  NaParams params{};
+  params.query = a.query;
+  params.key = a.key;
+  params.value = a.value;
+  params.out_write = a.out;
+  params.logsumexp = a.logsumexp;
+  params.scale = static_cast<float>(problem.softmax_scale());
+  params.scale_log2 = static_cast<float>(problem.softmax_scale() * 1.4426950408889634);
+  params.batch_heads = problem.batch * problem.heads;
+  return params;
+}
+
+NaParams na_backward_params(const NaProblem& problem, const NaBackwardArgs& a) {
+  NaParams params{};
+  params.query = a.query;
+  params.key = a.key;
+  params.value = a.value;
+  params.out = a.out;
+  params.grad_out = a.grad_out;
+  params.grad_query = a.grad_query;
+  params.grad_key = a.grad_key;
+  params.grad_value = a.grad_value;
+  params.logsumexp = const_cast<float*>(a.logsumexp);
+  params.delta = static_cast<float*>(a.workspace);
+  params.scale = static_cast<float>(problem.softmax_scale());
+  params.scale_log2 = static_cast<float>(problem.softmax_scale() * 1.4426950408889634);
+  params.batch_heads = problem.batch * problem.heads;
+  return params;
+}
+
+void launch(const KernelLaunch& kernel, const NaParams& params, CUstream stream) {
+  void* args[] = {const_cast<NaParams*>(&params)};
+  const LaunchShape& s = kernel.shape;
+  ATTNJIT_CU_CHECK(driver().cuLaunchKernel(kernel.function, s.grid_x, s.grid_y, s.grid_z, s.threads, 1, 1,
+                                           s.smem_bytes, stream, args, nullptr));
+}
+
+}  // namespace attnjit::detail

@@ -1,0 +1,34 @@
+// An NaPlan is a neighborhood-attention problem resolved once: its three kernels loaded in one context with
+// their launch shapes. Launching is filling NaParams and cuLaunchKernel.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "na_params.h"
+#include "runtime/mta_plan.hpp"  // DeviceInfo, KernelLaunch, resolve, prefetch
+#include "tuner/na_heuristics.hpp"
+
+namespace attnjit::detail {
+
+struct NaPlan {
+  NaProblem problem;
+  NaConfigs configs;
+  KernelLaunch forward, backward_query, backward_key;
+  std::size_t workspace_bytes = 0;
+  std::vector<KernelChoice> choices;  // which kernel runs at each step, and why
+};
+
+// Validates the problem and loads its kernels under na_configs (the heuristic, or ATTNJIT_NA_CONFIG's pins).
+std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& problem, CUcontext context,
+                                     const DeviceInfo& device);
+// The same with the configs given (each checked with check_na_config).
+std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& problem, const NaConfigs& configs,
+                                     CUcontext context, const DeviceInfo& device);
+
+NaParams na_forward_params(const NaProblem& problem, const NaForwardArgs& args);
+NaParams na_backward_params(const NaProblem& problem, const NaBackwardArgs& args);
+
+void launch(const KernelLaunch& kernel, const NaParams& params, CUstream stream);
+
+}  // namespace attnjit::detail

@@ -1,0 +1,89 @@
+// Parameters and window arithmetic of the neighborhood-attention kernels, shared by the host (g++) and the
+// kernels (NVRTC). No includes, no host-only types (see mta_params.h).
+//
+// Dilation is removed before any kernel work: the positions g, g + d, g + 2d, ... of a dilation group g form a
+// contiguous sequence of group length ceil((L - g) / d) in which the window has dilation 1. A block works in
+// one group, addressing its rows at stride d, so every key it loads is in some query's window.
+#pragma once
+
+#include "mta_params.h"  // ATTNJIT_HD, mta_ceil_div, mta_max
+
+namespace attnjit {
+
+// One Params struct for the three kernels (forward, query gradient, key/value gradient). (B, H, L, D) tensors.
+struct NaParams {
+  const void* query;
+  const void* key;
+  const void* value;
+  const void* out;       // backward: the forward's output
+  const void* grad_out;
+  void* out_write;       // forward: out
+  void* grad_query;
+  void* grad_key;
+  void* grad_value;
+  float* logsumexp;      // (B, H, L), natural log; forward writes, backward reads
+  float* delta;          // (B, H, L) workspace: rowsum(grad_out * out), written by the query-gradient kernel
+  float scale_log2;      // softmax scale * log2(e): scores are kept in base 2
+  float scale;
+  int batch_heads;       // B * H
+};
+
+enum class NaWindowKind : int { clipped = 0, shifted = 1, causal = 2 };
+
+ATTNJIT_HD constexpr int na_min(int a, int b) { return a < b ? a : b; }
+
+// Length of dilation group g (0 <= g < d) of a sequence of L positions.
+ATTNJIT_HD constexpr int na_group_length(int length, int dilation, int g) { return (length - g + dilation - 1) / dilation; }
+
+// The keys [first, last] (group positions) that query t attends in a group of n positions. Both ends are
+// non-decreasing in t for every window kind, so the keys of queries [t0, t1] are [first(t0), last(t1)].
+struct NaRange {
+  int first, last;
+};
+ATTNJIT_HD constexpr NaRange na_key_range(NaWindowKind window, int kernel, int n, int t) {
+  const int half = kernel / 2;
+  if (window == NaWindowKind::clipped) return {mta_max(0, t - half), na_min(n - 1, t + half)};
+  if (window == NaWindowKind::causal) return {mta_max(0, t - (kernel - 1)), t};
+  if (n <= kernel) return {0, n - 1};  // shifted, the group shorter than the window: all of it
+  const int start = na_min(mta_max(t - half, 0), n - kernel);
+  return {start, start + kernel - 1};
+}
+
+// The queries [first, last] whose window holds key s: the inverse of na_key_range, also contiguous and
+// non-decreasing in s (the key/value gradient sums over these).
+ATTNJIT_HD constexpr NaRange na_query_range(NaWindowKind window, int kernel, int n, int s) {
+  const int half = kernel / 2;
+  if (window == NaWindowKind::clipped) return {mta_max(0, s - half), na_min(n - 1, s + half)};
+  if (window == NaWindowKind::causal) return {s, na_min(n - 1, s + kernel - 1)};
+  if (n <= kernel) return {0, n - 1};
+  // shifted: start(t) = clamp(t - half, 0, n - kernel) is non-decreasing; t sees s iff
+  // start(t) <= s <= start(t) + kernel - 1.
+  const int first = s - kernel + 1 <= 0 ? 0 : s - half;
+  const int last = s >= n - kernel ? n - 1 : s + half;
+  return {first, last};
+}
+
+// A query (or key) row is held by `lanes` lanes, each with `vec` consecutive elements of the head dimension
+// (vec a multiple of 4, so a lane reads its part of a staged row as 16-byte loads); lanes * vec >= D and the
+// excess is zero.
+ATTNJIT_HD constexpr int na_vec(int head_dim, int lanes) { return (mta_ceil_div(head_dim, lanes) + 3) / 4 * 4; }
+
+// Row pitch, in floats, of rows staged in shared memory. A quarter warp's 16-byte loads cover 8 lanes: with 8
+// or more lanes per row they read one row (conflict-free); with fewer they read 8 / lanes consecutive rows,
+// which are conflict-free when consecutive rows start 4 * lanes banks apart.
+ATTNJIT_HD constexpr int na_pitch(int head_dim, int lanes) {
+  const int width = lanes * na_vec(head_dim, lanes);
+  if (lanes >= 8) return width;
+  int pitch = width;
+  while (pitch % 32 != (4 * lanes) % 32) pitch += 4;
+  return pitch;
+}
+
+// Shared memory of each kernel, in floats: a chunk of `rows` staged rows of two tensors (forward and query
+// gradient: key and value; key/value gradient: query and grad_out), plus two floats per row for the
+// key/value gradient (the queries' log-sum-exp and delta).
+ATTNJIT_HD constexpr int na_smem_floats(int rows, int head_dim, int lanes, bool per_row_stats) {
+  return 2 * rows * na_pitch(head_dim, lanes) + (per_row_stats ? 2 * rows : 0);
+}
+
+}  // namespace attnjit

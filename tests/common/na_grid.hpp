@@ -1,0 +1,78 @@
+// The neighborhood-attention test grid of its issue, as an all-pairs covering plus named cases:
+//   kernel {1, 3, 7, 13, 65, 257}, dilation {1, 2, 4, 8}, L {1, 5, 33, 1000, 4096},
+//   D {16, 32, 64, 96, 128, 256}, window {clipped, shifted, causal}, dtype {f32, f16, bf16}.
+// Every other case also runs under a stress config (na_stress_configs): few rows staged at a time, so the
+// kernels' chunk loops run many times, and other lane counts than the heuristic's.
+// Shared by the CPU suite (NVRTC compiles every kernel for sm_80 and sm_90) and the gpu suite.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attnjit/attnjit.hpp"
+#include "tests/common/all_pairs.hpp"
+#include "tuner/na_heuristics.hpp"
+
+namespace attnjit::testing {
+
+struct NaCase {
+  std::string label;
+  NaProblem problem;
+  std::optional<NaConfigs> configs;  // none: the heuristic's
+};
+
+inline NaProblem na_case_problem(const Case& c) {
+  static const int kernels[] = {1, 3, 7, 13, 65, 257};
+  static const int dilations[] = {1, 2, 4, 8};
+  static const int lengths[] = {1, 5, 33, 1000, 4096};
+  static const int dims[] = {16, 32, 64, 96, 128, 256};
+  NaProblem p;
+  p.kernel_size = kernels[c[0]];
+  p.dilation = dilations[c[1]];
+  p.length = lengths[c[2]];
+  p.head_dim = dims[c[3]];
+  p.window = c[4] == 0 ? NaWindow::clipped : c[4] == 1 ? NaWindow::shifted : NaWindow::causal;
+  p.dtype = c[5] == 0 ? DType::f32 : c[5] == 1 ? DType::f16 : DType::bf16;
+  // Two (batch, head) planes, so that a block's plane offset is exercised; one plane for the longest rows to
+  // keep the reference (L * kernel * D per plane) in seconds.
+  p.batch = p.length >= 1000 ? 1 : 2;
+  p.heads = p.length >= 4096 && p.kernel_size >= 65 ? 1 : 2;
+  return p;
+}
+
+// Lane count halved (other vector widths, more rows per warp), one row per lane group, and 5 rows staged at a
+// time: every window longer than 5 takes several chunks.
+inline NaConfigs na_stress_configs(const NaProblem& p) {
+  NaConfigs c = na_heuristic_configs(p);
+  for (TileConfig* t : {&c.forward, &c.backward_query, &c.backward_key}) {
+    t->lanes = t->lanes > 1 ? t->lanes / 2 : 2;
+    t->warps = 2;
+    t->tile_i = 64 / t->lanes;  // one row per lane group
+    t->tile_j = 5;
+  }
+  return c;
+}
+
+inline std::vector<NaCase> na_grid() {
+  const Covering covering = all_pairs({6, 4, 5, 6, 3, 3}, [](const Case&) { return true; });
+  std::vector<NaCase> cases;
+  bool stress = false;
+  for (const Case& c : covering.cases) {
+    const NaProblem p = na_case_problem(c);
+    cases.push_back({"all-pairs", p, std::nullopt});
+    if ((stress = !stress)) cases.push_back({"all-pairs, stress config", p, na_stress_configs(p)});
+  }
+  NaProblem head = {.batch = 1, .heads = 3, .length = 100, .head_dim = 80, .kernel_size = 9, .dilation = 3};
+  cases.push_back({"D = 80 (not a power of two), 3 heads", head, std::nullopt});
+  head.head_dim = 40;
+  head.dtype = DType::bf16;
+  head.scale = 0.3;
+  cases.push_back({"D = 40, explicit scale", head, na_stress_configs(head)});
+  NaProblem group_shorter = {.batch = 1, .heads = 2, .length = 20, .head_dim = 32, .kernel_size = 7, .dilation = 4,
+                             .window = NaWindow::shifted};
+  cases.push_back({"shifted, groups shorter than the window", group_shorter, std::nullopt});
+  return cases;
+}
+
+}  // namespace attnjit::testing

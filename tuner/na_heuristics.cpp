@@ -1,0 +1,148 @@
+#include "tuner/na_heuristics.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+#include "na_params.h"
+#include "runtime/error.hpp"
+#include "tuner/mta_heuristics.hpp"  // next_pow2
+
+namespace attnjit {
+
+namespace {
+
+constexpr int kWarps = 4;
+// Floats of per-row state a lane keeps in registers per owned row (forward: q, acc; query gradient: q,
+// grad_out, grad_q; key gradient: k, v, grad_k, grad_v) times rows owned: at most kStateFloats, so the
+// kernels stay under 128 registers with their temporaries.
+constexpr int kStateFloats = 64;
+constexpr int kSmemBudget = 64 * 1024;  // 3 blocks per SM on sm_90 (227 KiB)
+
+int state_floats(KernelKind kind, int head_dim, int lanes) {
+  const int per_row = kind == KernelKind::na_forward ? 2 : kind == KernelKind::na_backward_query ? 3 : 4;
+  return per_row * na_vec(head_dim, lanes);
+}
+
+int smem_bytes(KernelKind kind, const NaProblem& p, int chunk, int lanes) {
+  return 4 * na_smem_floats(chunk, p.head_dim, lanes, kind == KernelKind::na_backward_key);
+}
+
+// tile_i rows per block: each lane group owns as many rows as its register budget allows (a power of two),
+// so that a staged row serves many windows; tile_j: the block's whole key (or query) range when it fits the
+// shared-memory budget, else the most rows that do (the kernel then stages in chunks).
+TileConfig heuristic_config(KernelKind kind, const NaProblem& p) {
+  TileConfig c;
+  c.lanes = na_heuristic_lanes(p.head_dim);
+  c.warps = kWarps;
+  const int groups = 32 * c.warps / c.lanes;
+  int per_group = 1;
+  while (2 * per_group * state_floats(kind, p.head_dim, c.lanes) <= kStateFloats) per_group *= 2;
+  const int group_length = na_group_length(p.length, p.dilation, 0);
+  // No more rows than the longest dilation group has (short sequences): whole lane groups only.
+  while (per_group > 1 && (per_group / 2) * groups >= group_length) per_group /= 2;
+  c.tile_i = groups * per_group;
+  const int range = std::min(group_length, c.tile_i + p.kernel_size - 1);
+  c.tile_j = range;
+  while (c.tile_j > 1 && smem_bytes(kind, p, c.tile_j, c.lanes) > kSmemBudget) c.tile_j = (c.tile_j + 1) / 2;
+  return c;
+}
+
+}  // namespace
+
+TileConfig& config_of(NaConfigs& configs, KernelKind kind) {
+  switch (kind) {
+    case KernelKind::na_backward_query: return configs.backward_query;
+    case KernelKind::na_backward_key: return configs.backward_key;
+    default: return configs.forward;
+  }
+}
+
+// 8 elements per lane: a lane's part of a staged row is two 16-byte loads, and a 128-wide head takes 16
+// lanes, two rows per warp. Fewer lanes per row mean fewer shuffles per dot product but more registers.
+int na_heuristic_lanes(int head_dim) {
+  int best = 1, best_waste = 1 << 30, best_distance = 1 << 30;
+  for (int lanes = 1; lanes <= 32; lanes *= 2) {
+    const int vec = na_vec(head_dim, lanes);
+    if (vec > 16 && lanes < 32) continue;
+    const int waste = lanes * vec - head_dim, distance = std::abs(vec - 8);
+    if (waste < best_waste || (waste == best_waste && distance < best_distance)) {
+      best = lanes, best_waste = waste, best_distance = distance;
+    }
+  }
+  return best;
+}
+
+NaConfigs na_heuristic_configs(const NaProblem& p) {
+  return {heuristic_config(KernelKind::na_forward, p), heuristic_config(KernelKind::na_backward_query, p),
+          heuristic_config(KernelKind::na_backward_key, p)};
+}
+
+void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
+  auto fail = [&](const std::string& what) {
+    detail::raise_invalid("{}: {} config {}x{}x{}x{}: {}", describe(p), to_string(kind), c.tile_i, c.tile_j, c.warps,
+                          c.lanes, what);
+  };
+  if (c.lanes < 1 || c.lanes > 32 || (c.lanes & (c.lanes - 1)) != 0) fail("lanes must be 1, 2, 4, 8, 16 or 32");
+  if (c.warps < 1 || c.warps > 32) fail("warps must be 1 to 32");
+  if (c.tile_j < 1) fail("tile_j (rows staged at a time) must be at least 1");
+  const int groups = 32 * c.warps / c.lanes;
+  if (c.tile_i < groups || c.tile_i % groups != 0) {
+    fail(fmt::format("tile_i must be a multiple of the block's {} lane groups (32 * warps / lanes)", groups));
+  }
+  if ((c.tile_i / groups) * state_floats(kind, p.head_dim, c.lanes) > 2 * kStateFloats) {
+    fail(fmt::format("{} rows per lane group of {} floats each would spill registers; use more warps or lanes",
+                     c.tile_i / groups, state_floats(kind, p.head_dim, c.lanes)));
+  }
+  if (smem_bytes(kind, p, c.tile_j, c.lanes) > 227 * 1024) {
+    fail(fmt::format("{} bytes of shared memory is past 227 KiB; stage fewer rows", smem_bytes(kind, p, c.tile_j, c.lanes)));
+  }
+}
+
+void apply_na_config_overrides(NaConfigs& configs, const NaProblem& problem, const std::string& text) {
+  std::stringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    const std::string kernel = item.substr(0, eq);
+    const KernelKind kind = kernel == "forward"          ? KernelKind::na_forward
+                            : kernel == "backward_query" ? KernelKind::na_backward_query
+                            : kernel == "backward_key"   ? KernelKind::na_backward_key
+                                                         : KernelKind::mta_forward;
+    if (!is_neighborhood_attention(kind)) {
+      detail::raise_invalid("config pin '{}': unknown kernel '{}' (forward, backward_query, backward_key)", item, kernel);
+    }
+    std::vector<int> values;
+    std::stringstream numbers(eq == std::string::npos ? "" : item.substr(eq + 1));
+    for (std::string number; std::getline(numbers, number, 'x');) {
+      const int v = std::atoi(number.c_str());
+      if (v <= 0) detail::raise_invalid("config pin '{}': '{}' is not a positive integer", item, number);
+      values.push_back(v);
+    }
+    if (values.size() != 4) detail::raise_invalid("config pin '{}': {}=TILE_IxTILE_JxWARPSxLANES", item, kernel);
+    const TileConfig config{values[0], values[1], values[2], 0, values[3]};
+    check_na_config(kind, problem, config);
+    config_of(configs, kind) = config;
+  }
+}
+
+NaConfigs na_configs(const NaProblem& problem) {
+  NaConfigs configs = na_heuristic_configs(problem);
+  if (const char* pins = std::getenv("ATTNJIT_NA_CONFIG"); pins != nullptr && *pins != '\0') {
+    apply_na_config_overrides(configs, problem, pins);
+  }
+  return configs;
+}
+
+NaKernelSpecs na_kernel_specs(const NaProblem& p, const NaConfigs& c) {
+  return {na_kernel_spec(KernelKind::na_forward, p, c.forward),
+          na_kernel_spec(KernelKind::na_backward_query, p, c.backward_query),
+          na_kernel_spec(KernelKind::na_backward_key, p, c.backward_key)};
+}
+
+std::vector<KernelSpec> in_launch_order(const NaKernelSpecs& s) { return {s.forward, s.backward_query, s.backward_key}; }
+
+std::size_t na_workspace_bytes(const NaProblem& p) { return 4 * na_logsumexp_elements(p); }
+
+}  // namespace attnjit

@@ -1,0 +1,48 @@
+// The configuration each neighborhood-attention kernel runs with when nothing is tuned, the check every
+// config (heuristic, pinned or a tuning candidate) must pass, and the problem's kernel specs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "attnjit/attnjit.hpp"
+#include "generator/kernel_spec.hpp"
+
+namespace attnjit {
+
+struct NaConfigs {
+  TileConfig forward;         // tile_i queries per block, tile_j keys staged at a time, warps, lanes per row
+  TileConfig backward_query;  // the same, for the query gradient
+  TileConfig backward_key;    // tile_i keys per block, tile_j queries staged at a time, warps, lanes per row
+  bool operator==(const NaConfigs&) const = default;
+};
+
+TileConfig& config_of(NaConfigs& configs, KernelKind kind);
+
+// Lanes per row: the power of two (1 to 32) whose lanes * na_vec(D, lanes) wastes the fewest padded
+// elements, ties to 8 elements per lane (two 16-byte shared loads; see the definition).
+int na_heuristic_lanes(int head_dim);
+
+NaConfigs na_heuristic_configs(const NaProblem& problem);
+
+// Throws invalid_argument naming the config, the kernel and what is wrong (lanes a power of two up to 32,
+// 1 to 32 warps, tile_i a multiple of the lane groups, registers and shared memory in bounds).
+void check_na_config(KernelKind kind, const NaProblem& problem, const TileConfig& config);
+
+// Replaces configs from a pin, e.g. "forward=32x40x4x16,backward_key=16x48x4x16":
+// kernel=TILE_IxTILE_JxWARPSxLANES. For measuring one config by hand; the tuner is the way to choose.
+void apply_na_config_overrides(NaConfigs& configs, const NaProblem& problem, const std::string& text);
+
+// The heuristic, then ATTNJIT_NA_CONFIG's pins when that is set.
+NaConfigs na_configs(const NaProblem& problem);
+
+struct NaKernelSpecs {
+  KernelSpec forward, backward_query, backward_key;
+};
+NaKernelSpecs na_kernel_specs(const NaProblem& problem, const NaConfigs& configs);
+std::vector<KernelSpec> in_launch_order(const NaKernelSpecs& specs);
+
+// Bytes of workspace the backward needs: delta, one float per query row (B * H * L).
+std::size_t na_workspace_bytes(const NaProblem& problem);
+
+}  // namespace attnjit
