@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_query(const __grid_
   float* values = keys + Cfg::kChunk * S::kPitch;  // [kChunk][kPitch]
 
   const LaneGroup<Cfg::kLanes> group;
-  const int group_id = threadIdx.x / Cfg::kLanes, d0 = group.lane * kVec;
+  const int group_id = threadIdx.x / Cfg::kLanes, lane = group.lane;
   const int t_end = na_min(blk.n, blk.t0 + Cfg::kRows);
   const int first = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
   const int last = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, t_end - 1).last;
@@ -45,9 +45,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_query(const __grid_
     }
     const long long row = na_row<Cfg>(blk, t);
     float o[kVec];
-    na_load<Cfg, kVec>(p.query, row, d0, q[r]);
-    na_load<Cfg, kVec>(p.grad_out, row, d0, dout[r]);
-    na_load<Cfg, kVec>(p.out, row, d0, o);
+    na_load<Cfg, kVec>(p.query, row, lane, q[r]);
+    na_load<Cfg, kVec>(p.grad_out, row, lane, dout[r]);
+    na_load<Cfg, kVec>(p.out, row, lane, o);
     delta[r] = group.sum(na_dot<kVec>(dout[r], o));
     const int stat = na_stat_index<Cfg>(blk, t);
     lse2[r] = p.logsumexp[stat] * kLog2e;
@@ -67,8 +67,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_query(const __grid_
       const int j_end = na_min(w.last, c0 + rows - 1);
       for (int j = mta_max(w.first, c0); j <= j_end; ++j) {
         float k[kVec], v[kVec];
-        na_read<kVec>(keys + (j - c0) * S::kPitch + d0, k);
-        na_read<kVec>(values + (j - c0) * S::kPitch + d0, v);
+        na_read<Cfg::kLanes, kVec>(keys + (j - c0) * S::kPitch, lane, k);
+        na_read<Cfg::kLanes, kVec>(values + (j - c0) * S::kPitch, lane, v);
         const float s = group.sum(na_dot<kVec>(q[r], k));
         const float dp = group.sum(na_dot<kVec>(dout[r], v));
         const float ds = fast_exp2(fmaf(s, p.scale_log2, -lse2[r])) * (dp - delta[r]);
@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_query(const __grid_
 #pragma unroll
   for (int r = 0; r < S::kPerGroup; ++r) {
     const int t = blk.t0 + group_id + r * S::kGroups;
-    if (t < t_end) na_store<Cfg, kVec>(p.grad_query, na_row<Cfg>(blk, t), d0, dq[r], p.scale);
+    if (t < t_end) na_store<Cfg, kVec>(p.grad_query, na_row<Cfg>(blk, t), lane, dq[r], p.scale);
   }
 }
 
@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_key(const __grid_co
   float* deltas = lse2 + Cfg::kChunk;                  // [kChunk]
 
   const LaneGroup<Cfg::kLanes> group;
-  const int group_id = threadIdx.x / Cfg::kLanes, d0 = group.lane * kVec;
+  const int group_id = threadIdx.x / Cfg::kLanes, lane = group.lane;
   const int s_end = na_min(blk.n, blk.t0 + Cfg::kRows);
   const int first = na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
   const int last = na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, s_end - 1).last;
@@ -121,8 +121,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_key(const __grid_co
 #pragma unroll
     for (int e = 0; e < kVec; ++e) dk[r][e] = dv[r][e] = 0.0f;
     if (s < s_end) {
-      na_load<Cfg, kVec>(p.key, na_row<Cfg>(blk, s), d0, k[r]);
-      na_load<Cfg, kVec>(p.value, na_row<Cfg>(blk, s), d0, v[r]);
+      na_load<Cfg, kVec>(p.key, na_row<Cfg>(blk, s), lane, k[r]);
+      na_load<Cfg, kVec>(p.value, na_row<Cfg>(blk, s), lane, v[r]);
     } else {
 #pragma unroll
       for (int e = 0; e < kVec; ++e) k[r][e] = v[r][e] = 0.0f;
@@ -143,8 +143,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_key(const __grid_co
       const int i_end = na_min(w.last, c0 + rows - 1);
       for (int i = mta_max(w.first, c0); i <= i_end; ++i) {
         float q[kVec], dout[kVec];
-        na_read<kVec>(queries + (i - c0) * S::kPitch + d0, q);
-        na_read<kVec>(douts + (i - c0) * S::kPitch + d0, dout);
+        na_read<Cfg::kLanes, kVec>(queries + (i - c0) * S::kPitch, lane, q);
+        na_read<Cfg::kLanes, kVec>(douts + (i - c0) * S::kPitch, lane, dout);
         const float score = group.sum(na_dot<kVec>(q, k[r]));
         const float dp = group.sum(na_dot<kVec>(dout, v[r]));
         const float pr = fast_exp2(fmaf(score, p.scale_log2, -lse2[i - c0]));
@@ -162,8 +162,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_key(const __grid_co
   for (int r = 0; r < S::kPerGroup; ++r) {
     const int s = blk.t0 + group_id + r * S::kGroups;
     if (s >= s_end) continue;
-    na_store<Cfg, kVec>(p.grad_key, na_row<Cfg>(blk, s), d0, dk[r], p.scale);
-    na_store<Cfg, kVec>(p.grad_value, na_row<Cfg>(blk, s), d0, dv[r], 1.0f);
+    na_store<Cfg, kVec>(p.grad_key, na_row<Cfg>(blk, s), lane, dk[r], p.scale);
+    na_store<Cfg, kVec>(p.grad_value, na_row<Cfg>(blk, s), lane, dv[r], 1.0f);
   }
 }
 

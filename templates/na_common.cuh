@@ -86,12 +86,19 @@ __device__ void na_stage(const NaBlock& blk, const void* a, const void* b, int f
   }
 }
 
-// A lane's kVec elements of a staged row, as 16-byte loads (kPitch and kVec are multiples of 4).
-template <int kVec>
-__device__ __forceinline__ void na_read(const float* row, float (&x)[kVec]) {
+// A lane's kVec elements of a row are kVec / 4 groups of 4, interleaved with the other lanes of its group:
+// group q of lane l holds elements (q * kLanes + l) * 4 .. + 3. So at each step q the lanes of a row read
+// consecutive 16-byte slots of shared memory (a quarter warp, 128 contiguous bytes: conflict-free), and
+// na_pitch keeps rows read by one quarter warp on distinct banks when kLanes < 8.
+template <int kLanes>
+__device__ __forceinline__ int na_element(int lane, int q) { return (q * kLanes + lane) * 4; }
+
+// A lane's elements of a staged row, as 16-byte loads.
+template <int kLanes, int kVec>
+__device__ __forceinline__ void na_read(const float* row, int lane, float (&x)[kVec]) {
 #pragma unroll
   for (int q = 0; q < kVec / 4; ++q) {
-    const float4 v = reinterpret_cast<const float4*>(row)[q];
+    const float4 v = *reinterpret_cast<const float4*>(row + na_element<kLanes>(lane, q));
     x[4 * q] = v.x;
     x[4 * q + 1] = v.y;
     x[4 * q + 2] = v.z;
@@ -99,50 +106,47 @@ __device__ __forceinline__ void na_read(const float* row, float (&x)[kVec]) {
   }
 }
 
-// A lane's part (elements d0 .. d0 + kVec) of a row in global memory; zero past D.
+// A lane's elements of a row in global memory; zero past D. Groups of 4 are one load when D is a multiple
+// of 4 (the row and the group then start 4-element aligned).
 template <class Cfg, int kVec>
-__device__ __forceinline__ void na_load(const void* base, long long row, int d0, float (&x)[kVec]) {
+__device__ __forceinline__ void na_load(const void* base, long long row, int lane, float (&x)[kVec]) {
   using T = typename Cfg::T;
-  const T* p = static_cast<const T*>(base) + row + d0;
-  if constexpr (Cfg::kD % kVec == 0 && (kVec * sizeof(T)) % 16 == 0) {
+  const T* p = static_cast<const T*>(base) + row;
 #pragma unroll
-    for (int q = 0; q < kVec * static_cast<int>(sizeof(T)) / 16; ++q) {
-      constexpr int kPack = 16 / static_cast<int>(sizeof(T));
-      float y[kPack];
-      if (d0 < Cfg::kD) {
-        load_pack<T, kPack>(p + q * kPack, y);
+  for (int q = 0; q < kVec / 4; ++q) {
+    const int d = na_element<Cfg::kLanes>(lane, q);
+    float y[4];
+    if constexpr (Cfg::kD % 4 == 0) {
+      if (d < Cfg::kD) {
+        load_pack<T, 4>(p + d, y);
       } else {
-#pragma unroll
-        for (int e = 0; e < kPack; ++e) y[e] = 0.0f;
+        y[0] = y[1] = y[2] = y[3] = 0.0f;
       }
+    } else {
 #pragma unroll
-      for (int e = 0; e < kPack; ++e) x[q * kPack + e] = y[e];
+      for (int e = 0; e < 4; ++e) y[e] = d + e < Cfg::kD ? to_float(p[d + e]) : 0.0f;
     }
-  } else {
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) x[e] = d0 + e < Cfg::kD ? to_float(p[e]) : 0.0f;
+    for (int e = 0; e < 4; ++e) x[4 * q + e] = y[e];
   }
 }
 
+// Stores a lane's elements times factor (those before D).
 template <class Cfg, int kVec>
-__device__ __forceinline__ void na_store(void* base, long long row, int d0, const float (&x)[kVec], float factor) {
+__device__ __forceinline__ void na_store(void* base, long long row, int lane, const float (&x)[kVec], float factor) {
   using T = typename Cfg::T;
-  T* p = static_cast<T*>(base) + row + d0;
-  if constexpr (Cfg::kD % kVec == 0 && (kVec * sizeof(T)) % 16 == 0) {
-    constexpr int kPack = 16 / static_cast<int>(sizeof(T));
-    if (d0 < Cfg::kD) {
+  T* p = static_cast<T*>(base) + row;
 #pragma unroll
-      for (int q = 0; q < kVec / kPack; ++q) {
-        float y[kPack];
+  for (int q = 0; q < kVec / 4; ++q) {
+    const int d = na_element<Cfg::kLanes>(lane, q);
+    const float y[4] = {x[4 * q] * factor, x[4 * q + 1] * factor, x[4 * q + 2] * factor, x[4 * q + 3] * factor};
+    if constexpr (Cfg::kD % 4 == 0) {
+      if (d < Cfg::kD) store_pack<T, 4>(p + d, y);
+    } else {
 #pragma unroll
-        for (int e = 0; e < kPack; ++e) y[e] = x[q * kPack + e] * factor;
-        store_pack<T, kPack>(p + q * kPack, y);
+      for (int e = 0; e < 4; ++e) {
+        if (d + e < Cfg::kD) p[d + e] = from_float<T>(y[e]);
       }
-    }
-  } else {
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      if (d0 + e < Cfg::kD) p[e] = from_float<T>(x[e] * factor);
     }
   }
 }

@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constan
   float* values = keys + Cfg::kChunk * S::kPitch;  // [kChunk][kPitch]
 
   const LaneGroup<Cfg::kLanes> group;
-  const int group_id = threadIdx.x / Cfg::kLanes, d0 = group.lane * kVec;
+  const int group_id = threadIdx.x / Cfg::kLanes, lane = group.lane;
   const int t_end = na_min(blk.n, blk.t0 + Cfg::kRows);
   const int first = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
   const int last = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, t_end - 1).last;
@@ -35,7 +35,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constan
   for (int r = 0; r < S::kPerGroup; ++r) {
     const int t = blk.t0 + group_id + r * S::kGroups;
     if (t < t_end) {
-      na_load<Cfg, kVec>(p.query, na_row<Cfg>(blk, t), d0, q[r]);
+      na_load<Cfg, kVec>(p.query, na_row<Cfg>(blk, t), lane, q[r]);
     } else {
 #pragma unroll
       for (int e = 0; e < kVec; ++e) q[r][e] = 0.0f;
@@ -59,14 +59,14 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constan
       const int j_end = na_min(w.last, c0 + rows - 1);
       for (int j = mta_max(w.first, c0); j <= j_end; ++j) {
         float k[kVec], v[kVec];
-        na_read<kVec>(keys + (j - c0) * S::kPitch + d0, k);
+        na_read<Cfg::kLanes, kVec>(keys + (j - c0) * S::kPitch, lane, k);
         const float s = group.sum(na_dot<kVec>(q[r], k)) * p.scale_log2;
         const float m_new = fmaxf(m[r], s);
         const float alpha = fast_exp2(m[r] - m_new);  // 0 on the first key (m = -inf)
         const float pr = fast_exp2(s - m_new);
         m[r] = m_new;
         l[r] = fmaf(l[r], alpha, pr);
-        na_read<kVec>(values + (j - c0) * S::kPitch + d0, v);
+        na_read<Cfg::kLanes, kVec>(values + (j - c0) * S::kPitch, lane, v);
 #pragma unroll
         for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(pr, v[e], acc[r][e] * alpha);
       }
@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constan
   for (int r = 0; r < S::kPerGroup; ++r) {
     const int t = blk.t0 + group_id + r * S::kGroups;
     if (t >= t_end) continue;
-    na_store<Cfg, kVec>(p.out_write, na_row<Cfg>(blk, t), d0, acc[r], 1.0f / l[r]);  // l >= 1: the max's term
+    na_store<Cfg, kVec>(p.out_write, na_row<Cfg>(blk, t), lane, acc[r], 1.0f / l[r]);  // l >= 1: the max's term
     if (group.lane == 0) p.logsumexp[na_stat_index<Cfg>(blk, t)] = (m[r] + log2f(l[r])) * kLn2;
   }
 }

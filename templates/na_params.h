@@ -63,14 +63,15 @@ ATTNJIT_HD constexpr NaRange na_query_range(NaWindowKind window, int kernel, int
   return {first, last};
 }
 
-// A query (or key) row is held by `lanes` lanes, each with `vec` consecutive elements of the head dimension
-// (vec a multiple of 4, so a lane reads its part of a staged row as 16-byte loads); lanes * vec >= D and the
-// excess is zero.
+// A query (or key) row is held by `lanes` lanes, each with `vec` elements of the head dimension in groups of 4
+// interleaved across the lanes (na_element in na_common.cuh), so a lane reads its part of a staged row as
+// 16-byte loads; lanes * vec >= D and the excess is zero.
 ATTNJIT_HD constexpr int na_vec(int head_dim, int lanes) { return (mta_ceil_div(head_dim, lanes) + 3) / 4 * 4; }
 
 // Row pitch, in floats, of rows staged in shared memory. A quarter warp's 16-byte loads cover 8 lanes: with 8
-// or more lanes per row they read one row (conflict-free); with fewer they read 8 / lanes consecutive rows,
-// which are conflict-free when consecutive rows start 4 * lanes banks apart.
+// or more lanes per row they read 128 contiguous bytes of one row (conflict-free); with fewer they read
+// 8 / lanes consecutive rows, 16 * lanes contiguous bytes each, which are conflict-free when consecutive rows
+// start 4 * lanes banks apart.
 ATTNJIT_HD constexpr int na_pitch(int head_dim, int lanes) {
   const int width = lanes * na_vec(head_dim, lanes);
   if (lanes >= 8) return width;

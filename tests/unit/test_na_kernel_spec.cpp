@@ -1,0 +1,205 @@
+// Neighborhood attention's host-side pieces, without a GPU: the window arithmetic the kernels run
+// (na_key_range / na_query_range, shared with the host through na_params.h) against the reference's windows,
+// the specs (canonical names, JSON round trip, render), launch shapes, heuristics, the config check and pins.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "generator/render.hpp"
+#include "na_params.h"
+#include "reference/na_reference.hpp"
+#include "tests/common/na_grid.hpp"
+#include "tuner/na_heuristics.hpp"
+
+namespace attnjit {
+
+namespace {
+
+NaWindowKind kind_of(NaWindow w) {
+  return w == NaWindow::clipped ? NaWindowKind::clipped : w == NaWindow::shifted ? NaWindowKind::shifted : NaWindowKind::causal;
+}
+
+bool raises(const std::function<void()>& f, const std::string& part) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (std::string(e.what()).find(part) != std::string::npos) return true;
+    FAIL_CHECK("message '" << e.what() << "' does not say '" << part << "'");
+    return false;
+  }
+  FAIL_CHECK("no error; expected one saying '" << part << "'");
+  return false;
+}
+
+}  // namespace
+
+TEST_SUITE("na_kernel_spec") {
+  TEST_CASE("the kernels' window ranges are the reference's windows, in dilation-group coordinates") {
+    // Sweep: every window kind, odd kernels from 1 to 11, dilations 1 to 4, lengths 1 to 24, every query.
+    int checked = 0;
+    for (NaWindow w : {NaWindow::clipped, NaWindow::shifted, NaWindow::causal}) {
+      for (int k = 1; k <= 11; k += 2) {
+        for (int d = 1; d <= 4; ++d) {
+          for (int L = 1; L <= 24; ++L) {
+            const NaProblem p{.length = L, .head_dim = 8, .kernel_size = k, .dilation = d, .window = w};
+            for (int i = 0; i < L; ++i) {
+              const int g = i % d, n = na_group_length(L, d, g), t = i / d;
+              const NaRange r = na_key_range(kind_of(w), k, n, t);
+              std::vector<int> keys;
+              for (int s = r.first; s <= r.last; ++s) keys.push_back(g + s * d);
+              INFO(describe(p) << " query " << i);
+              REQUIRE(keys == reference::na_window(p, i));
+              ++checked;
+            }
+          }
+        }
+      }
+    }
+    MESSAGE(checked << " queries");
+  }
+
+  TEST_CASE("na_query_range is exactly the set of queries whose window holds the key") {
+    for (NaWindowKind w : {NaWindowKind::clipped, NaWindowKind::shifted, NaWindowKind::causal}) {
+      for (int k = 1; k <= 15; k += 2) {
+        for (int n = 1; n <= 40; ++n) {
+          for (int s = 0; s < n; ++s) {
+            std::vector<int> expected;
+            for (int t = 0; t < n; ++t) {
+              const NaRange r = na_key_range(w, k, n, t);
+              if (r.first <= s && s <= r.last) expected.push_back(t);
+            }
+            const NaRange q = na_query_range(w, k, n, s);
+            std::vector<int> got;
+            for (int t = q.first; t <= q.last; ++t) got.push_back(t);
+            INFO("window " << static_cast<int>(w) << " k=" << k << " n=" << n << " key " << s);
+            REQUIRE(got == expected);
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("both ends of the key range never decrease with the query (a block's keys are one interval)") {
+    for (NaWindowKind w : {NaWindowKind::clipped, NaWindowKind::shifted, NaWindowKind::causal}) {
+      for (int k : {1, 3, 7, 13}) {
+        for (int n : {1, 2, 6, 7, 8, 30}) {
+          for (int t = 1; t < n; ++t) {
+            CHECK(na_key_range(w, k, n, t).first >= na_key_range(w, k, n, t - 1).first);
+            CHECK(na_key_range(w, k, n, t).last >= na_key_range(w, k, n, t - 1).last);
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("lanes per row and the staged row pitch") {
+    // (D, lanes): vectors of 8 where D allows, no padded lanes for 96, a whole warp from 256 up.
+    const std::pair<int, int> table[] = {{16, 2}, {32, 4}, {64, 8}, {96, 8}, {128, 16}, {256, 32}, {80, 8}, {1, 1}};
+    for (auto [d, lanes] : table) {
+      INFO("D=" << d);
+      CHECK(na_heuristic_lanes(d) == lanes);
+      CHECK(na_vec(d, lanes) % 4 == 0);
+      CHECK(lanes * na_vec(d, lanes) >= d);
+    }
+    for (int lanes = 1; lanes <= 32; lanes *= 2) {
+      for (int d : {16, 40, 64, 96, 128, 256}) {
+        const int pitch = na_pitch(d, lanes);
+        CHECK(pitch >= lanes * na_vec(d, lanes));
+        CHECK(pitch % 4 == 0);
+        // A quarter warp (8 lanes, 16 bytes each, the kernels' na_element layout; rows of lane groups that are
+        // consecutive keys) must hit 8 distinct 4-bank slots at every step q.
+        for (int q = 0; q < na_vec(d, lanes) / 4; ++q) {
+          std::vector<int> slots;
+          for (int lane = 0; lane < 8; ++lane) {
+            const int row = lanes >= 8 ? 0 : lane / lanes, l = lane % lanes;
+            slots.push_back((row * pitch + (q * lanes + l) * 4) % 32 / 4);
+          }
+          std::sort(slots.begin(), slots.end());
+          CHECK_MESSAGE(std::unique(slots.begin(), slots.end()) == slots.end(), "D=" << d << " lanes=" << lanes << " q=" << q);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("specs: canonical names, JSON round trip, the Cfg the generator writes") {
+    const NaProblem p{.batch = 2, .heads = 32, .length = 4096, .head_dim = 128, .kernel_size = 7, .dilation = 2,
+                      .window = NaWindow::shifted, .dtype = DType::bf16};
+    const NaKernelSpecs specs = na_kernel_specs(p, na_heuristic_configs(p));
+    CHECK(name(specs.forward) == "na_fwd_bf16_shifted_L4096_D128_k7_d2_t32x38_w4_l16");
+    CHECK(name(specs.backward_query).rfind("na_bwd_query_bf16_shifted_L4096_D128_k7_d2_", 0) == 0);
+    CHECK(name(specs.backward_key).rfind("na_bwd_key_bf16_shifted_L4096_D128_k7_d2_", 0) == 0);
+    for (const KernelSpec& s : in_launch_order(specs)) {
+      CHECK(spec_from_json(to_json(s)) == s);
+      CHECK(canonical(s) == s);
+    }
+    // batch and heads are launch parameters, not compile-time ones: the same kernels.
+    NaProblem other = p;
+    other.batch = 8;
+    other.heads = 3;
+    CHECK(na_kernel_specs(other, na_heuristic_configs(other)).forward == specs.forward);
+    const RenderedKernel r = render(specs.forward);
+    CHECK(r.name_expression == "attnjit::na_forward<attnjit_cfg>");
+    CHECK(r.source.find("#include \"na_forward.cuh\"") != std::string::npos);
+    CHECK(r.source.find("kWindow = attnjit::NaWindowKind::shifted") != std::string::npos);
+    CHECK(r.source.find("kL = 4096, kD = 128, kKernel = 7, kDil = 2") != std::string::npos);
+    CHECK(r.source.find("kRows = 32, kChunk = 38, kThreads = 128, kLanes = 16") != std::string::npos);
+    // Every field changes the key's JSON.
+    KernelSpec changed = specs.forward;
+    changed.config.lanes = 8;
+    CHECK(to_json(changed) != to_json(specs.forward));
+    changed = specs.forward;
+    changed.window = NaWindow::causal;
+    CHECK(name(changed) != name(specs.forward));
+  }
+
+  TEST_CASE("launch shape: a block per (plane, dilation group, tile of the longest group), shared memory by formula") {
+    const NaProblem p{.batch = 2, .heads = 3, .length = 1000, .head_dim = 64, .kernel_size = 13, .dilation = 4};
+    const TileConfig c{32, 44, 4, 0, 8};
+    const LaunchShape fwd = launch_shape(na_kernel_spec(KernelKind::na_forward, p, c), p);
+    CHECK(fwd.grid_x == 2u * 3 * 4 * 8);  // ceil(250 / 32) = 8 tiles per group
+    CHECK(fwd.threads == 128);
+    CHECK(fwd.smem_bytes == 4u * 2 * 44 * 64);
+    const LaunchShape key = launch_shape(na_kernel_spec(KernelKind::na_backward_key, p, c), p);
+    CHECK(key.smem_bytes == 4u * (2 * 44 * 64 + 2 * 44));  // plus lse and delta per staged query
+  }
+
+  TEST_CASE("the heuristic's configs pass the config check for the whole test grid, staging whole ranges when they fit") {
+    for (const auto& c : testing::na_grid()) {
+      const NaConfigs configs = na_heuristic_configs(c.problem);
+      for (const KernelSpec& s : in_launch_order(na_kernel_specs(c.problem, configs))) {
+        INFO(describe(c.problem) << " " << name(s));
+        CHECK_NOTHROW(check_na_config(s.kind, c.problem, s.config));
+        CHECK(launch_shape(s, c.problem).smem_bytes <= 64u * 1024);
+      }
+      if (c.configs) {
+        for (const KernelSpec& s : in_launch_order(na_kernel_specs(c.problem, *c.configs))) {
+          CHECK_NOTHROW(check_na_config(s.kind, c.problem, s.config));
+        }
+      }
+    }
+    // k = 7, D = 128: 32 queries and the 6-key halo staged at once (one chunk).
+    const NaProblem small{.length = 4096, .head_dim = 128, .kernel_size = 7};
+    CHECK(na_heuristic_configs(small).forward == TileConfig{32, 38, 4, 0, 16});
+    // L = 5: no more rows than the sequence has.
+    const NaProblem tiny{.length = 5, .head_dim = 64, .kernel_size = 3};
+    CHECK(na_heuristic_configs(tiny).forward.tile_i == 16);  // 16 lane groups of 8, one row each
+  }
+
+  TEST_CASE("config check and pins: every refusal names the kernel, the config and what to do") {
+    const NaProblem p{.length = 100, .head_dim = 64, .kernel_size = 7};
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 38, 4, 0, 3}); }, "lanes must be 1, 2, 4, 8, 16 or 32"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {20, 38, 4, 0, 8}); }, "multiple of the block's 16 lane groups"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 0, 4, 0, 8}); }, "tile_j"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_backward_key, p, {256, 38, 1, 0, 1}); }, "spill registers"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 4000, 4, 0, 8}); }, "past 227 KiB"));
+    NaConfigs configs = na_heuristic_configs(p);
+    apply_na_config_overrides(configs, p, "backward_key=16x20x2x8");
+    CHECK(configs.backward_key == TileConfig{16, 20, 2, 0, 8});
+    CHECK(configs.forward == na_heuristic_configs(p).forward);
+    CHECK(raises([&] { apply_na_config_overrides(configs, p, "sideways=1x1x1x1"); }, "unknown kernel 'sideways'"));
+    CHECK(raises([&] { apply_na_config_overrides(configs, p, "forward=32x38x4"); }, "TILE_IxTILE_JxWARPSxLANES"));
+    CHECK(raises([&] { apply_na_config_overrides(configs, p, "forward=32x-1x4x8"); }, "not a positive integer"));
+  }
+}
+
+}  // namespace attnjit
