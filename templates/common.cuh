@@ -1,6 +1,10 @@
 // Device basics shared by every attnjit kernel. NVRTC compiles the kernels with no CUDA include
 // directory, so what they need is defined here: 16-bit float storage types with their one-instruction
 // conversions, typed loads and stores, and deterministic warp and block reductions.
+//
+// ATTNJIT_HOST_EMULATION: the CPU suite compiles some kernels for the host, one std::thread per CUDA thread
+// (tests/emulation/cuda_host.hpp), to check their indexing without a GPU; the four PTX instructions below
+// then have host equivalents from that header. NVRTC never sees the macro.
 #pragma once
 
 namespace attnjit {
@@ -14,9 +18,13 @@ struct alignas(2) bf16_t {
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(f16_t v) {
+#ifdef ATTNJIT_HOST_EMULATION
+  return attnjit_host::half_to_float(v.bits);
+#else
   float f;
   asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v.bits));
   return f;
+#endif
 }
 __device__ __forceinline__ float to_float(bf16_t v) { return __uint_as_float(static_cast<unsigned>(v.bits) << 16); }
 
@@ -29,13 +37,21 @@ __device__ __forceinline__ float from_float<float>(float v) {
 template <>
 __device__ __forceinline__ f16_t from_float<f16_t>(float v) {
   f16_t h;
+#ifdef ATTNJIT_HOST_EMULATION
+  h.bits = attnjit_host::float_to_half(v);
+#else
   asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(v));
+#endif
   return h;
 }
 template <>
 __device__ __forceinline__ bf16_t from_float<bf16_t>(float v) {
   bf16_t h;
+#ifdef ATTNJIT_HOST_EMULATION
+  h.bits = attnjit_host::float_to_bf16(v);
+#else
   asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h.bits) : "f"(v));  // sm_80 and later
+#endif
   return h;
 }
 
@@ -54,9 +70,13 @@ constexpr float kLog2e = 1.4426950408889634f;
 // 2^x in one MUFU.EX2 (relative error about 2^-22; results below 2^-126 flush to 0, which is what
 // a probability that small rounds to in any case). exp2f without fast math adds range fix-ups.
 __device__ __forceinline__ float fast_exp2(float x) {
+#ifdef ATTNJIT_HOST_EMULATION
+  return attnjit_host::exp2(x);
+#else
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+#endif
 }
 
 // Loads of kN consecutive T as one access (kN * sizeof(T) is 16, 8, 4 or 2 bytes); the caller

@@ -86,4 +86,48 @@ TEST_CASE("runtimes: bad arguments are refused by status, NULL is safe to destro
   attnjit_runtime_destroy(runtime);
 }
 
+TEST_CASE("neighborhood attention: validation with Liger's messages, log-sum-exp size, bad enums, no driver") {
+  attnjit_na_problem p{};
+  p.batch = 2;
+  p.heads = 4;
+  p.length = 100;
+  p.head_dim = 64;
+  p.kernel_size = 7;
+  p.dilation = 2;
+  p.window = ATTNJIT_NA_SHIFTED;
+  p.dtype = ATTNJIT_F16;
+  CHECK(attnjit_na_validate(&p) == ATTNJIT_OK);
+  size_t rows = 0;
+  CHECK(attnjit_na_logsumexp_elements(&p, &rows) == ATTNJIT_OK);
+  CHECK(rows == 2 * 4 * 100);
+  attnjit_na_problem bad = p;
+  bad.kernel_size = 6;
+  CHECK(attnjit_na_validate(&bad) == ATTNJIT_INVALID_ARGUMENT);
+  CHECK(says("kernel_size=6 must be odd"));
+  CHECK(attnjit_na_logsumexp_elements(&bad, &rows) == ATTNJIT_INVALID_ARGUMENT);
+  bad = p;
+  bad.dilation = 0;
+  CHECK(attnjit_na_validate(&bad) == ATTNJIT_INVALID_ARGUMENT);
+  CHECK(says("dilation=0 must be positive"));
+  bad = p;
+  bad.window = static_cast<attnjit_na_window>(7);
+  CHECK(attnjit_na_validate(&bad) == ATTNJIT_INVALID_ARGUMENT);
+  CHECK(says("window is not ATTNJIT_NA_CLIPPED"));
+  CHECK(attnjit_na_validate(nullptr) == ATTNJIT_INVALID_ARGUMENT);
+  CHECK(says("attnjit_na_problem"));
+
+  attnjit_runtime* runtime = nullptr;
+  REQUIRE(attnjit_runtime_create(nullptr, ATTNJIT_CACHE_OFF, &runtime) == ATTNJIT_OK);
+  CHECK(attnjit_na_forward(nullptr, &p, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) == ATTNJIT_INVALID_ARGUMENT);
+  CHECK(says("runtime is NULL"));
+  std::string why;
+  if (!attnjit::detail::driver_available(&why)) {
+    size_t bytes = 0;
+    CHECK(attnjit_na_workspace_bytes(runtime, &p, &bytes) == ATTNJIT_NO_DRIVER);
+    CHECK(attnjit_na_prepare(runtime, &p) == ATTNJIT_NO_DRIVER);
+    CHECK(says("libcuda.so.1"));
+  }
+  attnjit_runtime_destroy(runtime);
+}
+
 }  // TEST_SUITE

@@ -1,0 +1,157 @@
+// The neighborhood-attention kernels' own code, run on the host by tests/emulation/cuda_host.hpp (a thread
+// per CUDA thread), against the double-precision reference: the staging, chunk loops, lane groups, window
+// ranges, dilation groups and the online softmax, for a set of compile-time configurations chosen to reach
+// every path (D not a multiple of 4, 1 to 32 lanes, several rows per lane group, chunks of 3 rows, groups
+// shorter than the window, each window kind and dtype). It cannot show speed or the device compiler's code:
+// the gpu suite runs the same kernels through NVRTC on a GPU.
+#include "tests/emulation/cuda_host.hpp"  // first: defines CUDA's keywords for the templates
+//
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "na_backward.cuh"
+#include "na_forward.cuh"
+#include "reference/na_reference.hpp"
+#include "tuner/mta_verify.hpp"  // compare: SPEC.md's tolerances
+#include "tuner/device_memory.hpp"  // round_to
+
+namespace attnjit {
+
+float4 smem4[1 << 16];  // the emulated blocks' dynamic shared memory (1 MiB; blocks run one at a time)
+
+namespace {
+
+template <class T_, NaWindowKind kWindow_, int kL_, int kD_, int kKernel_, int kDil_, int kRows_, int kChunk_,
+          int kWarps_, int kLanes_>
+struct Cfg {
+  using T = T_;
+  static constexpr NaWindowKind kWindow = kWindow_;
+  static constexpr int kL = kL_, kD = kD_, kKernel = kKernel_, kDil = kDil_;
+  static constexpr int kRows = kRows_, kChunk = kChunk_, kThreads = 32 * kWarps_, kLanes = kLanes_;
+};
+
+template <class T>
+constexpr DType dtype_of() {
+  return sizeof(T) == 4 ? DType::f32 : std::is_same_v<T, f16_t> ? DType::f16 : DType::bf16;
+}
+
+std::vector<double> random_normal(std::mt19937_64& rng, std::size_t n, DType dtype) {
+  std::normal_distribution<double> normal;
+  std::vector<double> v(n);
+  for (double& x : v) x = detail::round_to(dtype, normal(rng));
+  return v;
+}
+
+template <class T>
+std::vector<T> to_device_type(const std::vector<double>& v) {
+  std::vector<T> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = from_float<T>(static_cast<float>(v[i]));
+  return out;
+}
+
+template <class T>
+std::vector<double> from_device_type(const std::vector<T>& v) {
+  std::vector<double> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
+  return out;
+}
+
+template <class T>
+std::vector<T> poisoned(std::size_t n) {
+  std::vector<T> v(n);
+  std::memset(v.data(), 0xFF, n * sizeof(T));  // NaN in every float type
+  return v;
+}
+
+unsigned grid_of(const NaProblem& p, int rows) {
+  const int tiles = (na_group_length(p.length, p.dilation, 0) + rows - 1) / rows;
+  return static_cast<unsigned>(p.batch * p.heads * p.dilation * tiles);
+}
+
+// Runs forward and backward of Cfg on random inputs and compares everything with the reference.
+template <class C>
+void check() {
+  using T = typename C::T;
+  const NaWindow window = C::kWindow == NaWindowKind::clipped   ? NaWindow::clipped
+                          : C::kWindow == NaWindowKind::shifted ? NaWindow::shifted
+                                                                : NaWindow::causal;
+  const NaProblem p{.batch = 1, .heads = 2, .length = C::kL, .head_dim = C::kD, .kernel_size = C::kKernel,
+                    .dilation = C::kDil, .window = window, .dtype = dtype_of<T>()};
+  INFO(describe(p) << " rows " << C::kRows << " chunk " << C::kChunk << " threads " << C::kThreads << " lanes "
+                   << C::kLanes);
+  const std::size_t n = static_cast<std::size_t>(2) * C::kL * C::kD, rows = 2 * C::kL;
+  std::mt19937_64 rng(C::kL * 131 + C::kD * 7 + C::kKernel);
+  const auto q = random_normal(rng, n, p.dtype), k = random_normal(rng, n, p.dtype), v = random_normal(rng, n, p.dtype);
+  const auto dout = random_normal(rng, n, p.dtype);
+  const std::vector<T> dq_in = to_device_type<T>(q), dk_in = to_device_type<T>(k), dv_in = to_device_type<T>(v);
+  const std::vector<T> ddout = to_device_type<T>(dout);
+  std::vector<T> out = poisoned<T>(n), grad_q = poisoned<T>(n), grad_k = poisoned<T>(n), grad_v = poisoned<T>(n);
+  std::vector<float> lse(rows), delta(rows);
+  std::memset(lse.data(), 0xFF, rows * 4);
+  std::memset(delta.data(), 0xFF, rows * 4);
+
+  NaParams params{};
+  params.query = dq_in.data();
+  params.key = dk_in.data();
+  params.value = dv_in.data();
+  params.out = out.data();
+  params.out_write = out.data();
+  params.grad_out = ddout.data();
+  params.grad_query = grad_q.data();
+  params.grad_key = grad_k.data();
+  params.grad_value = grad_v.data();
+  params.logsumexp = lse.data();
+  params.delta = delta.data();
+  params.scale = static_cast<float>(p.softmax_scale());
+  params.scale_log2 = static_cast<float>(p.softmax_scale() * 1.4426950408889634);
+  params.batch_heads = 2;
+
+  const unsigned grid = grid_of(p, C::kRows);
+  attnjit_host::launch(na_forward<C>, params, grid, C::kThreads);
+  const reference::NaForward ref = reference::na_forward(p, q, k, v);
+  const detail::Comparison c_out = detail::compare(p.dtype, from_device_type(out), ref.out);
+  const detail::Comparison c_lse = detail::compare(DType::f32, std::vector<double>(lse.begin(), lse.end()), ref.logsumexp);
+  CHECK_MESSAGE(c_out.passed(), "out " << c_out.error << " / " << c_out.limit << ", NaN " << c_out.nan_count);
+  CHECK_MESSAGE(c_lse.passed(), "lse " << c_lse.error << " / " << c_lse.limit << ", NaN " << c_lse.nan_count);
+
+  attnjit_host::launch(na_backward_query<C>, params, grid, C::kThreads);
+  attnjit_host::launch(na_backward_key<C>, params, grid, C::kThreads);
+  const reference::NaGradients g = reference::na_backward(p, q, k, v, dout);
+  for (auto [what, got, want] : {std::tuple{"grad_query", &grad_q, &g.query}, {"grad_key", &grad_k, &g.key},
+                                 {"grad_value", &grad_v, &g.value}}) {
+    const detail::Comparison c = detail::compare(p.dtype, from_device_type(*got), *want);
+    CHECK_MESSAGE(c.passed(), what << " " << c.error << " / " << c.limit << ", NaN " << c.nan_count);
+  }
+}
+
+using K = NaWindowKind;
+
+}  // namespace
+
+TEST_SUITE("na_emulated") {
+  TEST_CASE("clipped, f32, one chunk per block, 16 lanes of a 64-wide head, 2 rows per lane group") {
+    check<Cfg<float, K::clipped, 37, 64, 7, 1, 8, 14, 2, 16>>();
+  }
+  TEST_CASE("clipped, dilation 3, bf16, chunks of 3 rows, 8 lanes, D = 40") {
+    check<Cfg<bf16_t, K::clipped, 50, 40, 5, 3, 8, 3, 1, 8>>();
+  }
+  TEST_CASE("shifted, f16, dilation 2, kernel wider than some groups, 4 lanes with several rows per warp") {
+    check<Cfg<f16_t, K::shifted, 23, 16, 9, 2, 32, 11, 2, 4>>();
+  }
+  TEST_CASE("causal, f32, D = 6 (not a multiple of 4: element loads), 2 lanes, chunks of 4") {
+    check<Cfg<float, K::causal, 30, 6, 5, 1, 32, 4, 1, 2>>();
+  }
+  TEST_CASE("shifted, bf16, one lane per row (no shuffles), chunks of 5, dilation 4") {
+    check<Cfg<bf16_t, K::shifted, 41, 8, 3, 4, 64, 5, 2, 1>>();
+  }
+  TEST_CASE("causal, f16, a whole warp per row (D = 96), kernel 1") {
+    check<Cfg<f16_t, K::causal, 9, 96, 1, 1, 2, 2, 2, 32>>();
+  }
+  TEST_CASE("clipped, f32, L = 1 and L smaller than the window") {
+    check<Cfg<float, K::clipped, 1, 16, 7, 1, 16, 7, 1, 4>>();
+    check<Cfg<float, K::clipped, 3, 16, 7, 2, 16, 7, 1, 4>>();
+  }
+}
+
+}  // namespace attnjit
