@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli/bench_na.hpp"
 #include "cli/common.hpp"
 #include "cli/problem_args.hpp"
 #include "cli/table.hpp"
@@ -134,14 +135,14 @@ void print_table(const nlohmann::json& results) {
 }
 
 int compile_only(const BenchArgs& args, const GlobalOptions& global, const std::string& why) {
-  const std::vector<KernelSpec> specs = kernel_specs(problems_from(args.problem));
+  const std::vector<KernelSpec> specs = specs_of(args.problem);
   detail::KernelCache cache(runtime_options(global));
   compile_all(cache, specs, args.arch);
   const RuntimeStats stats = cache.stats();
   fmt::print("No GPU found: {}\n", why);
   fmt::print("Generated and compiled the {} kernels of {} problem(s) for {} instead: {} compiled by NVRTC, {} already in "
              "the store {}.\nNothing was verified or timed: run `attnjit bench` on a machine with an NVIDIA GPU for that.\n",
-             specs.size(), problems_from(args.problem).size(), args.arch, stats.nvrtc_compiles, stats.store_hits,
+             specs.size(), any_problems_from(args.problem).mta.size() + any_problems_from(args.problem).na.size(), args.arch, stats.nvrtc_compiles, stats.store_hits,
              cache.store_path().empty() ? "(none)" : cache.store_path());
   return 0;
 }
@@ -164,12 +165,15 @@ Command add_bench(CLI::App& app, const GlobalOptions& global) {
     std::string why;
     if (!detail::driver_available(&why)) return compile_only(*args, global, why);
     if (args->overheads) {
-      for (const MtaProblem& p : problems_from(args->problem)) fmt::print("{}\n", measure_overheads(p).dump(2));
+      for (const MtaProblem& p : problems_from(args->problem)) fmt::print("{}\n", measure_overheads(p).dump(2));  // mta only
       return 0;
     }
     Runtime runtime(runtime_options(global));
     nlohmann::json results = nlohmann::json::array();
-    for (const NamedProblem& p : named_problems_from(args->problem)) results.push_back(bench_one(runtime, p, *args));
+    const AnyProblems problems = any_problems_from(args->problem);
+    for (const NamedProblem& p : problems.mta) results.push_back(bench_one(runtime, p, *args));
+    const NaBenchOptions na_options{args->warmup, args->repetitions, args->seed, !args->no_verify};
+    for (const NamedNaProblem& p : problems.na) results.push_back(bench_na_one(runtime, p, na_options));
     const RuntimeStats stats = runtime.stats();
     if (args->json) {
       fmt::print("{}\n", nlohmann::json{{"results", results}, {"nvrtc_compiles", stats.nvrtc_compiles},

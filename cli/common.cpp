@@ -56,8 +56,12 @@ std::vector<KernelSpec> kernel_specs(const std::vector<NaProblem>& problems) {
 
 std::vector<KernelSpec> specs_of(const ProblemArgs& args) {
   const AnyProblems problems = any_problems_from(args);
-  std::vector<KernelSpec> specs = kernel_specs(problems.mta);
-  for (const KernelSpec& spec : kernel_specs(problems.na)) specs.push_back(spec);
+  std::vector<MtaProblem> mta;
+  std::vector<NaProblem> na;
+  for (const auto& named : problems.mta) mta.push_back(named.problem);
+  for (const auto& named : problems.na) na.push_back(named.problem);
+  std::vector<KernelSpec> specs = kernel_specs(mta);
+  for (const KernelSpec& spec : kernel_specs(na)) specs.push_back(spec);
   return specs;
 }
 

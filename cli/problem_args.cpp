@@ -237,19 +237,20 @@ AnyProblems any_problems_from(const ProblemArgs& a) {
   AnyProblems problems;
   if (a.problem_file.empty()) {
     if (a.op == "na") {
-      problems.na.push_back(na_problem_from_flags(a));
+      problems.na.push_back({"", na_problem_from_flags(a), true});
     } else if (a.op == "mta") {
-      problems.mta.push_back(problem_from_flags(a));
+      problems.mta.push_back({"", problem_from_flags(a), true});
     } else {
       detail::raise_invalid("--op '{}': expected mta or na", a.op);
     }
     return problems;
   }
   for (const auto& item : problem_items(a.problem_file)) {
+    const std::string name = item.value("name", std::string());
     if (op_of(item) == "na") {
-      problems.na.push_back(na_problem_from_json(item));
+      problems.na.push_back({name, na_problem_from_json(item), item.value("verify", true)});
     } else {
-      problems.mta.push_back(problem_from_json(item));
+      problems.mta.push_back({name, problem_from_json(item), item.value("verify", true)});
     }
   }
   return problems;

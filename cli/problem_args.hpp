@@ -41,10 +41,15 @@ std::vector<NamedProblem> named_problems_from(const ProblemArgs& args);
 // The mta problems (named_problems_from and problems_from refuse other ops, naming the commands that take them).
 std::vector<MtaProblem> problems_from(const ProblemArgs& args);
 
-// Every problem the flags or the file describe, of either op.
+// Every problem the flags or the file describe, of either op, with its name and "verify" flag.
+struct NamedNaProblem {
+  std::string name;
+  NaProblem problem;
+  bool verify = true;
+};
 struct AnyProblems {
-  std::vector<MtaProblem> mta;
-  std::vector<NaProblem> na;
+  std::vector<NamedProblem> mta;
+  std::vector<NamedNaProblem> na;
 };
 AnyProblems any_problems_from(const ProblemArgs& args);
 
