@@ -10,37 +10,10 @@
 // 32-bit loads of adjacent k. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16".
 #pragma once
 
+#include "mma.cuh"
 #include "mta_norm.cuh"
 
 namespace attnjit {
-
-template <class T>
-struct Mma16816;
-template <>
-struct Mma16816<bf16_t> {
-  __device__ static void run(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  }
-};
-template <>
-struct Mma16816<f16_t> {
-  __device__ static void run(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  }
-};
-
-// Two 16-bit values as one fragment register, the lower column in the low half.
-__device__ __forceinline__ unsigned pack_pair(unsigned short low, unsigned short high) {
-  return static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
-}
 
 // The block's part of mta_forward on tensor cores; grid and block as mta_forward's.
 template <class Cfg>

@@ -18,7 +18,6 @@ struct NaShape {
   static constexpr int kPitch = na_pitch(Cfg::kD, Cfg::kLanes);
   static constexpr int kGroups = Cfg::kThreads / Cfg::kLanes;  // lane groups per block
   static constexpr int kPerGroup = Cfg::kRows / kGroups;       // rows each lane group owns
-  static constexpr int kTiles = mta_ceil_div(na_group_length(Cfg::kL, Cfg::kDil, 0), Cfg::kRows);
   static_assert(Cfg::kLanes >= 1 && Cfg::kLanes <= 32 && (Cfg::kLanes & (Cfg::kLanes - 1)) == 0,
                 "kLanes must be a power of two up to 32");
   static_assert(Cfg::kThreads % 32 == 0 && Cfg::kRows % kGroups == 0,
@@ -33,10 +32,10 @@ struct NaBlock {
 
 template <class Cfg>
 __device__ __forceinline__ NaBlock na_block() {
-  using S = NaShape<Cfg>;
+  constexpr int kTiles = mta_ceil_div(na_group_length(Cfg::kL, Cfg::kDil, 0), Cfg::kRows);
   int x = blockIdx.x;
-  const int tile = x % S::kTiles;
-  x /= S::kTiles;
+  const int tile = x % kTiles;
+  x /= kTiles;
   NaBlock b;
   b.g = x % Cfg::kDil;
   b.bh = x / Cfg::kDil;

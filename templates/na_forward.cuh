@@ -11,11 +11,12 @@
 #pragma once
 
 #include "na_common.cuh"
+#include "na_forward_mma.cuh"
 
 namespace attnjit {
 
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constant__ NaParams p) {
+__device__ __forceinline__ void na_forward_lanes(const NaParams& p) {
   using S = NaShape<Cfg>;
   constexpr int kVec = S::kVec;
   const NaBlock blk = na_block<Cfg>();
@@ -79,6 +80,16 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constan
     if (t >= t_end) continue;
     na_store<Cfg, kVec>(p.out_write, na_row<Cfg>(blk, t), lane, acc[r], 1.0f / l[r]);  // l >= 1: the max's term
     if (group.lane == 0) p.logsumexp[na_stat_index<Cfg>(blk, t)] = (m[r] + log2f(l[r])) * kLn2;
+  }
+}
+
+// kLanes = 0 selects the tensor-core forward (na_forward_mma.cuh), else lane groups on CUDA cores.
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constant__ NaParams p) {
+  if constexpr (Cfg::kLanes == 0) {
+    na_forward_mma<Cfg>(p);
+  } else {
+    na_forward_lanes<Cfg>(p);
   }
 }
 

@@ -87,4 +87,17 @@ ATTNJIT_HD constexpr int na_smem_floats(int rows, int head_dim, int lanes, bool 
   return 2 * rows * na_pitch(head_dim, lanes) + (per_row_stats ? 2 * rows : 0);
 }
 
+// The forward on tensor cores (na_forward_mma.cuh, mma.sync m16n8k16, fp32 accumulation): chosen by a config
+// with lanes = 0, for f16/bf16 with D a multiple of 16 up to 128 (a warp keeps Q's fragments, 16 x D, and its
+// output accumulator, 16 x D fp32, in registers: D / 4 + D / 2 registers). A block is 16 queries per warp;
+// key tiles of tile_j keys (a multiple of 16) are staged in T at a pitch of D + 8 elements, which puts the 8
+// rows one 32-bit B-fragment load or one ldmatrix reads on distinct banks.
+ATTNJIT_HD constexpr bool na_forward_mma_eligible(int elem_bytes, int head_dim) {
+  return elem_bytes == 2 && head_dim % 16 == 0 && head_dim <= 128;
+}
+ATTNJIT_HD constexpr int na_mma_pitch(int head_dim) { return head_dim + 8; }
+ATTNJIT_HD constexpr int na_forward_mma_smem_bytes(int tile_j, int head_dim) {
+  return 2 * tile_j * na_mma_pitch(head_dim) * 2;  // keys and values, 2 bytes each
+}
+
 }  // namespace attnjit

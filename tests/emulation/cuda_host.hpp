@@ -6,6 +6,7 @@
 // Include this, define ATTNJIT_HOST_EMULATION, then the templates.
 #pragma once
 
+#include <algorithm>
 #include <barrier>
 #include <bit>
 #include <cmath>
@@ -25,9 +26,13 @@
 #define __grid_constant__
 #define __shared__
 #define __launch_bounds__(...)
+#define __align__(n)
 
 struct alignas(16) float4 {
   float x, y, z, w;
+};
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
 };
 struct Dim3 {
   unsigned x = 0, y = 0, z = 0;
@@ -53,12 +58,18 @@ inline unsigned short float_to_bf16(float v) {
   return static_cast<unsigned short>((u + 0x7fff + ((u >> 16) & 1)) >> 16);  // round to nearest even
 }
 inline float exp2(float x) { return std::exp2(x); }
+inline float bf16_to_float(unsigned short bits) { return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16); }
 
 // The block being emulated: its barrier and the shuffle barriers of its lane groups.
 struct Block {
-  explicit Block(int threads) : sync(threads), slots(threads) {}
+  explicit Block(int threads) : sync(threads), slots(threads), warps((threads + 31) / 32) {}
   std::barrier<> sync;
-  std::vector<float> slots;
+  std::vector<std::uint64_t> slots;  // one value per thread for shuffles, any type up to 8 bytes
+  struct WarpSlots {  // what the lanes of a warp hand each other in mma and ldmatrix
+    unsigned a[32][4], b[32][2];
+    const unsigned short* rows[32];
+  };
+  std::vector<WarpSlots> warps;
   std::mutex mutex;
   std::map<std::pair<int, unsigned>, std::unique_ptr<std::barrier<>>> groups;  // (warp, mask)
   std::barrier<>& group(int warp, unsigned mask) {
@@ -70,38 +81,103 @@ struct Block {
 };
 inline Block* current_block = nullptr;
 
-// Runs kernel(params) over grid_x blocks of `threads` threads.
+// Runs kernel(params) over a grid of blocks of `threads` threads, one block at a time.
 template <class Kernel, class Params>
-void launch(Kernel kernel, const Params& params, unsigned grid_x, int threads) {
-  for (unsigned b = 0; b < grid_x; ++b) {
-    Block block(threads);
-    current_block = &block;
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        threadIdx.x = static_cast<unsigned>(t);
-        blockIdx.x = b;
-        kernel(params);
-      });
+void launch(Kernel kernel, const Params& params, Dim3 grid, int threads) {
+  for (unsigned z = 0; z < std::max(1u, grid.z); ++z) {
+    for (unsigned y = 0; y < std::max(1u, grid.y); ++y) {
+      for (unsigned x = 0; x < grid.x; ++x) {
+        Block block(threads);
+        current_block = &block;
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t) {
+          pool.emplace_back([&, t] {
+            threadIdx.x = static_cast<unsigned>(t);
+            blockIdx = {x, y, z};
+            kernel(params);
+          });
+        }
+        for (auto& thread : pool) thread.join();
+      }
     }
-    for (auto& thread : pool) thread.join();
   }
   current_block = nullptr;
+}
+template <class Kernel, class Params>
+void launch(Kernel kernel, const Params& params, unsigned grid_x, int threads) {
+  launch(kernel, params, Dim3{grid_x, 1, 1}, threads);
+}
+
+}  // namespace attnjit_host
+
+namespace attnjit_host {
+
+inline std::barrier<>& warp_barrier() {
+  return current_block->group(static_cast<int>(threadIdx.x) / 32, 0xffffffffu);
+}
+
+// mma.sync.m16n8k16, fp32 accumulate: every lane hands in its A and B fragments, then computes its own four C
+// elements from the whole matrices (layouts in templates/mma.cuh).
+template <class ToFloat>
+void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2], ToFloat to_float) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
+  for (int r = 0; r < 4; ++r) w.a[lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) w.b[lane][r] = b[r];
+  warp_barrier().arrive_and_wait();
+  auto half = [&](unsigned reg, int k) { return to_float(static_cast<unsigned short>(k % 2 ? reg >> 16 : reg & 0xffff)); };
+  auto A = [&](int row, int k) { return half(w.a[(row % 8) * 4 + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k); };
+  auto B = [&](int k, int n) { return half(w.b[n * 4 + (k % 8) / 2][k >= 8], k); };
+  const int g = lane / 4, q = lane % 4;
+  for (int e = 0; e < 4; ++e) {
+    const int row = g + (e >= 2 ? 8 : 0), n = 2 * q + e % 2;
+    float sum = c[e];
+    for (int k = 0; k < 16; ++k) sum += A(row, k) * B(k, n);
+    c[e] = sum;
+  }
+  warp_barrier().arrive_and_wait();
+}
+
+inline void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
+  w.rows[lane] = row;
+  warp_barrier().arrive_and_wait();
+  const int g = lane / 4, q = lane % 4;
+  for (int m = 0; m < 2; ++m) {
+    const unsigned short low = w.rows[m * 8 + 2 * q][g], high = w.rows[m * 8 + 2 * q + 1][g];
+    r[m] = static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
+  }
+  warp_barrier().arrive_and_wait();
 }
 
 }  // namespace attnjit_host
 
 inline void __syncthreads() { attnjit_host::current_block->sync.arrive_and_wait(); }
 
-inline float __shfl_xor_sync(unsigned mask, float v, int offset) {
+// A shuffle: every lane of `mask` stores its value, then reads lane `source(lane)`'s (its own when none).
+template <class V, class Source>
+V shuffle(unsigned mask, V v, Source source) {
+  static_assert(sizeof(V) <= 8);
   attnjit_host::Block& block = *attnjit_host::current_block;
   const int t = static_cast<int>(threadIdx.x), warp = t / 32, lane = t % 32;
   std::barrier<>& group = block.group(warp, mask);
-  block.slots[t] = v;
+  std::memcpy(&block.slots[t], &v, sizeof(V));
   group.arrive_and_wait();
-  const float other = block.slots[warp * 32 + (lane ^ offset)];
+  const int from = source(lane);
+  V other = v;
+  if (from >= 0 && from < 32) std::memcpy(&other, &block.slots[warp * 32 + from], sizeof(V));
   group.arrive_and_wait();
   return other;
+}
+
+template <class V>
+V __shfl_xor_sync(unsigned mask, V v, int offset) {
+  return shuffle(mask, v, [offset](int lane) { return lane ^ offset; });
+}
+template <class V>
+V __shfl_down_sync(unsigned mask, V v, int delta) {
+  return shuffle(mask, v, [delta](int lane) { return lane + delta; });
 }
 
 inline float __int_as_float(int v) { return std::bit_cast<float>(v); }

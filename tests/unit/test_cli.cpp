@@ -330,7 +330,7 @@ TEST_CASE("doctor --json: no GPU with a reason, NVRTC with a version, the --cach
   CHECK(std::regex_match(report["nvrtc"]["version"].get<std::string>(), std::regex(R"(\d+\.\d+)")));
   CHECK(report["store"]["enabled"] == true);
   CHECK(report["store"]["path"] == store);
-  CHECK(report["templates"]["files"] == 11);
+  CHECK(report["templates"]["files"] == 13);
   CHECK_FALSE(fs::exists(store));  // the doctor looks, it never creates
 }
 

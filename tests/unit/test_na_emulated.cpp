@@ -69,8 +69,9 @@ unsigned grid_of(const NaProblem& p, int rows) {
   return static_cast<unsigned>(p.batch * p.heads * p.dilation * tiles);
 }
 
-// Runs forward and backward of Cfg on random inputs and compares everything with the reference.
-template <class C>
+// Runs the forward of C and the backward of B (C's problem; other tiles and lanes) on random inputs and
+// compares everything with the reference.
+template <class C, class B = C>
 void check() {
   using T = typename C::T;
   const NaWindow window = C::kWindow == NaWindowKind::clipped   ? NaWindow::clipped
@@ -115,8 +116,9 @@ void check() {
   CHECK_MESSAGE(c_out.passed(), "out " << c_out.error << " / " << c_out.limit << ", NaN " << c_out.nan_count);
   CHECK_MESSAGE(c_lse.passed(), "lse " << c_lse.error << " / " << c_lse.limit << ", NaN " << c_lse.nan_count);
 
-  attnjit_host::launch(na_backward_query<C>, params, grid, C::kThreads);
-  attnjit_host::launch(na_backward_key<C>, params, grid, C::kThreads);
+  const unsigned backward_grid = grid_of(p, B::kRows);
+  attnjit_host::launch(na_backward_query<B>, params, backward_grid, B::kThreads);
+  attnjit_host::launch(na_backward_key<B>, params, backward_grid, B::kThreads);
   const reference::NaGradients g = reference::na_backward(p, q, k, v, dout);
   for (auto [what, got, want] : {std::tuple{"grad_query", &grad_q, &g.query}, {"grad_key", &grad_k, &g.key},
                                  {"grad_value", &grad_v, &g.value}}) {
@@ -147,6 +149,16 @@ TEST_SUITE("na_emulated") {
   }
   TEST_CASE("causal, f16, a whole warp per row (D = 96), kernel 1") {
     check<Cfg<f16_t, K::causal, 9, 96, 1, 1, 2, 2, 2, 32>>();
+  }
+  TEST_CASE("tensor cores (lanes 0): clipped bf16 D = 64, a wide window over several key tiles, dilation 2") {
+    check<Cfg<bf16_t, K::clipped, 150, 64, 33, 2, 32, 16, 2, 0>, Cfg<bf16_t, K::clipped, 150, 64, 33, 2, 16, 20, 2, 8>>();
+  }
+  TEST_CASE("tensor cores: shifted f16 D = 32, tiles of 32 keys, rows past the group's end") {
+    check<Cfg<f16_t, K::shifted, 45, 32, 21, 1, 64, 32, 4, 0>, Cfg<f16_t, K::shifted, 45, 32, 21, 1, 32, 40, 1, 4>>();
+  }
+  TEST_CASE("tensor cores: causal bf16 D = 16, one warp, kernel 1 and L = 1") {
+    check<Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 8, 1, 2>>();
+    check<Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 8, 1, 2>>();
   }
   TEST_CASE("clipped, f32, L = 1 and L smaller than the window") {
     check<Cfg<float, K::clipped, 1, 16, 7, 1, 16, 7, 1, 4>>();

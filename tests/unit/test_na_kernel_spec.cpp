@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "generator/render.hpp"
 #include "na_params.h"
@@ -24,7 +25,7 @@ bool raises(const std::function<void()>& f, const std::string& part) {
     f();
   } catch (const Error& e) {
     if (std::string(e.what()).find(part) != std::string::npos) return true;
-    FAIL_CHECK("message '" << e.what() << "' does not say '" << part << "'");
+    FAIL_CHECK("message '" << std::string(e.what()) << "' does not say '" << part << "'");
     return false;
   }
   FAIL_CHECK("no error; expected one saying '" << part << "'");
@@ -185,9 +186,35 @@ TEST_SUITE("na_kernel_spec") {
     CHECK(na_heuristic_configs(tiny).forward.tile_i == 16);  // 16 lane groups of 8, one row each
   }
 
+  TEST_CASE("the forward runs on tensor cores for wide windows in f16/bf16 with D a multiple of 16 up to 128") {
+    NaProblem p{.batch = 8, .heads = 16, .length = 4096, .head_dim = 64, .kernel_size = 257, .dtype = DType::bf16};
+    const NaConfigs wide = na_heuristic_configs(p);
+    CHECK(wide.forward == TileConfig{64, 64, 4, 0, 0});
+    const KernelSpec spec = na_kernel_spec(KernelKind::na_forward, p, wide.forward);
+    CHECK(na_forward_on_tensor_cores(spec));
+    CHECK(launch_shape(spec, p).smem_bytes == 2u * 64 * (64 + 8) * 2);  // keys and values in bf16, pitch D + 8
+    CHECK(wide.backward_query.lanes > 0);  // the gradients stay on CUDA cores
+    CHECK(render(spec).source.find("kLanes = 0") != std::string::npos);
+    for (auto [change, why] : {std::pair<std::function<void(NaProblem&)>, const char*>{[](NaProblem& q) { q.dtype = DType::f32; }, "f32"},
+                               {[](NaProblem& q) { q.head_dim = 256; }, "D = 256"},
+                               {[](NaProblem& q) { q.head_dim = 40; }, "D = 40"},
+                               {[](NaProblem& q) { q.kernel_size = 7; }, "a narrow window"}}) {
+      NaProblem q = p;
+      change(q);
+      INFO(why);
+      CHECK(na_heuristic_configs(q).forward.lanes > 0);
+    }
+    p.dtype = DType::f32;
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {64, 64, 4, 0, 0}); }, "needs f16 or bf16"));
+    p.dtype = DType::f16;
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 64, 4, 0, 0}); }, "tile_i must be 16 * warps"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {64, 40, 4, 0, 0}); }, "tile_j must be 16, 32"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_backward_key, p, {64, 64, 4, 0, 0}); }, "lanes must be 1, 2"));
+  }
+
   TEST_CASE("config check and pins: every refusal names the kernel, the config and what to do") {
     const NaProblem p{.length = 100, .head_dim = 64, .kernel_size = 7};
-    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 38, 4, 0, 3}); }, "lanes must be 1, 2, 4, 8, 16 or 32"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 38, 4, 0, 3}); }, "1, 2, 4, 8, 16 or 32"));
     CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {20, 38, 4, 0, 8}); }, "multiple of the block's 16 lane groups"));
     CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 0, 4, 0, 8}); }, "tile_j"));
     CHECK(raises([&] { check_na_config(KernelKind::na_backward_key, p, {256, 38, 1, 0, 1}); }, "spill registers"));

@@ -1,0 +1,67 @@
+// Warp-level tensor-core pieces shared by the kernels that use them: mma.sync.m16n8k16 with fp32
+// accumulation for bf16 and f16, ldmatrix (transposed) from shared memory, and packing two 16-bit values
+// into a fragment register. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16"; with
+// g = lane / 4 and c = lane % 4:
+//   A (16 x 16, row-major): a0 = (g, 2c..2c+1), a1 = (g+8, 2c..), a2 = (g, 2c+8..), a3 = (g+8, 2c+8..)
+//   B (16 x 8, k x n):      b0 = (k 2c..2c+1, n g), b1 = (k 2c+8..2c+9, n g)
+//   C (16 x 8, fp32):       c0, c1 = (g, 2c), (g, 2c+1); c2, c3 = (g+8, 2c), (g+8, 2c+1)
+// Under ATTNJIT_HOST_EMULATION the warp's lanes exchange their fragments on the host instead
+// (tests/emulation/cuda_host.hpp).
+#pragma once
+
+#include "common.cuh"
+
+namespace attnjit {
+
+template <class T>
+struct Mma16816;
+template <>
+struct Mma16816<bf16_t> {
+  __device__ static void run(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+#ifdef ATTNJIT_HOST_EMULATION
+    attnjit_host::mma_m16n8k16(c, a, b, attnjit_host::bf16_to_float);
+#else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+  }
+};
+template <>
+struct Mma16816<f16_t> {
+  __device__ static void run(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+#ifdef ATTNJIT_HOST_EMULATION
+    attnjit_host::mma_m16n8k16(c, a, b, attnjit_host::half_to_float);
+#else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+  }
+};
+
+// Two 16-bit values as one fragment register, the lower column in the low half.
+__device__ __forceinline__ unsigned pack_pair(unsigned short low, unsigned short high) {
+  return static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
+}
+
+// ldmatrix.x2.trans: lanes 0-7 give the addresses of the 8 rows (8 consecutive 16-bit values each) of
+// matrix 0, lanes 8-15 those of matrix 1 (lanes 16-31 must give valid shared addresses, unused); lane gets
+// r[m] = (M_m[2c][g], M_m[2c+1][g]), i.e. a B fragment when the rows are k and the columns n.
+__device__ __forceinline__ void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) {
+#ifdef ATTNJIT_HOST_EMULATION
+  attnjit_host::ldmatrix_x2_trans(r, row);
+#else
+  unsigned address;
+  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(address));
+#endif
+}
+
+}  // namespace attnjit
