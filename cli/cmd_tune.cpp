@@ -1,6 +1,6 @@
 // attnjit tune: the offline autotuner over one problem (flags) or many (--problem FILE), with a time
 // budget, a progress line on a terminal, a summary table and a JSON or CSV report of every candidate.
-// attnjit tune-worker: the tuner's worker process (hidden; see tuner/mta_tune_worker.hpp).
+// attnjit tune-worker: the tuner's worker process (hidden; see tuner/tune_worker.hpp).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -11,13 +11,14 @@
 
 #include "cache/store.hpp"
 #include "cli/common.hpp"
+#include "cli/bench_na.hpp"  // to_json(NaProblem)
 #include "cli/problem_args.hpp"
 #include "cli/table.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/mta_plan.hpp"
 #include "tuner/mta_choice.hpp"
-#include "tuner/mta_tune_worker.hpp"
-#include "tuner/mta_tuner.hpp"
+#include "tuner/tune_worker.hpp"
+#include "tuner/tuner.hpp"
 #include "tuner/tune_report.hpp"
 
 namespace attnjit::cli {
@@ -39,10 +40,16 @@ std::string self_executable() {
   return std::string(path, static_cast<std::size_t>(n));
 }
 
-nlohmann::json report_json(const std::vector<std::pair<NamedProblem, ProblemTuneResult>>& results,
-                           const cache::Environment& env) {
+// A tuned problem: its label for tables, its JSON (as the --problem file says it) and the result.
+struct Tuned {
+  std::string label;
+  nlohmann::json problem;
+  ProblemTuneResult result;
+};
+
+nlohmann::json report_json(const std::vector<Tuned>& results, const cache::Environment& env) {
   nlohmann::json problems = nlohmann::json::array();
-  for (const auto& [named, r] : results) {
+  for (const auto& [label, problem, r] : results) {
     nlohmann::json kernels = nlohmann::json::array();
     for (const KernelTuneResult& k : r.kernels) {
       nlohmann::json candidates = nlohmann::json::array();
@@ -57,8 +64,7 @@ nlohmann::json report_json(const std::vector<std::pair<NamedProblem, ProblemTune
                          {"workers", k.workers}, {"seconds", k.seconds}, {"stored", k.stored}, {"note", k.note},
                          {"candidates", candidates}});
     }
-    problems.push_back({{"name", named.name.empty() ? describe(r.problem) : named.name},
-                        {"problem", to_json(r.problem)}, {"seconds", r.seconds}, {"kernels", kernels}});
+    problems.push_back({{"name", label}, {"problem", problem}, {"seconds", r.seconds}, {"kernels", kernels}});
   }
   return {{"environment",
            {{"gpu", env.gpu_name}, {"sm_count", env.sm_count}, {"arch", env.arch}, {"driver", env.driver_version},
@@ -86,7 +92,22 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
       args.fault != "wrong") {
     detail::raise_invalid("--inject-fault {}: one of compile, crash, hang, wrong", args.fault);
   }
-  const std::vector<NamedProblem> problems = named_problems_from(args.problem);
+  // Every problem as a label, its JSON and a function that tunes it (mta or neighborhood attention).
+  struct Job {
+    std::string label;
+    nlohmann::json problem;
+    std::function<ProblemTuneResult(const TuneOptions&)> run;
+  };
+  std::vector<Job> problems;
+  const AnyProblems any = any_problems_from(args.problem);
+  for (const NamedProblem& p : any.mta) {
+    problems.push_back({p.name.empty() ? describe(p.problem) : p.name, to_json(p.problem),
+                        [p](const TuneOptions& o) { return tune_mta(p.problem, o); }});
+  }
+  for (const NamedNaProblem& p : any.na) {
+    problems.push_back({p.name.empty() ? describe(p.problem) : p.name, to_json(p.problem),
+                        [p](const TuneOptions& o) { return tune_na(p.problem, o); }});
+  }
   std::ofstream report;
   if (!args.report.empty()) report = open_report(args.report);
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
@@ -102,15 +123,15 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
   options.jobs = args.jobs;
   options.fault = args.fault;
 
-  std::vector<std::pair<NamedProblem, ProblemTuneResult>> results;
+  std::vector<Tuned> results;
   for (std::size_t n = 0; n < problems.size(); ++n) {
-    const std::string label = problems[n].name.empty() ? describe(problems[n].problem) : problems[n].name;
+    const std::string& label = problems[n].label;
     if (terminal) {
       options.progress = [&](const std::string& line) {
         fmt::print(stderr, "\r\033[K[{}/{}] {}: {}", n + 1, problems.size(), label, line);
       };
     }
-    results.emplace_back(problems[n], tune_mta(problems[n].problem, options));
+    results.push_back({label, problems[n].problem, problems[n].run(options)});
     if (terminal) fmt::print(stderr, "\r\033[K");
   }
 
@@ -119,8 +140,7 @@ int tune(const TuneArgs& args, const GlobalOptions& global) {
                "workers", "seconds"});
   std::vector<std::string> failures, notes;
   bool all_stored = true;
-  for (const auto& [named, r] : results) {
-    const std::string label = named.name.empty() ? describe(r.problem) : named.name;
+  for (const auto& [label, problem, r] : results) {
     bool first = true;
     for (const KernelTuneResult& k : r.kernels) {
       int timed = 0, screened = 0, failed = 0, tried = 0;
@@ -190,7 +210,7 @@ Command add_tune(CLI::App& app, const GlobalOptions& global) {
 }
 
 Command add_tune_worker(CLI::App& /*app: no options of its own*/, const GlobalOptions& global) {
-  return [&global] { return run_mta_tune_worker(std::cin, std::cout, runtime_options(global)); };
+  return [&global] { return run_tune_worker(std::cin, std::cout, runtime_options(global)); };
 }
 
 }  // namespace attnjit::cli

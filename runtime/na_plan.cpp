@@ -1,25 +1,17 @@
 #include "runtime/na_plan.hpp"
 
-#include <fmt/format.h>
-
-#include <cstdlib>
-
 #include "runtime/driver.hpp"
-#include "tuner/mta_choice.hpp"  // step_name
+#include "tuner/na_choice.hpp"
 
 namespace attnjit::detail {
 
 std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& problem, CUcontext context,
                                      const DeviceInfo& device) {
   validate(problem);
-  const char* env = std::getenv("ATTNJIT_NA_CONFIG");
-  std::string pins = ",";  // ",forward=...,backward_key=..." so that every pin follows a comma
-  if (env != nullptr) pins += env;
-  auto plan = make_na_plan(cache, problem, na_configs(problem), context, device);
-  for (KernelChoice& choice : plan->choices) {
-    const bool pinned = pins.find(fmt::format(",{}=", choice.step)) != std::string::npos;
-    choice.why = pinned ? "pinned by ATTNJIT_NA_CONFIG" : "heuristic: neighborhood attention has no tuned winners yet";
-  }
+  NaConfigChoice choice = choose_na_configs(
+      problem, [&](const std::string& key, KernelKind kind) { return cache.tuned(key, kind); }, device.environment);
+  auto plan = make_na_plan(cache, problem, choice.configs, context, device);
+  plan->choices = std::move(choice.choices);
   return plan;
 }
 

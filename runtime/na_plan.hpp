@@ -19,7 +19,8 @@ struct NaPlan {
   std::vector<KernelChoice> choices;  // which kernel runs at each step, and why
 };
 
-// Validates the problem and loads its kernels under na_configs (the heuristic, or ATTNJIT_NA_CONFIG's pins).
+// Validates the problem, chooses its configs (choose_na_configs: a pin, else the current environment's tuned
+// winner, else the heuristic), then loads its kernels.
 std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& problem, CUcontext context,
                                      const DeviceInfo& device);
 // The same with the configs given (each checked with check_na_config).

@@ -56,15 +56,18 @@ MtaProblem mta_problem_from_key(const std::string& key) {
 
 KernelKind kernel_kind_from_string(const std::string& text) {
   for (KernelKind k : {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
-                       KernelKind::mta_backward_weight, KernelKind::mta_reduce_weight}) {
+                       KernelKind::mta_backward_weight, KernelKind::mta_reduce_weight, KernelKind::na_forward,
+                       KernelKind::na_backward_query, KernelKind::na_backward_key}) {
     if (text == to_string(k)) return k;
   }
-  detail::raise_invalid("unknown kernel kind '{}' (mta_stats, mta_fwd, mta_bwd_input, mta_bwd_weight, mta_reduce_weight)",
-                        text);
+  detail::raise_invalid("unknown kernel kind '{}' (mta_stats, mta_fwd, mta_bwd_input, mta_bwd_weight, mta_reduce_weight, "
+                        "na_fwd, na_bwd_query, na_bwd_key)", text);
 }
 
 std::string to_json(const TileConfig& c) {
-  return nlohmann::json{{"tile_i", c.tile_i}, {"tile_j", c.tile_j}, {"warps", c.warps}, {"oc_tile", c.oc_tile}}.dump();
+  nlohmann::json j{{"tile_i", c.tile_i}, {"tile_j", c.tile_j}, {"warps", c.warps}, {"oc_tile", c.oc_tile}};
+  if (c.lanes != 0) j["lanes"] = c.lanes;  // neighborhood attention's lane groups; mta configs stay as stored
+  return j.dump();
 }
 
 TileConfig tile_config_from_json(const std::string& text) {
@@ -77,6 +80,10 @@ TileConfig tile_config_from_json(const std::string& text) {
       detail::raise_invalid("tuned config '{}' has no integer '{}'", text, key);
     }
     *field = j.at(key).get<int>();
+  }
+  if (j.contains("lanes")) {
+    if (!j.at("lanes").is_number_integer()) detail::raise_invalid("tuned config '{}': 'lanes' is not an integer", text);
+    c.lanes = j.at("lanes").get<int>();
   }
   return c;
 }

@@ -56,13 +56,26 @@ TileConfig heuristic_config(KernelKind kind, const NaProblem& p) {
   // No more rows than the longest dilation group has (short sequences): whole lane groups only.
   while (per_group > 1 && (per_group / 2) * groups >= group_length) per_group /= 2;
   c.tile_i = groups * per_group;
-  const int range = std::min(group_length, c.tile_i + p.kernel_size - 1);
-  c.tile_j = range;
-  while (c.tile_j > 1 && smem_bytes(kind, p, c.tile_j, c.lanes) > kSmemBudget) c.tile_j = (c.tile_j + 1) / 2;
+  c.tile_j = na_staged_rows(kind, p, c.tile_i, c.lanes);
   return c;
 }
 
 }  // namespace
+
+int na_staged_rows(KernelKind kind, const NaProblem& p, int tile_i, int lanes) {
+  int rows = std::min(na_group_length(p.length, p.dilation, 0), tile_i + p.kernel_size - 1);
+  while (rows > 1 && smem_bytes(kind, p, rows, lanes) > kSmemBudget) rows = (rows + 1) / 2;
+  return rows;
+}
+
+bool na_config_ok(KernelKind kind, const NaProblem& problem, const TileConfig& config) {
+  try {
+    check_na_config(kind, problem, config);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 TileConfig& config_of(NaConfigs& configs, KernelKind kind) {
   switch (kind) {
@@ -70,6 +83,10 @@ TileConfig& config_of(NaConfigs& configs, KernelKind kind) {
     case KernelKind::na_backward_key: return configs.backward_key;
     default: return configs.forward;
   }
+}
+
+const TileConfig& config_of(const NaConfigs& configs, KernelKind kind) {
+  return config_of(const_cast<NaConfigs&>(configs), kind);  // the same member, read only
 }
 
 // 8 elements per lane: a lane's part of a staged row is two 16-byte loads, and a 128-wide head takes 16

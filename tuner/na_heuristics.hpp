@@ -18,6 +18,7 @@ struct NaConfigs {
 };
 
 TileConfig& config_of(NaConfigs& configs, KernelKind kind);
+const TileConfig& config_of(const NaConfigs& configs, KernelKind kind);
 
 // Lanes per row: the power of two (1 to 32) whose lanes * na_vec(D, lanes) wastes the fewest padded
 // elements, ties to 8 elements per lane (two 16-byte shared loads; see the definition).
@@ -28,6 +29,14 @@ NaConfigs na_heuristic_configs(const NaProblem& problem);
 // Throws invalid_argument naming the config, the kernel and what is wrong (lanes a power of two up to 32,
 // 1 to 32 warps, tile_i a multiple of the lane groups, registers and shared memory in bounds).
 void check_na_config(KernelKind kind, const NaProblem& problem, const TileConfig& config);
+
+// Whether check_na_config accepts the config.
+bool na_config_ok(KernelKind kind, const NaProblem& problem, const TileConfig& config);
+
+// Rows a lane-group kernel stages at a time for blocks of tile_i rows: the block's whole range (tile_i plus
+// the window's halo, within the longest dilation group) when it fits 64 KiB of shared memory, else halved
+// until it does.
+int na_staged_rows(KernelKind kind, const NaProblem& problem, int tile_i, int lanes);
 
 // Replaces configs from a pin, e.g. "forward=32x40x4x16,backward_key=16x48x4x16":
 // kernel=TILE_IxTILE_JxWARPSxLANES. For measuring one config by hand; the tuner is the way to choose.

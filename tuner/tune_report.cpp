@@ -16,6 +16,9 @@ std::string quoted(const std::string& s) {
 
 std::string config_text(KernelKind kind, const TileConfig& c) {
   if (kind == KernelKind::mta_row_stats) return fmt::format("{}w", c.warps);
+  if (is_neighborhood_attention(kind)) {  // ATTNJIT_NA_CONFIG's form; lanes 0 is the tensor-core forward
+    return fmt::format("{}x{}x{}x{}", c.tile_i, c.tile_j, c.warps, c.lanes);
+  }
   return c.oc_tile ? fmt::format("{}x{}x{}x{}", c.tile_i, c.tile_j, c.warps, c.oc_tile)
                    : fmt::format("{}x{}x{}", c.tile_i, c.tile_j, c.warps);
 }

@@ -18,6 +18,7 @@
 #include "runtime/mta_plan.hpp"
 #include "tuner/tuner_kernels.hpp"
 #include "tuner/mta_verify.hpp"
+#include "tuner/na_verify.hpp"
 
 namespace attnjit {
 namespace {
@@ -174,6 +175,34 @@ TEST_SUITE("gpu") {
     CHECK(explain_code == 0);
     CHECK(explained.find("tuned winner from") != std::string::npos);
     CHECK(explained.find("kernels: 0 compiled by NVRTC, 4 loaded from the store") != std::string::npos);
+  }
+
+  TEST_CASE("attnjit tune --op na: each neighborhood-attention kernel tuned, verified, stored and then dispatched") {
+    const std::string store = scratch("na.db"), report = scratch("na.json");
+    const auto [code, output] = attnjit_cli(fmt::format(
+        "--cache '{}' tune --op na -b 1 -c 4 -L 1000 -D 64 -k 65 --rounds 2 --reps 5 --report '{}'", store, report));
+    REQUIRE_MESSAGE(code == 0, output);
+    const nlohmann::json r = read_json(report);
+    const nlohmann::json& kernels = r["problems"][0]["kernels"];
+    REQUIRE(kernels.size() == 3);
+    bool tensor_cores_tried = false;
+    for (const nlohmann::json& k : kernels) {
+      CHECK(k["stored"].get<bool>());
+      for (const auto& c : k["candidates"]) {
+        tensor_cores_tried = tensor_cores_tried || c["config"].get<std::string>().ends_with("x0");
+        CHECK_MESSAGE(c["status"] != "wrong result", c.dump());
+      }
+    }
+    CHECK(tensor_cores_tried);  // bf16, D = 64: the forward's tensor-core configs are candidates
+    const NaProblem p{.batch = 1, .heads = 4, .length = 1000, .head_dim = 64, .kernel_size = 65, .dtype = DType::bf16};
+    Runtime runtime(RuntimeOptions{store, CacheMode::read_only});
+    for (const KernelChoice& c : runtime.explain_neighborhood_attention(p)) {
+      fmt::print("{:15} {} | {}\n", c.step, c.kernel, c.why);
+      CHECK_MESSAGE(c.tuned, c.step);
+    }
+    CHECK(runtime.stats().nvrtc_compiles == 0);
+    const detail::NaVerification v = detail::verify_na(runtime, p, 9, detail::Direction::forward_backward);
+    CHECK_MESSAGE(v.passed(), v.summary());
   }
 }
 

@@ -1,4 +1,4 @@
-#include "tuner/mta_tuner.hpp"
+#include "tuner/tuner.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -20,6 +20,8 @@
 #include "runtime/nvrtc.hpp"
 #include "tuner/mta_candidates.hpp"
 #include "tuner/mta_choice.hpp"
+#include "tuner/na_candidates.hpp"
+#include "tuner/na_choice.hpp"
 #include "tuner/worker.hpp"
 
 namespace attnjit {
@@ -112,8 +114,7 @@ std::string compile_with_fault(const KernelSpec& spec, const std::string& arch) 
 
 }  // namespace
 
-ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options) {
-  validate(problem);
+ProblemTuneResult tune(const TuneTarget& target, const TuneOptions& options) {
   const auto start = Clock::now();
   auto say = [&](const std::string& line) {
     if (options.progress) options.progress(line);
@@ -126,9 +127,7 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
   detail::KernelCache cache(runtime_options);
   cache::Store store(options.store_path, cache::OpenMode::read_write);
 
-  std::vector<KernelKind> kinds = {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input};
-  if (!mta_weight_grad_fused(problem)) kinds.push_back(KernelKind::mta_backward_weight);
-  const MtaConfigs heuristic = mta_heuristic_configs(problem);
+  const std::vector<KernelKind>& kinds = target.kinds;
   const DeviceLimits limits{1024, device.max_smem_per_block};
 
   // Every candidate of every kernel, its outcome so far, and the compile futures of the kernels it needs.
@@ -140,19 +139,17 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
   const int jobs = options.jobs > 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
   CompilePool pool(cache, device.arch, jobs);
   for (std::size_t k = 0; k < kinds.size(); ++k) {
-    const std::vector<TileConfig> configs = mta_candidates(kinds[k], problem, limits);
+    const std::vector<TileConfig> configs = target.candidates(kinds[k], limits);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       Candidate c;
       c.outcome.config = configs[i];
-      c.outcome.kernel = name(mta_kernel_spec(kinds[k], problem, configs[i]));
+      c.outcome.kernel = name(target.spec(kinds[k], configs[i]));
       const auto quarantined = i == 0 ? std::nullopt : store.find_quarantine(c.outcome.kernel, env);
       if (quarantined) {
         c.outcome.status = "quarantined";
         c.outcome.detail = quarantined->reason + ": " + quarantined->detail.substr(0, 200);
       } else if (!(i == 1 && options.fault == "compile")) {
-        MtaConfigs m = heuristic;
-        config_of(m, kinds[k]) = configs[i];
-        for (const KernelSpec& spec : in_launch_order(mta_kernel_specs(problem, m))) c.compiled.push_back(pool.add(spec));
+        for (const KernelSpec& spec : target.plan_specs(kinds[k], configs[i])) c.compiled.push_back(pool.add(spec));
       }
       all[k].push_back(std::move(c));
     }
@@ -160,8 +157,8 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
   pool.start();
 
   ProblemTuneResult result;
-  result.problem = problem;
-  const std::string problem_key = mta_problem_key(problem);
+  result.problem_key = target.problem_key;
+  const std::string& problem_key = target.problem_key;
   for (std::size_t k = 0; k < kinds.size(); ++k) {
     const KernelKind kind = kinds[k];
     const char* step = step_name(kind);
@@ -188,7 +185,7 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
       Candidate& c = candidates[i];
       if (c.outcome.status == "quarantined") continue;
       if (i == 1 && options.fault == "compile") {
-        quarantine(c, "compile", compile_with_fault(mta_kernel_spec(kind, problem, c.outcome.config), device.arch));
+        quarantine(c, "compile", compile_with_fault(target.spec(kind, c.outcome.config), device.arch));
         continue;
       }
       std::string error;
@@ -332,6 +329,37 @@ ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options
   }
   result.seconds = since(start);
   return result;
+}
+
+ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options) {
+  validate(problem);
+  TuneTarget t;
+  t.problem_key = mta_problem_key(problem);
+  t.kinds = {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input};
+  if (!mta_weight_grad_fused(problem)) t.kinds.push_back(KernelKind::mta_backward_weight);
+  t.candidates = [problem](KernelKind kind, const DeviceLimits& limits) { return mta_candidates(kind, problem, limits); };
+  t.spec = [problem](KernelKind kind, const TileConfig& c) { return mta_kernel_spec(kind, problem, c); };
+  t.plan_specs = [problem](KernelKind kind, const TileConfig& c) {
+    MtaConfigs m = mta_heuristic_configs(problem);
+    config_of(m, kind) = c;
+    return in_launch_order(mta_kernel_specs(problem, m));
+  };
+  return tune(t, options);
+}
+
+ProblemTuneResult tune_na(const NaProblem& problem, const TuneOptions& options) {
+  validate(problem);
+  TuneTarget t;
+  t.problem_key = na_problem_key(problem);
+  t.kinds = {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key};
+  t.candidates = [problem](KernelKind kind, const DeviceLimits& limits) { return na_candidates(kind, problem, limits); };
+  t.spec = [problem](KernelKind kind, const TileConfig& c) { return na_kernel_spec(kind, problem, c); };
+  t.plan_specs = [problem](KernelKind kind, const TileConfig& c) {
+    NaConfigs configs = na_heuristic_configs(problem);
+    config_of(configs, kind) = c;
+    return in_launch_order(na_kernel_specs(problem, configs));
+  };
+  return tune(t, options);
 }
 
 }  // namespace attnjit

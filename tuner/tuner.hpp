@@ -1,8 +1,8 @@
-// The autotuner for mta problems: for each tunable kernel of a problem, the candidates around the
-// heuristic (mta_candidates), compiled in parallel into the store while the previous kernel is measured,
-// then verified and timed in a worker process under a watchdog (mta_tune_worker), the winner picked by
-// the tie rule (pick_winner) and stored for this environment; failed candidates go to the quarantine and
-// are never tried again here (DESIGN.md "The tuner never crowns an unverified kernel").
+// The autotuner: for each tunable kernel of a problem (mta or neighborhood attention), the candidates around
+// the heuristic (mta_candidates, na_candidates), compiled in parallel into the store while the previous
+// kernel is measured, then verified and timed in a worker process under a watchdog (tune_worker), the winner
+// picked by the tie rule (pick_winner) and stored for this environment; failed candidates go to the
+// quarantine and are never tried again here (DESIGN.md "The tuner never crowns an unverified kernel").
 #pragma once
 
 #include <chrono>
@@ -13,6 +13,7 @@
 
 #include "attnjit/attnjit.hpp"
 #include "generator/kernel_spec.hpp"
+#include "tuner/mta_candidates.hpp"  // DeviceLimits
 
 namespace attnjit {
 
@@ -55,12 +56,23 @@ struct KernelTuneResult {
 };
 
 struct ProblemTuneResult {
-  MtaProblem problem;
+  std::string problem_key;  // the store's key of the problem
   std::vector<KernelTuneResult> kernels;
   double seconds = 0;  // wall time for the problem
 };
 
-// Needs a GPU (throws Error{no_driver} without one).
+// What the tuning loop needs to know of one problem, whatever its op.
+struct TuneTarget {
+  std::string problem_key;          // canonical JSON; the worker rebuilds the problem from it
+  std::vector<KernelKind> kinds;    // the tunable kernels, in the order they are tuned
+  std::function<std::vector<TileConfig>(KernelKind, const DeviceLimits&)> candidates;  // the heuristic first
+  std::function<KernelSpec(KernelKind, const TileConfig&)> spec;                       // the tuned kernel
+  std::function<std::vector<KernelSpec>(KernelKind, const TileConfig&)> plan_specs;    // all a candidate's plan loads
+};
+
+// Need a GPU (throw Error{no_driver} without one).
+ProblemTuneResult tune(const TuneTarget& target, const TuneOptions& options);
 ProblemTuneResult tune_mta(const MtaProblem& problem, const TuneOptions& options);
+ProblemTuneResult tune_na(const NaProblem& problem, const TuneOptions& options);
 
 }  // namespace attnjit

@@ -1,0 +1,97 @@
+// The neighborhood-attention half of the tuner that needs no GPU: the candidate space, the problem key the
+// worker receives, the choice of configs (pin, tuned winner, heuristic), tuned-config JSON with lanes, and
+// the report's config text.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "tuner/na_candidates.hpp"
+#include "tuner/na_choice.hpp"
+#include "tuner/tune_report.hpp"
+
+namespace attnjit {
+
+TEST_SUITE("tuner") {
+  TEST_CASE("na candidates: the heuristic first, distinct, all accepted by the config check and the device") {
+    const NaProblem wide{.batch = 8, .heads = 16, .length = 4096, .head_dim = 64, .kernel_size = 257, .dtype = DType::bf16};
+    const NaProblem narrow{.batch = 2, .heads = 32, .length = 4096, .head_dim = 128, .kernel_size = 7, .dtype = DType::f32};
+    for (const NaProblem& p : {wide, narrow}) {
+      for (KernelKind kind : {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key}) {
+        const std::vector<TileConfig> c = na_candidates(kind, p, DeviceLimits{});
+        INFO(describe(p) << " " << to_string(kind));
+        REQUIRE(c.size() > 5);
+        CHECK(c[0] == config_of(na_heuristic_configs(p), kind));
+        for (std::size_t i = 0; i < c.size(); ++i) {
+          CHECK(na_config_ok(kind, p, c[i]));
+          CHECK(std::count(c.begin(), c.end(), c[i]) == 1);
+        }
+        const bool tensor_cores = std::any_of(c.begin(), c.end(), [](const TileConfig& t) { return t.lanes == 0; });
+        CHECK(tensor_cores == (kind == KernelKind::na_forward && p.dtype == DType::bf16));
+      }
+    }
+    // A device with less shared memory gets fewer candidates, none past its limit.
+    const std::vector<TileConfig> small = na_candidates(KernelKind::na_forward, wide, DeviceLimits{1024, 40 * 1024});
+    for (const TileConfig& t : small) {
+      CHECK(launch_shape(na_kernel_spec(KernelKind::na_forward, wide, t), wide).smem_bytes <= 40u * 1024);
+    }
+  }
+
+  TEST_CASE("na problem keys round trip, say op na, and mta keys are not taken for them") {
+    const NaProblem p{.batch = 2, .heads = 3, .length = 77, .head_dim = 40, .kernel_size = 9, .dilation = 3,
+                      .window = NaWindow::causal, .scale = 0.25, .dtype = DType::f16};
+    const std::string key = na_problem_key(p);
+    CHECK(key.find("\"op\":\"na\"") != std::string::npos);
+    CHECK(na_problem_from_key(key) == p);
+    CHECK_THROWS_WITH_AS(na_problem_from_key(mta_problem_key(MtaProblem{})), doctest::Contains("not a neighborhood-attention key"),
+                         Error);
+    CHECK(kernel_kind_from_string("na_bwd_key") == KernelKind::na_backward_key);
+  }
+
+  TEST_CASE("tuned configs carry lanes only when they have them: stored mta configs read as before") {
+    CHECK(to_json(TileConfig{32, 64, 4, 1}) == R"({"oc_tile":1,"tile_i":32,"tile_j":64,"warps":4})");
+    const TileConfig na{32, 38, 4, 0, 16};
+    CHECK(tile_config_from_json(to_json(na)) == na);
+    const TileConfig mma{64, 64, 4, 0, 0};
+    CHECK(tile_config_from_json(to_json(mma)) == mma);
+    CHECK(config_text(KernelKind::na_forward, mma) == "64x64x4x0");
+    CHECK(config_text(KernelKind::na_backward_key, na) == "32x38x4x16");
+  }
+
+  TEST_CASE("choose_na_configs: heuristic without winners, the environment's winner, a pin above both") {
+    const NaProblem p{.batch = 2, .heads = 32, .length = 4096, .head_dim = 128, .kernel_size = 7, .dtype = DType::bf16};
+    const cache::Environment now{"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
+    const NaConfigs heuristic = na_heuristic_configs(p);
+    const NaConfigChoice plain = choose_na_configs(p, nullptr, now);
+    CHECK(plain.configs == heuristic);
+    REQUIRE(plain.choices.size() == 3);
+    CHECK(plain.choices[0].step == "forward");
+    CHECK(plain.choices[2].step == "backward_key");
+    CHECK(plain.choices[1].why == "heuristic: no tuned winner for this problem");
+
+    const TileConfig winner{64, 70, 4, 0, 16};
+    auto find = [&](const std::string& key, KernelKind kind) {
+      std::vector<cache::TunedRecord> winners;
+      if (key == na_problem_key(p) && kind == KernelKind::na_backward_key) {
+        cache::TunedRecord w;
+        w.environment = now;
+        w.config_json = to_json(winner);
+        winners.push_back(w);
+      }
+      return winners;
+    };
+    const NaConfigChoice tuned = choose_na_configs(p, find, now);
+    CHECK(tuned.configs.backward_key == winner);
+    CHECK(tuned.configs.forward == heuristic.forward);
+    CHECK(tuned.choices[2].tuned);
+    CHECK(tuned.choices[2].kernel == name(na_kernel_spec(KernelKind::na_backward_key, p, winner)));
+
+    ::setenv("ATTNJIT_NA_CONFIG", "backward_key=16x22x2x8", 1);
+    const NaConfigChoice pinned = choose_na_configs(p, find, now);
+    ::unsetenv("ATTNJIT_NA_CONFIG");
+    CHECK(pinned.configs.backward_key == TileConfig{16, 22, 2, 0, 8});
+    CHECK(pinned.choices[2].why == "pinned by ATTNJIT_NA_CONFIG");
+  }
+}
+
+}  // namespace attnjit

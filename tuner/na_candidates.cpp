@@ -1,0 +1,36 @@
+#include "tuner/na_candidates.hpp"
+
+#include <algorithm>
+
+#include "na_params.h"
+
+namespace attnjit {
+
+std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const DeviceLimits& limits) {
+  const TileConfig heuristic = config_of(na_heuristic_configs(p), kind);
+  std::vector<TileConfig> out = {heuristic};
+  auto add = [&](const TileConfig& c) {
+    if (std::find(out.begin(), out.end(), c) != out.end()) return;
+    if (32 * c.warps > limits.max_threads_per_block || !na_config_ok(kind, p, c)) return;
+    if (launch_shape(na_kernel_spec(kind, p, c), p).smem_bytes > static_cast<unsigned>(limits.max_smem_per_block)) return;
+    out.push_back(c);
+  };
+  const int lanes = heuristic.lanes > 0 ? heuristic.lanes : na_heuristic_lanes(p.head_dim);
+  for (int l : {lanes, lanes / 2, lanes * 2}) {
+    if (l < 1 || l > 32) continue;
+    for (int warps : {2, 4, 8}) {
+      for (int per_group : {1, 2, 4}) {
+        const int tile_i = 32 * warps / l * per_group;
+        add({tile_i, na_staged_rows(kind, p, tile_i, l), warps, 0, l});
+      }
+    }
+  }
+  if (kind == KernelKind::na_forward && na_forward_mma_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim)) {
+    for (int warps : {2, 4, 8}) {
+      for (int keys : {32, 64, 128}) add({16 * warps, keys, warps, 0, 0});
+    }
+  }
+  return out;
+}
+
+}  // namespace attnjit

@@ -1,0 +1,23 @@
+// Which config each neighborhood-attention kernel runs with, and why: an ATTNJIT_NA_CONFIG pin, else the
+// current environment's tuned winner from the store, else the heuristic (as tuner/mta_choice.hpp for mta).
+#pragma once
+
+#include <string>
+
+#include "tuner/mta_choice.hpp"  // ConfigChoice, choose_config, FindTuned, step_name
+#include "tuner/na_heuristics.hpp"
+
+namespace attnjit {
+
+// The store's key of a problem: canonical JSON of every field, with "op": "na" (mta keys have no "op").
+std::string na_problem_key(const NaProblem& problem);
+NaProblem na_problem_from_key(const std::string& key);  // throws invalid_argument
+
+struct NaConfigChoice {
+  NaConfigs configs;
+  std::vector<KernelChoice> choices;  // forward, backward_query, backward_key
+};
+
+NaConfigChoice choose_na_configs(const NaProblem& problem, const FindTuned& find, const cache::Environment& now);
+
+}  // namespace attnjit
