@@ -14,8 +14,9 @@ export ATTNJIT_CACHE=${ATTNJIT_CACHE:-$(mktemp -d)/attnjit.db}
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   "$build/attnjit" doctor
   "$build/tests/attnjit_gpu_tests" || echo "GPU SUITE FAILED"
-  echo "# README example (examples/mta_forward_backward.cpp)"
+  echo "# README examples (examples/mta_forward_backward.cpp, examples/na_forward_backward.cpp)"
   "$build/mta_forward_backward" || echo "README EXAMPLE FAILED"
+  "$build/na_forward_backward" || echo "README EXAMPLE FAILED"
 } 2>&1 | tee "$out/gpu_suite.txt"
 status=0
 grep -q "FAILED" "$out/gpu_suite.txt" && status=1
