@@ -81,26 +81,29 @@ struct Block {
 };
 inline Block* current_block = nullptr;
 
-// Runs kernel(params) over a grid of blocks of `threads` threads, one block at a time.
+// Runs kernel(params) over a grid of blocks of `threads` threads, one block at a time: the threads are made
+// once per launch and go through the blocks together, meeting at a barrier after each (the next block then
+// reuses the shared memory, as a real SM may).
 template <class Kernel, class Params>
 void launch(Kernel kernel, const Params& params, Dim3 grid, int threads) {
-  for (unsigned z = 0; z < std::max(1u, grid.z); ++z) {
-    for (unsigned y = 0; y < std::max(1u, grid.y); ++y) {
-      for (unsigned x = 0; x < grid.x; ++x) {
-        Block block(threads);
-        current_block = &block;
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t) {
-          pool.emplace_back([&, t] {
-            threadIdx.x = static_cast<unsigned>(t);
+  Block block(threads);
+  current_block = &block;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      threadIdx.x = static_cast<unsigned>(t);
+      for (unsigned z = 0; z < std::max(1u, grid.z); ++z) {
+        for (unsigned y = 0; y < std::max(1u, grid.y); ++y) {
+          for (unsigned x = 0; x < grid.x; ++x) {
             blockIdx = {x, y, z};
             kernel(params);
-          });
+            block.sync.arrive_and_wait();
+          }
         }
-        for (auto& thread : pool) thread.join();
       }
-    }
+    });
   }
+  for (auto& thread : pool) thread.join();
   current_block = nullptr;
 }
 template <class Kernel, class Params>
@@ -182,6 +185,8 @@ V __shfl_down_sync(unsigned mask, V v, int delta) {
 
 inline float __int_as_float(int v) { return std::bit_cast<float>(v); }
 inline float __uint_as_float(unsigned v) { return std::bit_cast<float>(v); }
+inline int min(int a, int b) { return a < b ? a : b; }  // CUDA's integer min and max
+inline int max(int a, int b) { return a > b ? a : b; }
 using std::fmaf;
 using std::fmaxf;
 using std::log2f;
