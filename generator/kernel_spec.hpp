@@ -82,8 +82,8 @@ LaunchShape launch_shape(const KernelSpec& spec, const NaProblem& problem);
 // on the spec's patch extents. False for other kinds.
 bool mta_forward_on_tensor_cores(const KernelSpec& spec);
 
-// Whether a neighborhood-attention spec is the tensor-core forward (templates/na_forward_mma.cuh): a forward
-// config with lanes = 0.
-bool na_forward_on_tensor_cores(const KernelSpec& spec);
+// Whether a neighborhood-attention spec runs on tensor cores (templates/na_forward_mma.cuh,
+// na_backward_mma.cuh): a config with lanes = 0.
+bool na_on_tensor_cores(const KernelSpec& spec);
 
 }  // namespace attnjit

@@ -27,17 +27,21 @@ KernelSpec na_kernel_spec(KernelKind kind, const NaProblem& problem, const TileC
   return canonical(spec);
 }
 
-bool na_forward_on_tensor_cores(const KernelSpec& s) { return s.kind == KernelKind::na_forward && s.config.lanes == 0; }
+bool na_on_tensor_cores(const KernelSpec& s) { return is_neighborhood_attention(s.kind) && s.config.lanes == 0; }
 
 LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
   LaunchShape shape;
   shape.threads = static_cast<unsigned>(32 * s.config.warps);
   const long long tiles = mta_ceil_div(na_group_length(s.length, s.dilation, 0), s.config.tile_i);
   shape.grid_x = static_cast<unsigned>(static_cast<long long>(problem.batch) * problem.heads * s.dilation * tiles);
-  shape.smem_bytes = na_forward_on_tensor_cores(s)
-                         ? static_cast<unsigned>(na_forward_mma_smem_bytes(s.config.tile_j, s.head_dim))
-                         : 4u * static_cast<unsigned>(na_smem_floats(s.config.tile_j, s.head_dim, s.config.lanes,
-                                                                     s.kind == KernelKind::na_backward_key));
+  const bool per_row_stats = s.kind == KernelKind::na_backward_key;
+  if (!na_on_tensor_cores(s)) {
+    shape.smem_bytes = 4u * static_cast<unsigned>(na_smem_floats(s.config.tile_j, s.head_dim, s.config.lanes, per_row_stats));
+  } else if (s.kind == KernelKind::na_forward) {
+    shape.smem_bytes = static_cast<unsigned>(na_forward_mma_smem_bytes(s.config.tile_j, s.head_dim));
+  } else {
+    shape.smem_bytes = static_cast<unsigned>(na_backward_mma_smem_bytes(s.config.tile_j, s.head_dim, per_row_stats));
+  }
   return shape;
 }
 

@@ -10,12 +10,13 @@
 //     a block owns kRows keys and stages the queries, grad_out, lse and delta they need.
 #pragma once
 
+#include "na_backward_mma.cuh"
 #include "na_common.cuh"
 
 namespace attnjit {
 
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) na_backward_query(const __grid_constant__ NaParams p) {
+__device__ __forceinline__ void na_backward_query_lanes(const NaParams& p) {
   using S = NaShape<Cfg>;
   constexpr int kVec = S::kVec;
   const NaBlock blk = na_block<Cfg>();
@@ -97,7 +98,7 @@ __device__ void na_stage_stats(const NaBlock& blk, const NaParams& p, int first,
 }
 
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) na_backward_key(const __grid_constant__ NaParams p) {
+__device__ __forceinline__ void na_backward_key_lanes(const NaParams& p) {
   using S = NaShape<Cfg>;
   constexpr int kVec = S::kVec;
   const NaBlock blk = na_block<Cfg>();  // t0: the block's first key
@@ -164,6 +165,25 @@ __global__ void __launch_bounds__(Cfg::kThreads) na_backward_key(const __grid_co
     if (s >= s_end) continue;
     na_store<Cfg, kVec>(p.grad_key, na_row<Cfg>(blk, s), lane, dk[r], p.scale);
     na_store<Cfg, kVec>(p.grad_value, na_row<Cfg>(blk, s), lane, dv[r], 1.0f);
+  }
+}
+
+// kLanes = 0 selects the tensor-core kernels (na_backward_mma.cuh), else lane groups on CUDA cores.
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads) na_backward_query(const __grid_constant__ NaParams p) {
+  if constexpr (Cfg::kLanes == 0) {
+    na_backward_query_mma<Cfg>(p);
+  } else {
+    na_backward_query_lanes<Cfg>(p);
+  }
+}
+
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads) na_backward_key(const __grid_constant__ NaParams p) {
+  if constexpr (Cfg::kLanes == 0) {
+    na_backward_key_mma<Cfg>(p);
+  } else {
+    na_backward_key_lanes<Cfg>(p);
   }
 }
 

@@ -96,6 +96,15 @@ ATTNJIT_HD constexpr bool na_forward_mma_eligible(int elem_bytes, int head_dim) 
   return elem_bytes == 2 && head_dim % 16 == 0 && head_dim <= 128;
 }
 ATTNJIT_HD constexpr int na_mma_pitch(int head_dim) { return head_dim + 8; }
+// The backward on tensor cores (na_backward_mma.cuh): f16/bf16 with D a multiple of 16 up to 64 (the key
+// gradient keeps K's and V's fragments and two 16 x D fp32 accumulators in registers). Shared memory: two
+// tiles in T, plus the key gradient's log-sum-exp and delta per staged query.
+ATTNJIT_HD constexpr bool na_backward_mma_eligible(int elem_bytes, int head_dim) {
+  return elem_bytes == 2 && head_dim % 16 == 0 && head_dim <= 64;
+}
+ATTNJIT_HD constexpr int na_backward_mma_smem_bytes(int tile_j, int head_dim, bool per_row_stats) {
+  return 2 * tile_j * na_mma_pitch(head_dim) * 2 + (per_row_stats ? 2 * tile_j * 4 : 0);
+}
 ATTNJIT_HD constexpr int na_forward_mma_smem_bytes(int tile_j, int head_dim) {
   return 2 * tile_j * na_mma_pitch(head_dim) * 2;  // keys and values, 2 bytes each
 }

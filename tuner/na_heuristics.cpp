@@ -25,27 +25,31 @@ int state_floats(KernelKind kind, int head_dim, int lanes) {
 }
 
 int smem_bytes(KernelKind kind, const NaProblem& p, int chunk, int lanes) {
-  if (kind == KernelKind::na_forward && lanes == 0) return na_forward_mma_smem_bytes(chunk, p.head_dim);
-  return 4 * na_smem_floats(chunk, p.head_dim, lanes, kind == KernelKind::na_backward_key);
+  const TileConfig c{1, chunk, 1, 0, lanes};  // shared memory depends on the staged rows and lanes only
+  return static_cast<int>(launch_shape(na_kernel_spec(kind, p, c), p).smem_bytes);
 }
 
-// Windows from this wide run the forward on tensor cores where the dtype and D allow. Not yet measured:
+// Whether kind can run on tensor cores for this problem's dtype and head dim.
+bool mma_eligible(KernelKind kind, const NaProblem& p) {
+  const int bytes = static_cast<int>(size_of(p.dtype));
+  return kind == KernelKind::na_forward ? na_forward_mma_eligible(bytes, p.head_dim)
+                                        : na_backward_mma_eligible(bytes, p.head_dim);
+}
+
+// Windows from this wide run on tensor cores where the dtype and D allow. Not yet measured:
 // below it the lane-group kernel reads each staged key for fewer than 33 queries and is memory-bound on paper
 // (k = 7: about 30 us of issue against an 89 us floor at B=8, H=16, L=4096, D=64); above it its shuffles and
 // FMAs outgrow the floor, while a 16 x 64 tensor-core tile wastes less of its band. The tuner settles it.
 constexpr int kTensorCoreKernel = 33;
 
-// 4 warps of 16 query rows; 64 keys per staged tile (8 n-tiles of S per warp: 32 accumulators).
-TileConfig tensor_core_forward() { return {64, 64, 4, 0, 0}; }
+// 4 warps of 16 rows; 64 keys (or queries) per staged tile (8 n-tiles of S per warp: 32 accumulators).
+TileConfig tensor_core_config() { return {64, 64, 4, 0, 0}; }
 
 // tile_i rows per block: each lane group owns as many rows as its register budget allows (a power of two),
 // so that a staged row serves many windows; tile_j: the block's whole key (or query) range when it fits the
 // shared-memory budget, else the most rows that do (the kernel then stages in chunks).
 TileConfig heuristic_config(KernelKind kind, const NaProblem& p) {
-  if (kind == KernelKind::na_forward && p.kernel_size >= kTensorCoreKernel &&
-      na_forward_mma_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim)) {
-    return tensor_core_forward();
-  }
+  if (p.kernel_size >= kTensorCoreKernel && mma_eligible(kind, p)) return tensor_core_config();
   TileConfig c;
   c.lanes = na_heuristic_lanes(p.head_dim);
   c.warps = kWarps;
@@ -114,19 +118,18 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     detail::raise_invalid("{}: {} config {}x{}x{}x{}: {}", describe(p), to_string(kind), c.tile_i, c.tile_j, c.warps,
                           c.lanes, what);
   };
-  if (kind == KernelKind::na_forward && c.lanes == 0) {  // tensor cores
-    if (!na_forward_mma_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim)) {
-      fail("lanes 0 (tensor cores) needs f16 or bf16 and a head dim that is a multiple of 16 up to 128");
+  if (c.lanes == 0) {  // tensor cores
+    if (!mma_eligible(kind, p)) {
+      fail(kind == KernelKind::na_forward
+               ? "lanes 0 (tensor cores) needs f16 or bf16 and a head dim that is a multiple of 16 up to 128"
+               : "lanes 0 (tensor cores) needs f16 or bf16 and a head dim that is a multiple of 16 up to 64");
     }
     if (c.warps < 1 || c.warps > 16 || c.tile_i != 16 * c.warps) fail("tensor cores: tile_i must be 16 * warps (1 to 16 warps)");
     if (c.tile_j < 16 || c.tile_j % 16 != 0 || c.tile_j > 128) fail("tensor cores: tile_j must be 16, 32, ... 128 keys");
     if (smem_bytes(kind, p, c.tile_j, 0) > 227 * 1024) fail("past 227 KiB of shared memory");
     return;
   }
-  if (c.lanes < 1 || c.lanes > 32 || (c.lanes & (c.lanes - 1)) != 0) {
-    fail(kind == KernelKind::na_forward ? "lanes must be 0 (tensor cores), 1, 2, 4, 8, 16 or 32"
-                                        : "lanes must be 1, 2, 4, 8, 16 or 32");
-  }
+  if (c.lanes < 1 || c.lanes > 32 || (c.lanes & (c.lanes - 1)) != 0) fail("lanes must be 0 (tensor cores), 1, 2, 4, 8, 16 or 32");
   if (c.warps < 1 || c.warps > 32) fail("warps must be 1 to 32");
   if (c.tile_j < 1) fail("tile_j (rows staged at a time) must be at least 1");
   const int groups = 32 * c.warps / c.lanes;

@@ -160,6 +160,16 @@ TEST_SUITE("na_emulated") {
     check<Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 8, 1, 2>>();
     check<Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 8, 1, 2>>();
   }
+  TEST_CASE("tensor-core backward (lanes 0): clipped bf16 D = 64, dilation 2, several query and key tiles") {
+    check<Cfg<bf16_t, K::clipped, 150, 64, 33, 2, 32, 16, 2, 0>, Cfg<bf16_t, K::clipped, 150, 64, 33, 2, 32, 16, 2, 0>>();
+  }
+  TEST_CASE("tensor-core backward: shifted f16 D = 32, tiles of 32, groups shorter than the block") {
+    check<Cfg<f16_t, K::shifted, 45, 32, 21, 1, 64, 32, 4, 0>, Cfg<f16_t, K::shifted, 45, 32, 21, 1, 64, 32, 4, 0>>();
+  }
+  TEST_CASE("tensor-core backward: causal bf16 D = 16, one warp, dilation 3; kernel 1, L = 1") {
+    check<Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>>();
+    check<Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>>();
+  }
   TEST_CASE("clipped, f32, L = 1 and L smaller than the window") {
     check<Cfg<float, K::clipped, 1, 16, 7, 1, 16, 7, 1, 4>>();
     check<Cfg<float, K::clipped, 3, 16, 7, 2, 16, 7, 1, 4>>();

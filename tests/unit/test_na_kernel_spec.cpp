@@ -186,14 +186,21 @@ TEST_SUITE("na_kernel_spec") {
     CHECK(na_heuristic_configs(tiny).forward.tile_i == 16);  // 16 lane groups of 8, one row each
   }
 
-  TEST_CASE("the forward runs on tensor cores for wide windows in f16/bf16 with D a multiple of 16 up to 128") {
+  TEST_CASE("wide windows run on tensor cores in f16/bf16: the forward up to D = 128, the gradients up to 64") {
     NaProblem p{.batch = 8, .heads = 16, .length = 4096, .head_dim = 64, .kernel_size = 257, .dtype = DType::bf16};
     const NaConfigs wide = na_heuristic_configs(p);
     CHECK(wide.forward == TileConfig{64, 64, 4, 0, 0});
     const KernelSpec spec = na_kernel_spec(KernelKind::na_forward, p, wide.forward);
-    CHECK(na_forward_on_tensor_cores(spec));
+    CHECK(na_on_tensor_cores(spec));
     CHECK(launch_shape(spec, p).smem_bytes == 2u * 64 * (64 + 8) * 2);  // keys and values in bf16, pitch D + 8
-    CHECK(wide.backward_query.lanes > 0);  // the gradients stay on CUDA cores
+    CHECK(wide.backward_query == TileConfig{64, 64, 4, 0, 0});
+    CHECK(wide.backward_key == TileConfig{64, 64, 4, 0, 0});
+    const KernelSpec key = na_kernel_spec(KernelKind::na_backward_key, p, wide.backward_key);
+    CHECK(launch_shape(key, p).smem_bytes == 2u * 64 * (64 + 8) * 2 + 2u * 64 * 4);  // plus lse and delta
+    NaProblem d128 = p;
+    d128.head_dim = 128;
+    CHECK(na_heuristic_configs(d128).forward.lanes == 0);
+    CHECK(na_heuristic_configs(d128).backward_key.lanes > 0);  // D = 128: the gradients stay on CUDA cores
     CHECK(render(spec).source.find("kLanes = 0") != std::string::npos);
     for (auto [change, why] : {std::pair<std::function<void(NaProblem&)>, const char*>{[](NaProblem& q) { q.dtype = DType::f32; }, "f32"},
                                {[](NaProblem& q) { q.head_dim = 256; }, "D = 256"},
@@ -209,7 +216,8 @@ TEST_SUITE("na_kernel_spec") {
     p.dtype = DType::f16;
     CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 64, 4, 0, 0}); }, "tile_i must be 16 * warps"));
     CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {64, 40, 4, 0, 0}); }, "tile_j must be 16, 32"));
-    CHECK(raises([&] { check_na_config(KernelKind::na_backward_key, p, {64, 64, 4, 0, 0}); }, "lanes must be 1, 2"));
+    p.head_dim = 128;
+    CHECK(raises([&] { check_na_config(KernelKind::na_backward_key, p, {64, 64, 4, 0, 0}); }, "up to 64"));
   }
 
   TEST_CASE("config check and pins: every refusal names the kernel, the config and what to do") {
