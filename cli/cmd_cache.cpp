@@ -2,6 +2,8 @@
 // why, and emptying it.
 #include <fmt/format.h>
 
+#include <functional>
+
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "cli/problem_args.hpp"
 #include "runtime/driver.hpp"
 #include "tuner/mta_choice.hpp"
+#include "tuner/na_choice.hpp"
 #include "cli/table.hpp"
 #include "runtime/error.hpp"
 
@@ -80,37 +83,61 @@ int clear(const GlobalOptions& global, bool tuning) {
   return 0;
 }
 
-// With a GPU: what Runtime::explain_mta says in a fresh process (the problem is planned, so kernels not in
-// the store are compiled, and the counts say so). Without one: the heuristic kernels, and the winners the
+// One problem as `cache explain` shows it, whatever its op.
+struct Explainable {
+  std::string text;                                              // describe(problem)
+  std::function<std::vector<KernelChoice>(Runtime&)> explain;    // with a GPU: the runtime's plan
+  std::vector<KernelChoice> untuned;                             // without one: pins and heuristics
+  std::string key;                                               // the store's problem key
+  std::vector<KernelKind> tunable;
+};
+
+std::vector<Explainable> explainables(const ProblemArgs& args) {
+  const AnyProblems any = any_problems_from(args);
+  std::vector<Explainable> out;
+  for (const NamedProblem& named : any.mta) {
+    const MtaProblem p = named.problem;
+    out.push_back({describe(p), [p](Runtime& r) { return r.explain_mta(p); }, choose_mta_configs(p, nullptr, {}).choices,
+                   mta_problem_key(p),
+                   {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
+                    KernelKind::mta_backward_weight}});
+  }
+  for (const NamedNaProblem& named : any.na) {
+    const NaProblem p = named.problem;
+    out.push_back({describe(p), [p](Runtime& r) { return r.explain_neighborhood_attention(p); },
+                   choose_na_configs(p, nullptr, {}).choices, na_problem_key(p),
+                   {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key}});
+  }
+  return out;
+}
+
+// With a GPU: what the runtime's explanation says in a fresh process (the problem is planned, so kernels not
+// in the store are compiled, and the counts say so). Without one: the heuristic kernels, and the winners the
 // store holds with the environment each was tuned in.
 int explain(const GlobalOptions& global, const ProblemArgs& args) {
   std::string why;
   const bool gpu = detail::driver_available(&why);
-  for (const NamedProblem& named : named_problems_from(args)) {
-    const MtaProblem& p = named.problem;
-    fmt::print("{}\n", describe(p));
+  for (const Explainable& problem : explainables(args)) {
+    fmt::print("{}\n", problem.text);
     Table table({"step", "kernel", "chosen"});
     if (gpu) {
       Runtime runtime(runtime_options(global));
-      for (const KernelChoice& c : runtime.explain_mta(p)) table.add({c.step, c.kernel, c.why});
+      for (const KernelChoice& c : problem.explain(runtime)) table.add({c.step, c.kernel, c.why});
       const RuntimeStats s = runtime.stats();
       fmt::print("{}kernels: {} compiled by NVRTC, {} loaded from the store {}\n", table.render(), s.nvrtc_compiles,
                  s.store_hits, runtime.cache_path());
       continue;
     }
     cache::Store store(store_path(global), cache::OpenMode::read_only);
-    const MtaConfigChoice choice = choose_mta_configs(p, nullptr, {});
-    const std::string key = mta_problem_key(p);
-    for (const KernelChoice& c : choice.choices) {
+    for (const KernelChoice& c : problem.untuned) {
       table.add({c.step, c.kernel, c.why.rfind("pinned", 0) == 0 ? c.why : "heuristic"});
     }
     fmt::print("{}", table.render());
     fmt::print("No GPU here ({}): a tuned winner is used only in the environment it was tuned in, so these are the "
                "heuristic's kernels. Winners in {}:\n", why, store.path());
     std::size_t count = 0;
-    for (KernelKind kind : {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
-                            KernelKind::mta_backward_weight}) {
-      for (const cache::TunedRecord& w : store.find_tuned(key, to_string(kind))) {
+    for (KernelKind kind : problem.tunable) {
+      for (const cache::TunedRecord& w : store.find_tuned(problem.key, to_string(kind))) {
         const cache::Environment& e = w.environment;
         fmt::print("  {}: {} tuned {} on {}, {} SMs, {}, driver {}, NVRTC {}, attnjit {}: median {:.1f} us "
                    "(heuristic {:.1f} us)\n", step_name(kind), w.config_json, utc(w.tuned_at), e.gpu_name, e.sm_count,

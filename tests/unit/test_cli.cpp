@@ -25,6 +25,7 @@
 #include "cache/store.hpp"
 #include "tests/common/cli_path.hpp"
 #include "tuner/mta_choice.hpp"
+#include "tuner/na_choice.hpp"
 
 namespace attnjit {
 namespace {
@@ -252,6 +253,51 @@ TEST_CASE("cache explain without a GPU: the heuristic's kernels per step, and th
   CHECK(stats["tuned_winners"] == 1);
   CHECK(stats["quarantined"] == 0);
   CHECK(contains(with_store(dir, store, "cache stats").out, "1 tuned winners, 0 quarantined candidates"));
+}
+
+TEST_CASE("neighborhood attention from the command: gen, compile, cache explain with a stored winner, bad flags") {
+  TempDir dir;
+  const std::string store = dir.file("na.db");
+  const char* const problem = "--op na -b 1 -c 4 -L 200 -D 64 -k 9 -d 2 --window shifted --dtype f16";
+  const json generated = parse_json(attnjit_cli(dir, std::string("gen --json ") + problem));
+  REQUIRE(generated.size() == 3);
+  CHECK(generated[0]["spec"]["kind"] == "na_fwd");
+  CHECK(generated[0]["spec"]["window"] == "shifted");
+  CHECK(generated[0]["spec"]["dilation"] == 2);
+  CHECK(generated[2]["name_expression"] == "attnjit::na_backward_key<attnjit_cfg>");
+  const json compiled = parse_json(with_store(dir, store, std::string("compile --arch sm_90 --json ") + problem));
+  CHECK(compiled["nvrtc_compiles"] == 3);
+  if (!gpu_present(dir)) {
+    const NaProblem p{.batch = 1, .heads = 4, .length = 200, .head_dim = 64, .kernel_size = 9, .dilation = 2,
+                      .window = NaWindow::shifted, .dtype = DType::f16};
+    {
+      cache::Store s(store, cache::OpenMode::read_write);
+      cache::TunedRecord w;
+      w.problem_key = na_problem_key(p);
+      w.kernel_kind = to_string(KernelKind::na_backward_key);
+      w.environment = {"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
+      w.config_json = to_json(TileConfig{16, 24, 2, 0, 8});
+      w.median_us = 7.5;
+      w.heuristic_median_us = 9.0;
+      w.candidates_json = "[]";
+      REQUIRE(s.put_tuned(w));
+    }
+    const Result r = with_store(dir, store, std::string("cache explain ") + problem);
+    INFO(r.out, r.err);
+    CHECK(r.status == 0);
+    for (const char* step : {"forward", "backward_query", "backward_key"}) CHECK_MESSAGE(contains(r.out, step), step);
+    CHECK(contains(r.out, "neighborhood_attention f16 B=1 H=4 L=200 D=64 kernel_size=9 dilation=2 window=shifted"));
+    CHECK(contains(r.out, "backward_key: {\"lanes\":8,\"oc_tile\":0,\"tile_i\":16,\"tile_j\":24,\"warps\":2} tuned"));
+  }
+  const Result even = attnjit_cli(dir, "gen --op na -k 8");
+  CHECK(even.status != 0);
+  CHECK(contains(even.err, "kernel_size=8 must be odd"));
+  const Result pair = attnjit_cli(dir, "gen --op na -k 3x5");
+  CHECK(contains(pair.err, "neighborhood attention takes one number"));
+  const Result window = attnjit_cli(dir, "gen --op na --window sideways");
+  CHECK(contains(window.err, "expected clipped, shifted or causal"));
+  const Result op = attnjit_cli(dir, "gen --op conv");
+  CHECK(contains(op.err, "--op 'conv': expected mta or na"));
 }
 
 TEST_CASE("cache ls / stats list what compile stored; cache clear empties it; --no-cache is refused") {
