@@ -44,6 +44,11 @@ void validate(const NaProblem& p) {
   if (elements > (1ll << 40)) {
     fail(fmt::format("{} elements per tensor is past the 2^40 attnjit indexes; split the batch", elements));
   }
+  // The kernels index rows (the log-sum-exp, delta, a block per tile of rows) with 32-bit integers.
+  const long long rows = static_cast<long long>(p.batch) * p.heads * p.length;
+  if (rows >= (1ll << 31)) {
+    fail(fmt::format("batch*heads*length = {} rows is past the 2^31 - 1 the kernels index; split the batch", rows));
+  }
 }
 
 std::size_t na_logsumexp_elements(const NaProblem& p) {

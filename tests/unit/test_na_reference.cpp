@@ -211,6 +211,14 @@ TEST_CASE("validation names the value and what to do") {
   CHECK(message(p).find("head_dim=0") != std::string::npos);
   p.head_dim = 64;
   CHECK(p.softmax_scale() == doctest::Approx(0.125));
+  NaProblem huge = p;  // rows the kernels' 32-bit indexes cannot reach, though the elements are within 2^40
+  huge.batch = 1 << 16;
+  huge.heads = 1 << 8;
+  huge.length = 1 << 8;
+  huge.head_dim = 16;
+  CHECK(message(huge).find("batch*heads*length = 4294967296 rows is past the 2^31 - 1") != std::string::npos);
+  huge.batch = 1 << 14;  // 2^30 rows
+  CHECK(message(huge) == "accepted");
   CHECK(describe(p) == "neighborhood_attention f32 B=2 H=2 L=16 D=64 kernel_size=7 dilation=1 window=clipped scale=0.125");
 }
 
