@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli/bench_common.hpp"
 #include "cli/bench_na.hpp"
 #include "cli/common.hpp"
 #include "cli/problem_args.hpp"
@@ -22,8 +23,6 @@ namespace attnjit::cli {
 nlohmann::json measure_overheads(const MtaProblem& problem);  // bench_overheads.cpp
 
 namespace {
-
-constexpr double kBandwidth = 3.0e12;  // bytes/s: the floor DESIGN.md measures against (H100 HBM3, measured copy)
 
 struct BenchArgs {
   ProblemArgs problem;
@@ -52,22 +51,10 @@ Floors floors(const MtaProblem& p) {
   return {es * (scores_lower + out_full), es * (scores_lower + grad_out_lower + b * p.in_channels * L * L)};
 }
 
-// Device buffers of one problem, filled with random normal values (a 1 Mi-value block repeated:
-// real data, not zeros, without spending seconds on the host RNG).
+// Device buffers of one problem, the inputs random normal (random_buffer).
 struct BenchBuffers {
   detail::DeviceBuffer scores, weight, bias, out, stats, grad_out, grad_scores, grad_weight, grad_bias, workspace;
 };
-
-detail::DeviceBuffer random_buffer(DType dtype, std::size_t n, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal(0.0, 1.0);
-  std::vector<double> block(std::min<std::size_t>(n, 1 << 20));
-  for (double& v : block) v = normal(rng);
-  std::vector<double> values(n);
-  for (std::size_t i = 0; i < n; ++i) values[i] = block[i % block.size()];
-  detail::DeviceBuffer buffer(n * size_of(dtype));
-  buffer.upload(detail::encode(dtype, values));
-  return buffer;
-}
 
 BenchBuffers make_buffers(Runtime& runtime, const MtaProblem& p, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -79,12 +66,6 @@ BenchBuffers make_buffers(Runtime& runtime, const MtaProblem& p, std::uint64_t s
           detail::DeviceBuffer(n_out * es), detail::DeviceBuffer(mta_row_stats_elements(p) * 4),
           random_buffer(p.dtype, n_out, rng), detail::DeviceBuffer(n_scores * es), detail::DeviceBuffer(n_weight * es),
           detail::DeviceBuffer(n_bias * es), detail::DeviceBuffer(runtime.mta_backward_workspace_bytes(p))};
-}
-
-nlohmann::json timing_json(const detail::TimingStats& t, double floor_bytes) {
-  const double floor_us = floor_bytes / kBandwidth * 1e6;
-  return {{"median_us", t.median_us}, {"p20_us", t.p20_us}, {"p80_us", t.p80_us}, {"min_us", t.min_us},
-          {"count", t.count}, {"floor_bytes", floor_bytes}, {"floor_us", floor_us}, {"x_floor", t.median_us / floor_us}};
 }
 
 nlohmann::json bench_one(Runtime& runtime, const NamedProblem& named, const BenchArgs& args) {

@@ -59,14 +59,14 @@ std::string MtaVerification::summary() const {
   return s;
 }
 
-namespace {
-
 std::vector<double> random_normal(std::mt19937_64& rng, std::size_t n, DType dtype) {
   std::normal_distribution<double> normal(0.0, 1.0);
   std::vector<double> v(n);
   for (double& x : v) x = round_to(dtype, normal(rng));
   return v;
 }
+
+namespace {
 
 // The device copy: future entries (column > row) of every rows x cols plane replaced by NaN.
 std::vector<double> with_nan_future(std::vector<double> v, std::size_t rows, std::size_t cols) {
@@ -79,6 +79,8 @@ std::vector<double> with_nan_future(std::vector<double> v, std::size_t rows, std
   return v;
 }
 
+}  // namespace
+
 DeviceBuffer upload(DType dtype, const std::vector<double>& values) {
   DeviceBuffer buffer(values.size() * size_of(dtype));
   buffer.upload(encode(dtype, values));
@@ -90,8 +92,6 @@ DeviceBuffer poisoned(std::size_t bytes) {
   buffer.fill(0xFF);
   return buffer;
 }
-
-}  // namespace
 
 MtaVerification verify_mta(Runtime& runtime, const MtaProblem& p, std::uint64_t seed, Direction direction) {
   validate(p);

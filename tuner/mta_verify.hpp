@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "attnjit/attnjit.hpp"
+#include "tuner/device_memory.hpp"
 
 namespace attnjit::detail {
 
@@ -28,6 +30,12 @@ Comparison compare(DType dtype, const std::vector<double>& out, const std::vecto
 Comparison compare_encoded(DType dtype, const std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& ref);
 
 enum class Direction { forward, forward_backward };
+
+// What every verification uses: n random normal values rounded to the dtype (what the device will see), a
+// device copy of values in the dtype, and a buffer poisoned with NaN (0xFF bytes).
+std::vector<double> random_normal(std::mt19937_64& rng, std::size_t n, DType dtype);
+DeviceBuffer upload(DType dtype, const std::vector<double>& values);
+DeviceBuffer poisoned(std::size_t bytes);
 
 struct MtaVerification {
   Comparison out, grad_scores, grad_weight, grad_bias;  // gradients only with Direction::forward_backward

@@ -27,29 +27,6 @@ std::string NaVerification::summary() const {
   return s;
 }
 
-namespace {
-
-std::vector<double> random_normal(std::mt19937_64& rng, std::size_t n, DType dtype) {
-  std::normal_distribution<double> normal(0.0, 1.0);
-  std::vector<double> v(n);
-  for (double& x : v) x = round_to(dtype, normal(rng));
-  return v;
-}
-
-DeviceBuffer upload(DType dtype, const std::vector<double>& values) {
-  DeviceBuffer buffer(values.size() * size_of(dtype));
-  buffer.upload(encode(dtype, values));
-  return buffer;
-}
-
-DeviceBuffer poisoned(std::size_t bytes) {
-  DeviceBuffer buffer(bytes);
-  buffer.fill(0xFF);
-  return buffer;
-}
-
-}  // namespace
-
 NaVerification verify_na(Runtime& runtime, const NaProblem& p, std::uint64_t seed, Direction direction) {
   validate(p);
   const DType t = p.dtype;

@@ -36,13 +36,6 @@ constexpr DType dtype_of() {
   return sizeof(T) == 4 ? DType::f32 : std::is_same_v<T, f16_t> ? DType::f16 : DType::bf16;
 }
 
-std::vector<double> random_normal(std::mt19937_64& rng, std::size_t n, DType dtype) {
-  std::normal_distribution<double> normal;
-  std::vector<double> v(n);
-  for (double& x : v) x = detail::round_to(dtype, normal(rng));
-  return v;
-}
-
 template <class T>
 std::vector<T> to_device_type(const std::vector<double>& v) {
   std::vector<T> out(v.size());
@@ -83,8 +76,8 @@ void check() {
                    << C::kLanes);
   const std::size_t n = static_cast<std::size_t>(2) * C::kL * C::kD, rows = 2 * C::kL;
   std::mt19937_64 rng(C::kL * 131 + C::kD * 7 + C::kKernel);
-  const auto q = random_normal(rng, n, p.dtype), k = random_normal(rng, n, p.dtype), v = random_normal(rng, n, p.dtype);
-  const auto dout = random_normal(rng, n, p.dtype);
+  const auto q = detail::random_normal(rng, n, p.dtype), k = detail::random_normal(rng, n, p.dtype), v = detail::random_normal(rng, n, p.dtype);
+  const auto dout = detail::random_normal(rng, n, p.dtype);
   const std::vector<T> dq_in = to_device_type<T>(q), dk_in = to_device_type<T>(k), dv_in = to_device_type<T>(v);
   const std::vector<T> ddout = to_device_type<T>(dout);
   std::vector<T> out = poisoned<T>(n), grad_q = poisoned<T>(n), grad_k = poisoned<T>(n), grad_v = poisoned<T>(n);
