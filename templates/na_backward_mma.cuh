@@ -12,103 +12,9 @@
 //     S^T = K Q^T and dP^T = V dO^T, dV += P^T dO and dK += dS^T Q (B fragments by ldmatrix.trans).
 #pragma once
 
-#include "mma.cuh"
-#include "na_common.cuh"
+#include "na_mma.cuh"
 
 namespace attnjit {
-
-// A fragments of 16 rows x D of a (B, H, L, D) tensor, rows t0 + (g, g + 8); rows at or past t_end are zero.
-template <class Cfg>
-__device__ __forceinline__ void na_load_a(const void* base, const NaBlock& blk, const int (&rows)[2], int t_end, int c,
-                                          unsigned (&a)[Cfg::kD / 16][4]) {
-  using T = typename Cfg::T;
-#pragma unroll
-  for (int ks = 0; ks < Cfg::kD / 16; ++ks) {
-#pragma unroll
-    for (int reg = 0; reg < 4; ++reg) {
-      const int t = rows[reg & 1], d = ks * 16 + 2 * c + (reg & 2 ? 8 : 0);
-      a[ks][reg] = t < t_end ? *reinterpret_cast<const unsigned*>(static_cast<const T*>(base) + na_row<Cfg>(blk, t) + d) : 0u;
-    }
-  }
-}
-
-// Stages group rows [first, first + rows) of two tensors as T at na_mma_pitch, rows up to kChunk zero.
-template <class Cfg>
-__device__ __forceinline__ void na_stage_t(const NaBlock& blk, const void* a, const void* b, int first, int rows,
-                                           unsigned short* sa, unsigned short* sb) {
-  using T = typename Cfg::T;
-  constexpr int kPitch = na_mma_pitch(Cfg::kD), kPacks = Cfg::kD / 8;
-  for (int i = threadIdx.x; i < Cfg::kChunk * kPacks; i += Cfg::kThreads) {
-    const int r = i / kPacks, col = (i % kPacks) * 8;
-    uint4 x = {0u, 0u, 0u, 0u}, y = {0u, 0u, 0u, 0u};
-    if (r < rows) {
-      const long long at = na_row<Cfg>(blk, first + r) + col;
-      x = *reinterpret_cast<const uint4*>(static_cast<const T*>(a) + at);
-      y = *reinterpret_cast<const uint4*>(static_cast<const T*>(b) + at);
-    }
-    *reinterpret_cast<uint4*>(sa + r * kPitch + col) = x;
-    *reinterpret_cast<uint4*>(sb + r * kPitch + col) = y;
-  }
-}
-
-// acc[nt] += A B^T for the 16 x kChunk tile: A fragments in registers (16 rows x D), B^T's rows staged
-// (kChunk rows x D at kPitch): B fragments as 32-bit loads of adjacent elements of a staged row.
-template <class Cfg>
-__device__ __forceinline__ void na_mma_abt(const unsigned (&a)[Cfg::kD / 16][4], const unsigned short* staged, int g,
-                                           int c, float (&acc)[Cfg::kChunk / 8][4]) {
-  using T = typename Cfg::T;
-  constexpr int kPitch = na_mma_pitch(Cfg::kD);
-#pragma unroll
-  for (int nt = 0; nt < Cfg::kChunk / 8; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
-#pragma unroll
-  for (int ks = 0; ks < Cfg::kD / 16; ++ks) {
-#pragma unroll
-    for (int nt = 0; nt < Cfg::kChunk / 8; ++nt) {
-      const unsigned short* row = staged + (nt * 8 + g) * kPitch + ks * 16 + 2 * c;
-      const unsigned b[2] = {*reinterpret_cast<const unsigned*>(row), *reinterpret_cast<const unsigned*>(row + 8)};
-      Mma16816<T>::run(acc[nt], a[ks], b);
-    }
-  }
-}
-
-// out[dt] += X V where X is 16 x kChunk in C-fragment form (rounded to T as A fragments) and V is staged
-// (kChunk rows x D): V's B fragments by ldmatrix.trans.
-template <class Cfg>
-__device__ __forceinline__ void na_mma_xv(const float (&x)[Cfg::kChunk / 8][4], const unsigned short* staged, int lane,
-                                          float (&out)[Cfg::kD / 8][4]) {
-  using T = typename Cfg::T;
-  constexpr int kPitch = na_mma_pitch(Cfg::kD);
-  auto bits = [](float v) { return from_float<T>(v).bits; };
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kChunk / 16; ++kk) {
-    const unsigned a[4] = {pack_pair(bits(x[2 * kk][0]), bits(x[2 * kk][1])), pack_pair(bits(x[2 * kk][2]), bits(x[2 * kk][3])),
-                           pack_pair(bits(x[2 * kk + 1][0]), bits(x[2 * kk + 1][1])),
-                           pack_pair(bits(x[2 * kk + 1][2]), bits(x[2 * kk + 1][3]))};
-#pragma unroll
-    for (int dt = 0; dt < Cfg::kD / 8; ++dt) {
-      unsigned b[2];
-      ldmatrix_x2_trans(b, staged + (kk * 16 + lane % 16) * kPitch + dt * 8);
-      Mma16816<T>::run(out[dt], a, b);
-    }
-  }
-}
-
-// Stores rows (g, g + 8) of a 16 x D C-fragment accumulator times factor.
-template <class Cfg>
-__device__ __forceinline__ void na_store_c(void* base, const NaBlock& blk, const int (&rows)[2], int t_end, int c,
-                                           const float (&acc)[Cfg::kD / 8][4], float factor) {
-  using T = typename Cfg::T;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (rows[r] >= t_end) continue;
-    T* out = static_cast<T*>(base) + na_row<Cfg>(blk, rows[r]);
-#pragma unroll
-    for (int dt = 0; dt < Cfg::kD / 8; ++dt) {
-      *reinterpret_cast<unsigned*>(out + dt * 8 + 2 * c) =
-          pack_pair(from_float<T>(acc[dt][2 * r] * factor).bits, from_float<T>(acc[dt][2 * r + 1] * factor).bits);
-    }
-  }
-}
 
 template <class Cfg>
 __device__ __forceinline__ void na_backward_query_mma(const NaParams& p) {
@@ -184,7 +90,7 @@ __device__ __forceinline__ void na_backward_query_mma(const NaParams& p) {
     }
     na_mma_xv<Cfg>(s, keys, lane, dq);
   }
-  na_store_c<Cfg>(p.grad_query, blk, rows_t, t_end, c, dq, p.scale);
+  na_store_c<Cfg>(p.grad_query, blk, rows_t, t_end, c, dq, {p.scale, p.scale});
 }
 
 template <class Cfg>
@@ -251,8 +157,8 @@ __device__ __forceinline__ void na_backward_key_mma(const NaParams& p) {
     na_mma_xv<Cfg>(s, douts, lane, dv);
     na_mma_xv<Cfg>(dp, queries, lane, dk);
   }
-  na_store_c<Cfg>(p.grad_key, blk, rows_s, s_end, c, dk, p.scale);
-  na_store_c<Cfg>(p.grad_value, blk, rows_s, s_end, c, dv, 1.0f);
+  na_store_c<Cfg>(p.grad_key, blk, rows_s, s_end, c, dk, {p.scale, p.scale});
+  na_store_c<Cfg>(p.grad_value, blk, rows_s, s_end, c, dv, {1.0f, 1.0f});
 }
 
 }  // namespace attnjit

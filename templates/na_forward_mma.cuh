@@ -11,8 +11,7 @@
 // ldmatrix.trans. Work beyond the window is the band's ragged edges in whole 16 x 8 tiles only.
 #pragma once
 
-#include "mma.cuh"
-#include "na_common.cuh"
+#include "na_mma.cuh"
 
 namespace attnjit {
 
@@ -46,15 +45,7 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
   }
 
   unsigned qa[kKSteps][4];  // Q's A fragments: (row g or g + 8) x (head elements 2c.., 2c + 8..)
-#pragma unroll
-  for (int ks = 0; ks < kKSteps; ++ks) {
-#pragma unroll
-    for (int reg = 0; reg < 4; ++reg) {
-      const int t = rows_t[reg & 1], d = ks * 16 + 2 * c + (reg & 2 ? 8 : 0);
-      qa[ks][reg] = t < t_end ? *reinterpret_cast<const unsigned*>(static_cast<const T*>(p.query) + na_row<Cfg>(blk, t) + d)
-                              : 0u;
-    }
-  }
+  na_load_a<Cfg>(p.query, blk, rows_t, t_end, c, qa);
   float o[kDTiles][4];
 #pragma unroll
   for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
@@ -63,33 +54,12 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
   for (int c0 = first; c0 <= last; c0 += Cfg::kChunk) {
     const int rows = na_min(Cfg::kChunk, last + 1 - c0);
     __syncthreads();  // the previous tile is no longer read
-    constexpr int kPacks = Cfg::kD / 8;  // 16-byte packs per row
-    for (int i = threadIdx.x; i < Cfg::kChunk * kPacks; i += Cfg::kThreads) {
-      const int r = i / kPacks, col = (i % kPacks) * 8;
-      uint4 k4 = {0u, 0u, 0u, 0u}, v4 = {0u, 0u, 0u, 0u};  // rows past the range are zero: P = 0 there
-      if (r < rows) {
-        const long long at = na_row<Cfg>(blk, c0 + r) + col;
-        k4 = *reinterpret_cast<const uint4*>(static_cast<const T*>(p.key) + at);
-        v4 = *reinterpret_cast<const uint4*>(static_cast<const T*>(p.value) + at);
-      }
-      *reinterpret_cast<uint4*>(keys + r * kPitch + col) = k4;
-      *reinterpret_cast<uint4*>(values + r * kPitch + col) = v4;
-    }
+    na_stage_t<Cfg>(blk, p.key, p.value, c0, rows, keys, values);  // rows past the range zero: P = 0 there
     __syncthreads();
     if (c0 > warp_last || c0 + rows - 1 < warp_first) continue;  // warp-uniform: no row sees this tile
 
     float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
-#pragma unroll
-    for (int nt = 0; nt < kNTiles; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-#pragma unroll
-    for (int ks = 0; ks < kKSteps; ++ks) {
-#pragma unroll
-      for (int nt = 0; nt < kNTiles; ++nt) {
-        const unsigned short* k_row = keys + (nt * 8 + g) * kPitch + ks * 16 + 2 * c;
-        const unsigned b[2] = {*reinterpret_cast<const unsigned*>(k_row), *reinterpret_cast<const unsigned*>(k_row + 8)};
-        Mma16816<T>::run(s[nt], qa[ks], b);
-      }
-    }
+    na_mma_abt<Cfg>(qa, keys, g, c, s);
     float row_max[2] = {neg_inf(), neg_inf()};
 #pragma unroll
     for (int nt = 0; nt < kNTiles; ++nt) {
@@ -128,20 +98,7 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
       o[dt][2] *= alpha[1];
       o[dt][3] *= alpha[1];
     }
-#pragma unroll
-    for (int kk = 0; kk < Cfg::kChunk / 16; ++kk) {
-      auto bits = [](float v) { return from_float<T>(v).bits; };
-      const unsigned a[4] = {pack_pair(bits(s[2 * kk][0]), bits(s[2 * kk][1])),
-                             pack_pair(bits(s[2 * kk][2]), bits(s[2 * kk][3])),
-                             pack_pair(bits(s[2 * kk + 1][0]), bits(s[2 * kk + 1][1])),
-                             pack_pair(bits(s[2 * kk + 1][2]), bits(s[2 * kk + 1][3]))};
-#pragma unroll
-      for (int dt = 0; dt < kDTiles; ++dt) {
-        unsigned b[2];
-        ldmatrix_x2_trans(b, values + (kk * 16 + lane % 16) * kPitch + dt * 8);
-        Mma16816<T>::run(o[dt], a, b);
-      }
-    }
+    na_mma_xv<Cfg>(s, values, lane, o);
   }
 
 #pragma unroll
@@ -149,19 +106,12 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
     l[r] += __shfl_xor_sync(kFullMask, l[r], 1);
     l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
   }
+  // l >= 1 for every row: its max contributes 1.
+  const float inverse[2] = {1.0f / l[0], 1.0f / l[1]};
+  na_store_c<Cfg>(p.out_write, blk, rows_t, t_end, c, o, inverse);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const int t = rows_t[r];
-    if (t >= t_end) continue;
-    const float inverse = 1.0f / l[r];  // l >= 1: the row's max contributes 1
-    T* out = static_cast<T*>(p.out_write) + na_row<Cfg>(blk, t);
-#pragma unroll
-    for (int dt = 0; dt < kDTiles; ++dt) {
-      const unsigned pair = pack_pair(from_float<T>(o[dt][2 * r] * inverse).bits,
-                                      from_float<T>(o[dt][2 * r + 1] * inverse).bits);
-      *reinterpret_cast<unsigned*>(out + dt * 8 + 2 * c) = pair;
-    }
-    if (c == 0) p.logsumexp[na_stat_index<Cfg>(blk, t)] = (m[r] + log2f(l[r])) * kLn2;
+    if (rows_t[r] < t_end && c == 0) p.logsumexp[na_stat_index<Cfg>(blk, rows_t[r])] = (m[r] + log2f(l[r])) * kLn2;
   }
 }
 
