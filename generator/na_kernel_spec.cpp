@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "na_params.h"
@@ -21,7 +23,9 @@ KernelSpec na_kernel_spec(KernelKind kind, const NaProblem& problem, const TileC
   spec.length = problem.length;
   spec.head_dim = problem.head_dim;
   spec.kernel_size = problem.kernel_size;
-  spec.dilation = problem.dilation;
+  // From d >= L on, every dilation group is one position and each query sees only itself: the kernels for
+  // d = L compute the same, and a huge d would only make empty blocks (and overflow the grid).
+  spec.dilation = std::min(problem.dilation, problem.length);
   spec.window = problem.window;
   spec.config = config;
   return canonical(spec);
@@ -33,10 +37,16 @@ LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
   LaunchShape shape;
   shape.threads = static_cast<unsigned>(32 * s.config.warps);
   const long long tiles = mta_ceil_div(na_group_length(s.length, s.dilation, 0), s.config.tile_i);
-  shape.grid_x = static_cast<unsigned>(static_cast<long long>(problem.batch) * problem.heads * s.dilation * tiles);
+  const long long blocks = static_cast<long long>(problem.batch) * problem.heads * s.dilation * tiles;
+  if (blocks > 0x7fffffffLL) {
+    detail::raise_invalid("{}: {} needs {} blocks, past the 2^31 - 1 a launch allows; split the batch", describe(problem),
+                          name(s), blocks);
+  }
+  shape.grid_x = static_cast<unsigned>(blocks);
   const bool per_row_stats = s.kind == KernelKind::na_backward_key;
   if (!na_on_tensor_cores(s)) {
     shape.smem_bytes = 4u * static_cast<unsigned>(na_smem_floats(s.config.tile_j, s.head_dim, s.config.lanes, per_row_stats));
+    // (tile_j <= 4096 rows and head_dim <= 1024, which check_na_config and validate ensure, keep this in range)
   } else if (s.kind == KernelKind::na_forward) {
     shape.smem_bytes = static_cast<unsigned>(na_forward_mma_smem_bytes(s.config.tile_j, s.head_dim));
   } else {

@@ -25,12 +25,17 @@ std::string describe(const NaProblem& p) {
                      to_string(p.window), p.softmax_scale());
 }
 
+constexpr int kMaxHeadDim = 1024;
+
 void validate(const NaProblem& p) {
   auto fail = [&](const std::string& what) { detail::raise_invalid("{}: {}", describe(p), what); };
   if (p.batch < 1 || p.heads < 1 || p.length < 1) {
     fail(fmt::format("batch={}, heads={} and length={} must each be at least 1", p.batch, p.heads, p.length));
   }
-  if (p.head_dim < 1) fail(fmt::format("head_dim={} must be at least 1", p.head_dim));
+  if (p.head_dim < 1 || p.head_dim > kMaxHeadDim) {
+    fail(fmt::format("head_dim={} must be 1 to {} (a row of each tensor is held by one warp at most)", p.head_dim,
+                     kMaxHeadDim));
+  }
   if (p.kernel_size <= 0) fail(fmt::format("kernel_size={} must be positive", p.kernel_size));
   if (p.kernel_size % 2 == 0) {
     fail(fmt::format("kernel_size={} must be odd (the window is centred on the query); use {} or {}", p.kernel_size,

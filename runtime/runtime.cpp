@@ -46,7 +46,7 @@ struct NaPlanKeyHash {
     const NaProblem& p = k.problem;
     const long long fields[] = {p.batch, p.heads, p.length, p.head_dim, p.kernel_size, p.dilation,
                                 static_cast<int>(p.window), static_cast<int>(p.dtype),
-                                std::bit_cast<long long>(p.scale)};
+                                std::bit_cast<long long>(p.scale == 0 ? 0.0 : p.scale)};  // -0.0 == 0.0
     std::size_t h = std::hash<void*>{}(k.context);
     for (long long f : fields) h = h * 1000003u ^ static_cast<std::size_t>(f);
     return h;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -128,6 +129,13 @@ const char* step_name(KernelKind kind) {
   return "?";
 }
 
+bool pins_step(const char* pins, const std::string& step) {
+  if (pins == nullptr) return false;
+  std::string text = ",";  // every pin then follows a comma
+  text += pins;
+  return text.find(fmt::format(",{}=", step)) != std::string::npos;
+}
+
 MtaConfigChoice choose_mta_configs(const MtaProblem& problem, const FindTuned& find, const cache::Environment& now) {
   const MtaConfigs heuristic = mta_heuristic_configs(problem);
   const MtaConfigs pinned = mta_configs(problem);  // the heuristic with ATTNJIT_MTA_CONFIG's pins
@@ -135,7 +143,7 @@ MtaConfigChoice choose_mta_configs(const MtaProblem& problem, const FindTuned& f
   MtaConfigChoice out{heuristic, {}};
   auto decide = [&](KernelKind kind, TileConfig MtaConfigs::*field) {
     ConfigChoice c;
-    if (pinned.*field != heuristic.*field) {
+    if (pins_step(std::getenv("ATTNJIT_MTA_CONFIG"), step_name(kind))) {
       c = {pinned.*field, false, "pinned by ATTNJIT_MTA_CONFIG"};
     } else {
       c = choose_config(heuristic.*field, find ? find(key, kind) : std::vector<cache::TunedRecord>{}, now);

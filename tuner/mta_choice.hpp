@@ -51,6 +51,10 @@ struct MtaConfigChoice {
 // its own (it follows the weight-gradient config).
 MtaConfigChoice choose_mta_configs(const MtaProblem& problem, const FindTuned& find, const cache::Environment& now);
 
+// Whether a pin text ("forward=...,backward_key=...", as ATTNJIT_MTA_CONFIG or ATTNJIT_NA_CONFIG) names the
+// step: a pin is honoured even where it equals the heuristic (a tuned winner does not override it).
+bool pins_step(const char* pins, const std::string& step);
+
 // The step names of KernelChoice and ATTNJIT_MTA_CONFIG for a kernel kind: "forward", "backward_input", ...
 const char* step_name(KernelKind kind);
 

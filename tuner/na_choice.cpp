@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 #include "runtime/error.hpp"
 
 namespace attnjit {
@@ -10,8 +12,8 @@ std::string na_problem_key(const NaProblem& p) {
   const nlohmann::json j = {  // keys sorted by nlohmann::json: canonical
       {"op", "na"},          {"batch", p.batch},       {"heads", p.heads},
       {"length", p.length},  {"head_dim", p.head_dim}, {"kernel_size", p.kernel_size},
-      {"dilation", p.dilation}, {"window", to_string(p.window)}, {"scale", p.scale},
-      {"dtype", to_string(p.dtype)}};
+      {"dilation", p.dilation}, {"window", to_string(p.window)}, {"dtype", to_string(p.dtype)}};
+  // No scale: no kernel depends on it (it is a launch parameter), so a winner serves every scale.
   return j.dump();
 }
 
@@ -28,7 +30,6 @@ NaProblem na_problem_from_key(const std::string& key) {
     p.head_dim = j.at("head_dim");
     p.kernel_size = j.at("kernel_size");
     p.dilation = j.at("dilation");
-    p.scale = j.at("scale");
     const std::string window = j.at("window"), dtype = j.at("dtype");
     bool known_window = false, known_dtype = false;
     for (NaWindow w : {NaWindow::clipped, NaWindow::shifted, NaWindow::causal}) {
@@ -52,7 +53,8 @@ NaConfigChoice choose_na_configs(const NaProblem& problem, const FindTuned& find
   for (KernelKind kind : {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key}) {
     const TileConfig& h = config_of(heuristic, kind);
     const TileConfig& pin = config_of(pinned, kind);
-    const ConfigChoice c = pin != h ? ConfigChoice{pin, false, "pinned by ATTNJIT_NA_CONFIG"}
+    const ConfigChoice c = pins_step(std::getenv("ATTNJIT_NA_CONFIG"), step_name(kind))
+                               ? ConfigChoice{pin, false, "pinned by ATTNJIT_NA_CONFIG"}
                                     : choose_config(h, find ? find(key, kind) : std::vector<cache::TunedRecord>{}, now);
     config_of(out.configs, kind) = c.config;
     out.choices.push_back({step_name(kind), name(na_kernel_spec(kind, problem, c.config)), c.tuned, c.why});

@@ -9,9 +9,10 @@
 
 namespace attnjit {
 
-// The store's key of a problem: canonical JSON of every field, with "op": "na" (mta keys have no "op").
+// The store's key of a problem: canonical JSON of every field but the scale (a launch parameter no kernel
+// depends on), with "op": "na" (mta keys have no "op").
 std::string na_problem_key(const NaProblem& problem);
-NaProblem na_problem_from_key(const std::string& key);  // throws invalid_argument
+NaProblem na_problem_from_key(const std::string& key);  // scale 0; throws invalid_argument
 
 struct NaConfigChoice {
   NaConfigs configs;

@@ -1,6 +1,8 @@
 #include "tuner/na_heuristics.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <cstdlib>
 #include <sstream>
 
@@ -18,6 +20,7 @@ constexpr int kWarps = 4;
 // kernels stay under 128 registers with their temporaries.
 constexpr int kStateFloats = 64;
 constexpr int kSmemBudget = 64 * 1024;  // 3 blocks per SM on sm_90 (227 KiB)
+constexpr int kMaxRows = 4096;          // rows a block owns or stages: bounds every size the host computes
 
 int state_floats(KernelKind kind, int head_dim, int lanes) {
   const int per_row = kind == KernelKind::na_forward ? 2 : kind == KernelKind::na_backward_query ? 3 : 4;
@@ -118,6 +121,9 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     detail::raise_invalid("{}: {} config {}x{}x{}x{}: {}", describe(p), to_string(kind), c.tile_i, c.tile_j, c.warps,
                           c.lanes, what);
   };
+  if (c.tile_i < 1 || c.tile_i > kMaxRows || c.tile_j < 1 || c.tile_j > kMaxRows) {
+    fail(fmt::format("tile_i and tile_j (rows) must be 1 to {}", kMaxRows));
+  }
   if (c.lanes == 0) {  // tensor cores
     if (!mma_eligible(kind, p)) {
       fail(kind == KernelKind::na_forward
@@ -152,24 +158,28 @@ void apply_na_config_overrides(NaConfigs& configs, const NaProblem& problem, con
     if (item.empty()) continue;
     const auto eq = item.find('=');
     const std::string kernel = item.substr(0, eq);
-    const KernelKind kind = kernel == "forward"          ? KernelKind::na_forward
-                            : kernel == "backward_query" ? KernelKind::na_backward_query
-                            : kernel == "backward_key"   ? KernelKind::na_backward_key
-                                                         : KernelKind::mta_forward;
-    if (!is_neighborhood_attention(kind)) {
+    const std::optional<KernelKind> kind = kernel == "forward"          ? KernelKind::na_forward
+                                           : kernel == "backward_query" ? KernelKind::na_backward_query
+                                           : kernel == "backward_key"   ? KernelKind::na_backward_key
+                                                                        : std::optional<KernelKind>{};
+    if (!kind) {
       detail::raise_invalid("config pin '{}': unknown kernel '{}' (forward, backward_query, backward_key)", item, kernel);
     }
     std::vector<int> values;
     std::stringstream numbers(eq == std::string::npos ? "" : item.substr(eq + 1));
     for (std::string number; std::getline(numbers, number, 'x');) {
-      const int v = std::atoi(number.c_str());
-      if (v <= 0) detail::raise_invalid("config pin '{}': '{}' is not a positive integer", item, number);
+      int v = -1;
+      const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), v);
+      const bool lanes = values.size() == 3;  // 0 lanes: tensor cores
+      if (error != std::errc{} || end != number.data() + number.size() || v < (lanes ? 0 : 1)) {
+        detail::raise_invalid("config pin '{}': '{}' is not a {} integer", item, number, lanes ? "non-negative" : "positive");
+      }
       values.push_back(v);
     }
     if (values.size() != 4) detail::raise_invalid("config pin '{}': {}=TILE_IxTILE_JxWARPSxLANES", item, kernel);
     const TileConfig config{values[0], values[1], values[2], 0, values[3]};
-    check_na_config(kind, problem, config);
-    config_of(configs, kind) = config;
+    check_na_config(*kind, problem, config);
+    config_of(configs, *kind) = config;
   }
 }
 

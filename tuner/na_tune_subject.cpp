@@ -73,6 +73,10 @@ class NaSubject final : public TuneSubject {
   }
 
   void launch(std::size_t index, CUstream stream) override { launch_kernel(*plans_.at(index), stream); }
+  // The key gradient reads delta, which the query gradient writes: the trusted pass leaves it right.
+  void before_timing() override {
+    if (kind_ == KernelKind::na_backward_key) run_pass(*trusted_plan_, value_.get(), query_.get());
+  }
   void drop(std::size_t index) override {
     if (index < plans_.size()) plans_[index].reset();
   }

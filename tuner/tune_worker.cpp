@@ -62,7 +62,7 @@ int run_candidates(TuneSubject& subject, const Request& r, const std::string& ar
         continue;
       }
       if (faulty && r.fault == "hang") launch_spinning_kernel(arch, nullptr);
-      const TuneSubject::Check c = subject.check(i, faulty ? r.fault : "");
+      const TuneSubject::Check c = subject.check(i, faulty && r.fault != "hang" ? r.fault : "");
       if (!c.passed) {
         emit(events, {{"event", "failed"}, {"index", i}, {"reason", "wrong result"},
                       {"detail", "differs from the heuristic kernels' result: " + c.summary}});
@@ -89,6 +89,7 @@ int run_candidates(TuneSubject& subject, const Request& r, const std::string& ar
   // rounds: the survivors interleaved, a different one first in each round, samples pooled per candidate.
   constexpr int kScreenReps = 3;
   constexpr double kScreenFactor = 1.25;
+  subject.before_timing();
   auto time_candidate = [&](std::size_t i, int round, int warm, int repetitions) {
     emit(events, {{"event", "time"}, {"index", i}, {"round", round}});
     return time_on_device([&](CUstream stream) { subject.launch(i, stream); }, nullptr, {warm, repetitions, true});
@@ -145,9 +146,16 @@ int run_tune_worker(std::istream& request_stream, std::ostream& events, const Ru
   }
   const KernelKind kind = kernel_kind_from_string(request.at("kind"));
   const std::string key = request.at("problem").dump();
-  std::unique_ptr<TuneSubject> subject =
-      is_neighborhood_attention(kind) ? make_na_subject(na_problem_from_key(key), kind, seed, r.fault, options)
-                                      : make_mta_subject(mta_problem_from_key(key), kind, seed, r.fault, options);
+  std::unique_ptr<TuneSubject> subject;
+  if (is_neighborhood_attention(kind)) {
+    const NaProblem p = na_problem_from_key(key);
+    validate(p);  // before anything sizes a kernel from it
+    subject = make_na_subject(p, kind, seed, r.fault, options);
+  } else {
+    const MtaProblem p = mta_problem_from_key(key);
+    validate(p);
+    subject = make_mta_subject(p, kind, seed, r.fault, options);
+  }
   return run_candidates(*subject, r, device_info(current_context()).arch, events, start);
 }
 

@@ -56,6 +56,9 @@ class TuneSubject {
   // with the trusted one. fault (tests only): "crash" reads an unmapped address, "wrong" changes an input.
   virtual Check check(std::size_t index, const std::string& fault) = 0;
   virtual void launch(std::size_t index, CUstream stream) = 0;  // one launch of the candidate's tuned kernel
+  // Called once after every check and before any timing: restores what a timed launch reads from a pass
+  // (the inputs a failed candidate may have left unfinished).
+  virtual void before_timing() {}
   virtual void drop(std::size_t index) = 0;                      // forgets a candidate that failed
 };
 

@@ -234,6 +234,23 @@ TEST_SUITE("na_kernel_spec") {
     CHECK(raises([&] { apply_na_config_overrides(configs, p, "sideways=1x1x1x1"); }, "unknown kernel 'sideways'"));
     CHECK(raises([&] { apply_na_config_overrides(configs, p, "forward=32x38x4"); }, "TILE_IxTILE_JxWARPSxLANES"));
     CHECK(raises([&] { apply_na_config_overrides(configs, p, "forward=32x-1x4x8"); }, "not a positive integer"));
+    CHECK(raises([&] { apply_na_config_overrides(configs, p, "forward=32x16abcx4x8"); }, "'16abc' is not a positive"));
+    CHECK(raises([&] { check_na_config(KernelKind::na_forward, p, {32, 8388608, 4, 0, 16}); }, "must be 1 to 4096"));
+    NaProblem half = p;  // a tensor-core pin (lanes 0) is taken
+    half.dtype = DType::bf16;
+    NaConfigs pinned = na_heuristic_configs(half);
+    apply_na_config_overrides(pinned, half, "forward=64x64x4x0");
+    CHECK(pinned.forward == TileConfig{64, 64, 4, 0, 0});
+    // A dilation past L computes what d = L does; its kernels are d = L's and its grid cannot overflow.
+    NaProblem wide = p;
+    wide.dilation = 1 << 29;
+    wide.batch = 9;
+    const KernelSpec spec = na_kernel_spec(KernelKind::na_forward, wide, na_heuristic_configs(wide).forward);
+    CHECK(spec.dilation == wide.length);
+    CHECK(launch_shape(spec, wide).grid_x == 9u * 100);  // 100 groups of one position, one tile each
+    NaProblem big = p;
+    big.head_dim = 2048;
+    CHECK_THROWS_WITH_AS(validate(big), doctest::Contains("head_dim=2048 must be 1 to 1024"), Error);
   }
 }
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "tuner/na_candidates.hpp"
 #include "tuner/na_choice.hpp"
 #include "tuner/tune_report.hpp"
@@ -42,7 +44,10 @@ TEST_SUITE("tuner") {
                       .window = NaWindow::causal, .scale = 0.25, .dtype = DType::f16};
     const std::string key = na_problem_key(p);
     CHECK(key.find("\"op\":\"na\"") != std::string::npos);
-    CHECK(na_problem_from_key(key) == p);
+    NaProblem unscaled = p;  // the key leaves the scale out: no kernel depends on it
+    unscaled.scale = 0;
+    CHECK(na_problem_from_key(key) == unscaled);
+    CHECK(na_problem_key(unscaled) == key);
     CHECK_THROWS_WITH_AS(na_problem_from_key(mta_problem_key(MtaProblem{})), doctest::Contains("not a neighborhood-attention key"),
                          Error);
     CHECK(kernel_kind_from_string("na_bwd_key") == KernelKind::na_backward_key);
@@ -88,9 +93,15 @@ TEST_SUITE("tuner") {
 
     ::setenv("ATTNJIT_NA_CONFIG", "backward_key=16x22x2x8", 1);
     const NaConfigChoice pinned = choose_na_configs(p, find, now);
-    ::unsetenv("ATTNJIT_NA_CONFIG");
     CHECK(pinned.configs.backward_key == TileConfig{16, 22, 2, 0, 8});
     CHECK(pinned.choices[2].why == "pinned by ATTNJIT_NA_CONFIG");
+    // A pin equal to the heuristic is still a pin: the tuned winner does not override it.
+    const TileConfig& h = heuristic.backward_key;
+    ::setenv("ATTNJIT_NA_CONFIG", fmt::format("backward_key={}x{}x{}x{}", h.tile_i, h.tile_j, h.warps, h.lanes).c_str(), 1);
+    const NaConfigChoice same = choose_na_configs(p, find, now);
+    ::unsetenv("ATTNJIT_NA_CONFIG");
+    CHECK(same.configs.backward_key == h);
+    CHECK(same.choices[2].why == "pinned by ATTNJIT_NA_CONFIG");
   }
 }
 
