@@ -81,6 +81,14 @@ struct Block {
 };
 inline Block* current_block = nullptr;
 
+// The test's dynamic shared memory: filled with 0xFF bytes (NaN in every float type) before each block, so a
+// kernel that reads what it did not stage, or past what it staged, carries NaN into its outputs.
+struct SharedMemory {
+  void* base = nullptr;
+  std::size_t bytes = 0;
+};
+inline SharedMemory shared_memory;
+
 // Runs kernel(params) over a grid of blocks of `threads` threads, one block at a time: the threads are made
 // once per launch and go through the blocks together, meeting at a barrier after each (the next block then
 // reuses the shared memory, as a real SM may).
@@ -95,6 +103,8 @@ void launch(Kernel kernel, const Params& params, Dim3 grid, int threads) {
       for (unsigned z = 0; z < std::max(1u, grid.z); ++z) {
         for (unsigned y = 0; y < std::max(1u, grid.y); ++y) {
           for (unsigned x = 0; x < grid.x; ++x) {
+            if (t == 0 && shared_memory.base != nullptr) std::memset(shared_memory.base, 0xFF, shared_memory.bytes);
+            block.sync.arrive_and_wait();
             blockIdx = {x, y, z};
             kernel(params);
             block.sync.arrive_and_wait();
@@ -143,6 +153,7 @@ void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2],
 
 inline void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) {
   const int lane = static_cast<int>(threadIdx.x) % 32;
+  if (reinterpret_cast<std::uintptr_t>(row) % 16 != 0) std::abort();  // ldmatrix rows are 16-byte aligned
   Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
   w.rows[lane] = row;
   warp_barrier().arrive_and_wait();
@@ -164,12 +175,16 @@ V shuffle(unsigned mask, V v, Source source) {
   static_assert(sizeof(V) <= 8);
   attnjit_host::Block& block = *attnjit_host::current_block;
   const int t = static_cast<int>(threadIdx.x), warp = t / 32, lane = t % 32;
+  if (((mask >> lane) & 1u) == 0) std::abort();  // a lane outside its own mask: undefined in CUDA
   std::barrier<>& group = block.group(warp, mask);
   std::memcpy(&block.slots[t], &v, sizeof(V));
   group.arrive_and_wait();
   const int from = source(lane);
   V other = v;
-  if (from >= 0 && from < 32) std::memcpy(&other, &block.slots[warp * 32 + from], sizeof(V));
+  if (from >= 0 && from < 32) {
+    if (((mask >> from) & 1u) == 0) std::abort();  // reading a lane outside the mask: undefined in CUDA
+    std::memcpy(&other, &block.slots[warp * 32 + from], sizeof(V));
+  }
   group.arrive_and_wait();
   return other;
 }

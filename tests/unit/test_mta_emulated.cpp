@@ -113,6 +113,7 @@ void check(bool expect_tensor_cores) {
   params.row_stats = stats.data();
   params.batch = 1;
   params.rows = static_cast<int>(stats.size());
+  attnjit_host::shared_memory = {smem, sizeof smem};  // poisoned before each block
   using Stats = typename Fwd::template With<1, 1, 8>;  // the row-statistics kernel reads kL, kNorm, kThreads
   attnjit_host::launch(mta_row_stats<Stats>, params, static_cast<unsigned>((stats.size() + 7) / 8), 256);
   attnjit_host::launch(mta_forward<Fwd>, params, grid_of(forward, p), Fwd::kThreads);
