@@ -75,15 +75,28 @@ struct Runtime::Impl {
   explicit Impl(const RuntimeOptions& options) : cache(options) {}
 
   const detail::MtaPlan& plan(const MtaProblem& problem) {
-    const PlanKey key{detail::current_context(), problem};
+    return find_or_make(plans, PlanKey{detail::current_context(), problem}, [&](CUcontext context) {
+      return detail::make_mta_plan(cache, problem, context, device_of(context));
+    });
+  }
+
+  const detail::NaPlan& na_plan(const NaProblem& problem) {
+    return find_or_make(na_plans, NaPlanKey{detail::current_context(), problem}, [&](CUcontext context) {
+      return detail::make_na_plan(cache, problem, context, device_of(context));
+    });
+  }
+
+  // The plan of `key`: a lookup under the shared lock on the hot path; on a miss, make(context) outside
+  // every lock (it may compile), then the first plan inserted for the key wins.
+  template <class Map, class Key, class Make>
+  const typename Map::mapped_type::element_type& find_or_make(Map& map, const Key& key, Make make) {
     {
       std::shared_lock lock(mutex);
-      if (auto it = plans.find(key); it != plans.end()) return *it->second;
+      if (auto it = map.find(key); it != map.end()) return *it->second;
     }
-    const detail::DeviceInfo& device = device_of(key.context);
-    auto plan = detail::make_mta_plan(cache, problem, key.context, device);  // outside the lock: may compile
+    auto plan = make(key.context);
     std::unique_lock lock(mutex);
-    return *plans.try_emplace(key, std::move(plan)).first->second;
+    return *map.try_emplace(key, std::move(plan)).first->second;
   }
 
   const detail::DeviceInfo& device_of(CUcontext context) {
@@ -91,18 +104,6 @@ struct Runtime::Impl {
     auto it = devices.find(context);
     if (it == devices.end()) it = devices.emplace(context, detail::device_info(context)).first;
     return it->second;
-  }
-
-  const detail::NaPlan& na_plan(const NaProblem& problem) {
-    const NaPlanKey key{detail::current_context(), problem};
-    {
-      std::shared_lock lock(mutex);
-      if (auto it = na_plans.find(key); it != na_plans.end()) return *it->second;
-    }
-    const detail::DeviceInfo& device = device_of(key.context);
-    auto plan = detail::make_na_plan(cache, problem, key.context, device);
-    std::unique_lock lock(mutex);
-    return *na_plans.try_emplace(key, std::move(plan)).first->second;
   }
 
   detail::KernelCache cache;
