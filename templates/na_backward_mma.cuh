@@ -29,13 +29,9 @@ __device__ __forceinline__ void na_backward_query_mma(const NaParams& p) {
   unsigned short* values = keys + Cfg::kChunk * kPitch;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
-  const int t_end = na_min(blk.n, blk.t0 + Cfg::kRows);
-  const int first = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
-  const int last = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, t_end - 1).last;
-  const int w0 = blk.t0 + 16 * warp, w1 = na_min(w0 + 15, t_end - 1);
-  const int warp_first = w0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, w0).first : 0;
-  const int warp_last = w0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, w1).last : -1;
-  const int rows_t[2] = {w0 + g, w0 + g + 8};
+  const NaWarpBand band = na_warp_band<Cfg, true>(blk, warp, g);
+  const int t_end = band.end, first = band.first, last = band.last;
+  const int(&rows_t)[2] = band.rows;
   NaRange window[2];
   float lse2[2], delta[2];
   unsigned qa[Cfg::kD / 16][4], da[Cfg::kD / 16][4], oa[Cfg::kD / 16][4];
@@ -74,7 +70,7 @@ __device__ __forceinline__ void na_backward_query_mma(const NaParams& p) {
     __syncthreads();
     na_stage_t<Cfg>(blk, p.key, p.value, c0, rows, keys, values);
     __syncthreads();
-    if (c0 > warp_last || c0 + rows - 1 < warp_first) continue;  // warp-uniform
+    if (band.misses(c0, rows)) continue;  // warp-uniform: no row sees this tile
     float s[kNTiles][4], dp[kNTiles][4];
     na_mma_abt<Cfg>(qa, keys, g, c, s);
     na_mma_abt<Cfg>(da, values, g, c, dp);
@@ -108,13 +104,9 @@ __device__ __forceinline__ void na_backward_key_mma(const NaParams& p) {
   float* deltas = lse2 + Cfg::kChunk;                                   // [kChunk]
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
-  const int s_end = na_min(blk.n, blk.t0 + Cfg::kRows);
-  const int first = na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
-  const int last = na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, s_end - 1).last;
-  const int w0 = blk.t0 + 16 * warp, w1 = na_min(w0 + 15, s_end - 1);
-  const int warp_first = w0 < s_end ? na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, w0).first : 0;
-  const int warp_last = w0 < s_end ? na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, w1).last : -1;
-  const int rows_s[2] = {w0 + g, w0 + g + 8};
+  const NaWarpBand band = na_warp_band<Cfg, false>(blk, warp, g);
+  const int s_end = band.end, first = band.first, last = band.last;
+  const int(&rows_s)[2] = band.rows;
   unsigned ka[Cfg::kD / 16][4], va[Cfg::kD / 16][4];
   na_load_a<Cfg>(p.key, blk, rows_s, s_end, c, ka);
   na_load_a<Cfg>(p.value, blk, rows_s, s_end, c, va);
@@ -135,7 +127,7 @@ __device__ __forceinline__ void na_backward_key_mma(const NaParams& p) {
       deltas[r] = valid ? p.delta[na_stat_index<Cfg>(blk, c0 + r)] : 0.0f;
     }
     __syncthreads();
-    if (c0 > warp_last || c0 + rows - 1 < warp_first) continue;  // warp-uniform
+    if (band.misses(c0, rows)) continue;  // warp-uniform: no row sees this tile
     float s[kNTiles][4], dp[kNTiles][4];  // S^T, dP^T: (key g / g + 8) x (query nt * 8 + 2c, + 1)
     na_mma_abt<Cfg>(ka, queries, g, c, s);
     na_mma_abt<Cfg>(va, douts, g, c, dp);

@@ -29,15 +29,9 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
   unsigned short* values = keys + Cfg::kChunk * kPitch;            // [kChunk][kPitch]
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
-  const int t_end = na_min(blk.n, blk.t0 + Cfg::kRows);
-  const int first = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
-  const int last = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, t_end - 1).last;
-  // This warp's rows and the keys any of them sees.
-  const int w0 = blk.t0 + 16 * warp, w1 = na_min(w0 + 15, t_end - 1);
-  const int warp_first = w0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, w0).first : 0;
-  const int warp_last = w0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, w1).last : -1;
-  // This lane's two rows (g and g + 8 of the warp's 16) and their windows.
-  const int rows_t[2] = {w0 + g, w0 + g + 8};
+  const NaWarpBand band = na_warp_band<Cfg, true>(blk, warp, g);
+  const int t_end = band.end, first = band.first, last = band.last;
+  const int(&rows_t)[2] = band.rows;  // this lane's two rows (g and g + 8 of the warp's 16) and their windows
   NaRange window[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -56,7 +50,7 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
     __syncthreads();  // the previous tile is no longer read
     na_stage_t<Cfg>(blk, p.key, p.value, c0, rows, keys, values);  // rows past the range zero: P = 0 there
     __syncthreads();
-    if (c0 > warp_last || c0 + rows - 1 < warp_first) continue;  // warp-uniform: no row sees this tile
+    if (band.misses(c0, rows)) continue;  // warp-uniform: no row sees this tile
 
     float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
     na_mma_abt<Cfg>(qa, keys, g, c, s);

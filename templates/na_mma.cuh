@@ -9,6 +9,34 @@
 
 namespace attnjit {
 
+// Where a warp of a tensor-core kernel stands: the block's rows end at `end`; the block stages the other
+// side's rows [first, last]; this warp's 16 rows see [warp_first, warp_last] of them (empty when it has no
+// row); this lane holds rows[0] = g and rows[1] = g + 8. kKeys: the block's rows are queries and it stages
+// keys (na_key_range); else keys staging queries (na_query_range).
+struct NaWarpBand {
+  int end, first, last, warp_first, warp_last;
+  int rows[2];
+  // Whether no row of the warp sees staged rows [c0, c0 + count): warp-uniform, the tile is skipped.
+  __device__ __forceinline__ bool misses(int c0, int count) const { return c0 > warp_last || c0 + count - 1 < warp_first; }
+};
+
+template <class Cfg, bool kKeys>
+__device__ __forceinline__ NaWarpBand na_warp_band(const NaBlock& blk, int warp, int g) {
+  auto range = [&](int t) {
+    return kKeys ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, t) : na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, t);
+  };
+  NaWarpBand b;
+  b.end = na_min(blk.n, blk.t0 + Cfg::kRows);
+  b.first = range(blk.t0).first;
+  b.last = range(b.end - 1).last;
+  const int w0 = blk.t0 + 16 * warp, w1 = na_min(w0 + 15, b.end - 1);
+  b.warp_first = w0 < b.end ? range(w0).first : 0;
+  b.warp_last = w0 < b.end ? range(w1).last : -1;
+  b.rows[0] = w0 + g;
+  b.rows[1] = w0 + g + 8;
+  return b;
+}
+
 // A fragments of 16 rows x D of a (B, H, L, D) tensor, rows t0 + (g, g + 8); rows at or past t_end are zero.
 template <class Cfg>
 __device__ __forceinline__ void na_load_a(const void* base, const NaBlock& blk, const int (&rows)[2], int t_end, int c,
