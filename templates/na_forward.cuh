@@ -62,14 +62,20 @@ __device__ __forceinline__ void na_forward_lanes(const NaParams& p) {
         float k[kVec], v[kVec];
         na_read<Cfg::kLanes, kVec>(keys + (j - c0) * S::kPitch, lane, k);
         const float s = group.sum(na_dot<kVec>(q[r], k)) * p.scale_log2;
-        const float m_new = fmaxf(m[r], s);
-        const float alpha = fast_exp2(m[r] - m_new);  // 0 on the first key (m = -inf)
-        const float pr = fast_exp2(s - m_new);
-        m[r] = m_new;
-        l[r] = fmaf(l[r], alpha, pr);
+        // The running max changes a few times per window (about ln k on random scores): rescale the sum and
+        // the accumulator only then, not on every key (the group's lanes hold the same s: no divergence).
+        if (s > m[r]) {
+          const float alpha = fast_exp2(m[r] - s);  // 0 on the first key (m = -inf)
+          l[r] *= alpha;
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) acc[r][e] *= alpha;
+          m[r] = s;
+        }
+        const float pr = fast_exp2(s - m[r]);
+        l[r] += pr;
         na_read<Cfg::kLanes, kVec>(values + (j - c0) * S::kPitch, lane, v);
 #pragma unroll
-        for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(pr, v[e], acc[r][e] * alpha);
+        for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(pr, v[e], acc[r][e]);
       }
     }
   }
