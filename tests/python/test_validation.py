@@ -1,13 +1,17 @@
 """Every argument is checked before anything is launched, on any machine: TypeError for types and
 dtypes, ValueError for values and shapes (the library's message), ValueError for tensors off CUDA.
 These run without a GPU, on CPU tensors."""
+import os
+import subprocess
+import sys
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F
 
-from attnjit import _mta, _na, _runtime
+from attnjit import _mta, _na
 from attnjit.functional import multi_token_attention, neighborhood_attention
 
 
@@ -170,5 +174,19 @@ def test_na_problem_fields(na_library):
 
 
 def test_checking_creates_no_runtime():
-    # Nothing above reached a launch: the runtime (made at the first launch) does not exist.
-    assert _runtime._handle is None
+    # Refused arguments never reach a launch, so they never make the runtime (made at the first launch).
+    # Checked in a fresh interpreter: in this one, GPU tests that ran before may have made it.
+    script = (
+        "import torch, attnjit\n"
+        "from attnjit import _runtime\n"
+        "q = torch.zeros(1, 2, 8, 16)\n"
+        "for call in (lambda: attnjit.functional.neighborhood_attention(q, q, q, kernel_size=4),\n"
+        "             lambda: attnjit.functional.multi_token_attention(torch.zeros(1, 3, 8, 8), torch.zeros(3, 1, 3, 3), groups=2)):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except (ValueError, TypeError):\n"
+        "        pass\n"
+        "assert _runtime._handle is None, 'a refused call made the runtime'\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
