@@ -39,26 +39,38 @@ bool mma_eligible(KernelKind kind, const NaProblem& p) {
                                         : na_backward_mma_eligible(bytes, p.head_dim);
 }
 
-// Windows from this wide run on tensor cores where the dtype and D allow. Not yet measured:
-// below it the lane-group kernel reads each staged key for fewer than 33 queries and is memory-bound on paper
-// (k = 7: about 30 us of issue against an 89 us floor at B=8, H=16, L=4096, D=64); above it its shuffles and
-// FMAs outgrow the floor, while a 16 x 64 tensor-core tile wastes less of its band. The tuner settles it.
-constexpr int kTensorCoreKernel = 33;
+// Tensor cores where the dtype and D allow, from the tuning data of bench/results/2026-11-23_H100_affc5f4
+// (bf16, L=4096, heuristic -> tuned winner): the forward at 2 warps of 16 queries and 32-key tiles won at
+// every window, k=7 included (D=128: 200 -> 124 us; D=64: 199 -> 110 us; k=257: 320 -> 286 us); so did the
+// query gradient (D=64, k=7: 225 -> 162 us; k=257 with dilation 8: 383 -> 335 us). The key gradient on
+// tensor cores keeps 4 warps and 64-query tiles (the tuner kept them at k=257) and is used from windows of
+// 33: below that its lane-group kernel was as fast (k=7, D=64: 263 vs 238 us tuned, lanes either way).
+constexpr int kTensorCoreKeyKernel = 33;
 
-// 4 warps of 16 rows; 64 keys (or queries) per staged tile (8 n-tiles of S per warp: 32 accumulators).
-TileConfig tensor_core_config() { return {64, 64, 4, 0, 0}; }
+TileConfig tensor_core_config(KernelKind kind) {
+  return kind == KernelKind::na_backward_key ? TileConfig{64, 64, 4, 0, 0} : TileConfig{32, 32, 2, 0, 0};
+}
+
+bool tensor_cores(KernelKind kind, const NaProblem& p) {
+  if (!mma_eligible(kind, p)) return false;
+  return kind != KernelKind::na_backward_key || p.kernel_size >= kTensorCoreKeyKernel;
+}
 
 // tile_i rows per block: each lane group owns as many rows as its register budget allows (a power of two),
 // so that a staged row serves many windows; tile_j: the block's whole key (or query) range when it fits the
-// shared-memory budget, else the most rows that do (the kernel then stages in chunks).
+// shared-memory budget, else the most rows that do (the kernel then stages in chunks). The gradients own one
+// row per lane group: their tuned winners did at k=7 (D=128: 8x14x4x16 and 8x14x2x8, 1.14-1.15x over two
+// rows per group), the kernels being latency-bound at 24-30% occupancy with more rows (profile_na.txt).
 TileConfig heuristic_config(KernelKind kind, const NaProblem& p) {
-  if (p.kernel_size >= kTensorCoreKernel && mma_eligible(kind, p)) return tensor_core_config();
+  if (tensor_cores(kind, p)) return tensor_core_config(kind);
   TileConfig c;
   c.lanes = na_heuristic_lanes(p.head_dim);
   c.warps = kWarps;
   const int groups = 32 * c.warps / c.lanes;
   int per_group = 1;
-  while (2 * per_group * state_floats(kind, p.head_dim, c.lanes) <= kStateFloats) per_group *= 2;
+  while (kind == KernelKind::na_forward && 2 * per_group * state_floats(kind, p.head_dim, c.lanes) <= kStateFloats) {
+    per_group *= 2;
+  }
   const int group_length = na_group_length(p.length, p.dilation, 0);
   // No more rows than the longest dilation group has (short sequences): whole lane groups only.
   while (per_group > 1 && (per_group / 2) * groups >= group_length) per_group /= 2;
