@@ -15,6 +15,7 @@
 #include "mta_backward.cuh"
 #include "mta_forward.cuh"
 #include "reference/mta_reference.hpp"
+#include "tests/emulation/host_data.hpp"
 #include "tuner/device_memory.hpp"  // round_to
 #include "tuner/mta_heuristics.hpp"
 #include "tuner/mta_verify.hpp"  // compare
@@ -52,24 +53,9 @@ struct MtaCfg {
   static TileConfig config() { return {kTileI, kTileJ, kThreads / 32, kOcTile}; }
 };
 
-template <class T>
-std::vector<T> to_device(const std::vector<double>& v) {
-  std::vector<T> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) out[i] = from_float<T>(static_cast<float>(v[i]));
-  return out;
-}
-template <class T>
-std::vector<double> to_host(const std::vector<T>& v) {
-  std::vector<double> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
-  return out;
-}
-template <class T>
-std::vector<T> poisoned(std::size_t n) {
-  std::vector<T> v(n);
-  std::memset(v.data(), 0xFF, n * sizeof(T));
-  return v;
-}
+using testing::poisoned;
+using testing::to_device;
+using testing::to_host;
 
 Dim3 grid_of(const KernelSpec& spec, const MtaProblem& p) {
   const LaunchShape s = launch_shape(spec, p);

@@ -12,7 +12,9 @@
 
 #include "na_backward.cuh"
 #include "na_forward.cuh"
+#include "generator/kernel_spec.hpp"
 #include "reference/na_reference.hpp"
+#include "tests/emulation/host_data.hpp"
 #include "tuner/mta_verify.hpp"  // compare: SPEC.md's tolerances
 #include "tuner/device_memory.hpp"  // round_to
 
@@ -36,30 +38,15 @@ constexpr DType dtype_of() {
   return sizeof(T) == 4 ? DType::f32 : std::is_same_v<T, f16_t> ? DType::f16 : DType::bf16;
 }
 
-template <class T>
-std::vector<T> to_device_type(const std::vector<double>& v) {
-  std::vector<T> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) out[i] = from_float<T>(static_cast<float>(v[i]));
-  return out;
-}
+using testing::poisoned;
 
-template <class T>
-std::vector<double> from_device_type(const std::vector<T>& v) {
-  std::vector<double> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
-  return out;
-}
-
-template <class T>
-std::vector<T> poisoned(std::size_t n) {
-  std::vector<T> v(n);
-  std::memset(v.data(), 0xFF, n * sizeof(T));  // NaN in every float type
-  return v;
-}
-
-unsigned grid_of(const NaProblem& p, int rows) {
-  const int tiles = (na_group_length(p.length, p.dilation, 0) + rows - 1) / rows;
-  return static_cast<unsigned>(p.batch * p.heads * p.dilation * tiles);
+// The launch shape the host computes for Cfg's kernel of `kind` (so the test runs what the runtime would).
+template <class Cfg>
+LaunchShape shape_of(KernelKind kind, const NaProblem& p) {
+  const TileConfig c{Cfg::kRows, Cfg::kChunk, Cfg::kThreads / 32, 0, Cfg::kLanes};
+  const LaunchShape s = launch_shape(na_kernel_spec(kind, p, c), p);
+  REQUIRE(s.smem_bytes <= sizeof(smem4));
+  return s;
 }
 
 // Runs the forward of C and the backward of B (C's problem; other tiles and lanes) on random inputs and
@@ -78,8 +65,8 @@ void check() {
   std::mt19937_64 rng(C::kL * 131 + C::kD * 7 + C::kKernel);
   const auto q = detail::random_normal(rng, n, p.dtype), k = detail::random_normal(rng, n, p.dtype), v = detail::random_normal(rng, n, p.dtype);
   const auto dout = detail::random_normal(rng, n, p.dtype);
-  const std::vector<T> dq_in = to_device_type<T>(q), dk_in = to_device_type<T>(k), dv_in = to_device_type<T>(v);
-  const std::vector<T> ddout = to_device_type<T>(dout);
+  const std::vector<T> dq_in = testing::to_device<T>(q), dk_in = testing::to_device<T>(k), dv_in = testing::to_device<T>(v);
+  const std::vector<T> ddout = testing::to_device<T>(dout);
   std::vector<T> out = poisoned<T>(n), grad_q = poisoned<T>(n), grad_k = poisoned<T>(n), grad_v = poisoned<T>(n);
   std::vector<float> lse(rows), delta(rows);
   std::memset(lse.data(), 0xFF, rows * 4);
@@ -102,21 +89,19 @@ void check() {
   params.batch_heads = 2;
 
   attnjit_host::shared_memory = {smem4, sizeof smem4};  // poisoned before each block
-  const unsigned grid = grid_of(p, C::kRows);
-  attnjit_host::launch(na_forward<C>, params, grid, C::kThreads);
+  attnjit_host::launch(na_forward<C>, params, shape_of<C>(KernelKind::na_forward, p).grid_x, C::kThreads);
   const reference::NaForward ref = reference::na_forward(p, q, k, v);
-  const detail::Comparison c_out = detail::compare(p.dtype, from_device_type(out), ref.out);
+  const detail::Comparison c_out = detail::compare(p.dtype, testing::to_host(out), ref.out);
   const detail::Comparison c_lse = detail::compare(DType::f32, std::vector<double>(lse.begin(), lse.end()), ref.logsumexp);
   CHECK_MESSAGE(c_out.passed(), "out " << c_out.error << " / " << c_out.limit << ", NaN " << c_out.nan_count);
   CHECK_MESSAGE(c_lse.passed(), "lse " << c_lse.error << " / " << c_lse.limit << ", NaN " << c_lse.nan_count);
 
-  const unsigned backward_grid = grid_of(p, B::kRows);
-  attnjit_host::launch(na_backward_query<B>, params, backward_grid, B::kThreads);
-  attnjit_host::launch(na_backward_key<B>, params, backward_grid, B::kThreads);
+  attnjit_host::launch(na_backward_query<B>, params, shape_of<B>(KernelKind::na_backward_query, p).grid_x, B::kThreads);
+  attnjit_host::launch(na_backward_key<B>, params, shape_of<B>(KernelKind::na_backward_key, p).grid_x, B::kThreads);
   const reference::NaGradients g = reference::na_backward(p, q, k, v, dout);
   for (auto [what, got, want] : {std::tuple{"grad_query", &grad_q, &g.query}, {"grad_key", &grad_k, &g.key},
                                  {"grad_value", &grad_v, &g.value}}) {
-    const detail::Comparison c = detail::compare(p.dtype, from_device_type(*got), *want);
+    const detail::Comparison c = detail::compare(p.dtype, testing::to_host(*got), *want);
     CHECK_MESSAGE(c.passed(), what << " " << c.error << " / " << c.limit << ", NaN " << c.nan_count);
   }
 }
