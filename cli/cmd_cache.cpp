@@ -106,7 +106,8 @@ std::vector<Explainable> explainables(const ProblemArgs& args) {
     const NaProblem p = named.problem;
     out.push_back({describe(p), [p](Runtime& r) { return r.explain_neighborhood_attention(p); },
                    choose_na_configs(p, nullptr, {}).choices, na_problem_key(p),
-                   {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key}});
+                   {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key,
+                    KernelKind::na_backward_fused}});
   }
   return out;
 }

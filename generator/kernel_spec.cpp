@@ -20,6 +20,7 @@ const char* to_string(KernelKind kind) {
     case KernelKind::na_forward: return "na_fwd";
     case KernelKind::na_backward_query: return "na_bwd_query";
     case KernelKind::na_backward_key: return "na_bwd_key";
+    case KernelKind::na_backward_fused: return "na_bwd_fused";
   }
   return "?";
 }
@@ -206,6 +207,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
     case KernelKind::na_forward:
     case KernelKind::na_backward_query:
     case KernelKind::na_backward_key:
+    case KernelKind::na_backward_fused:
       detail::raise_invalid("launch_shape: {} is a neighborhood-attention kernel, not an mta one", name(s));
   }
   return shape;

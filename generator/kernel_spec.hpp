@@ -18,6 +18,7 @@ enum class KernelKind {
   na_forward,           // neighborhood attention: out and the row log-sum-exp
   na_backward_query,    // delta = rowsum(grad_out * out), grad_query
   na_backward_key,      // grad_key, grad_value
+  na_backward_fused,    // delta and the three gradients in one kernel (narrow windows, tensor cores)
 };
 
 bool is_neighborhood_attention(KernelKind kind);

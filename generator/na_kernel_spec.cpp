@@ -13,7 +13,7 @@ namespace attnjit {
 
 bool is_neighborhood_attention(KernelKind kind) {
   return kind == KernelKind::na_forward || kind == KernelKind::na_backward_query ||
-         kind == KernelKind::na_backward_key;
+         kind == KernelKind::na_backward_key || kind == KernelKind::na_backward_fused;
 }
 
 KernelSpec na_kernel_spec(KernelKind kind, const NaProblem& problem, const TileConfig& config) {
@@ -47,6 +47,8 @@ LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
   if (!na_on_tensor_cores(s)) {
     shape.smem_bytes = 4u * static_cast<unsigned>(na_smem_floats(s.config.tile_j, s.head_dim, s.config.lanes, per_row_stats));
     // (tile_j <= 4096 rows and head_dim <= 1024, which check_na_config and validate ensure, keep this in range)
+  } else if (s.kind == KernelKind::na_backward_fused) {
+    shape.smem_bytes = static_cast<unsigned>(na_backward_fused_smem_bytes(s.config.tile_j, s.head_dim));
   } else if (s.kind == KernelKind::na_forward) {
     shape.smem_bytes = static_cast<unsigned>(na_forward_mma_smem_bytes(s.config.tile_j, s.head_dim));
   } else {
@@ -89,7 +91,8 @@ KernelSpec na_spec_from_json(const std::string& json) {
   const auto j = nlohmann::json::parse(json);
   KernelSpec s;
   const std::string kind = j.at("kind"), dtype = j.at("dtype"), window = j.at("window");
-  for (KernelKind k : {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key}) {
+  for (KernelKind k : {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key,
+                       KernelKind::na_backward_fused}) {
     if (kind == to_string(k)) s.kind = k;
   }
   if (!is_neighborhood_attention(s.kind)) raise_invalid("spec JSON: unknown kind '{}'", kind);

@@ -25,6 +25,7 @@ TemplateEntry template_of(KernelKind kind) {
     case KernelKind::na_forward: return {"na_forward.cuh", "attnjit::na_forward"};
     case KernelKind::na_backward_query: return {"na_backward.cuh", "attnjit::na_backward_query"};
     case KernelKind::na_backward_key: return {"na_backward.cuh", "attnjit::na_backward_key"};
+    case KernelKind::na_backward_fused: return {"na_backward_fused.cuh", "attnjit::na_backward_fused"};
   }
   return {"", ""};
 }

@@ -26,10 +26,15 @@ std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& proble
   prefetch(cache, in_launch_order(specs), device.arch);
   const std::string text = describe(problem);
   plan->forward = resolve(cache, specs.forward, launch_shape(specs.forward, problem), text, context, device);
-  plan->backward_query =
-      resolve(cache, specs.backward_query, launch_shape(specs.backward_query, problem), text, context, device);
-  plan->backward_key =
-      resolve(cache, specs.backward_key, launch_shape(specs.backward_key, problem), text, context, device);
+  if (specs.fused) {
+    plan->backward_fused =
+        resolve(cache, specs.backward_fused, launch_shape(specs.backward_fused, problem), text, context, device);
+  } else {
+    plan->backward_query =
+        resolve(cache, specs.backward_query, launch_shape(specs.backward_query, problem), text, context, device);
+    plan->backward_key =
+        resolve(cache, specs.backward_key, launch_shape(specs.backward_key, problem), text, context, device);
+  }
   plan->workspace_bytes = na_workspace_bytes(problem);
   for (const KernelSpec& spec : in_launch_order(specs)) {
     plan->choices.push_back({step_name(spec.kind), name(spec), false, "given by the caller"});
@@ -74,6 +79,15 @@ void launch(const KernelLaunch& kernel, const NaParams& params, CUstream stream)
   const LaunchShape& s = kernel.shape;
   ATTNJIT_CU_CHECK(driver().cuLaunchKernel(kernel.function, s.grid_x, s.grid_y, s.grid_z, s.threads, 1, 1,
                                            s.smem_bytes, stream, args, nullptr));
+}
+
+void launch_backward(const NaPlan& plan, const NaParams& params, CUstream stream) {
+  if (plan.configs.fused()) {
+    launch(plan.backward_fused, params, stream);
+  } else {
+    launch(plan.backward_query, params, stream);  // writes delta, which the key gradient reads
+    launch(plan.backward_key, params, stream);
+  }
 }
 
 }  // namespace attnjit::detail

@@ -14,7 +14,7 @@ namespace attnjit::detail {
 struct NaPlan {
   NaProblem problem;
   NaConfigs configs;
-  KernelLaunch forward, backward_query, backward_key;
+  KernelLaunch forward, backward_query, backward_key, backward_fused;  // only those configs.fused() runs
   std::size_t workspace_bytes = 0;
   std::vector<KernelChoice> choices;  // which kernel runs at each step, and why
 };
@@ -31,5 +31,7 @@ NaParams na_forward_params(const NaProblem& problem, const NaForwardArgs& args);
 NaParams na_backward_params(const NaProblem& problem, const NaBackwardArgs& args);
 
 void launch(const KernelLaunch& kernel, const NaParams& params, CUstream stream);
+// The backward: the fused kernel, or the query gradient (which writes delta) and then the key gradient.
+void launch_backward(const NaPlan& plan, const NaParams& params, CUstream stream);
 
 }  // namespace attnjit::detail

@@ -193,10 +193,7 @@ void Runtime::neighborhood_attention_backward(const NaProblem& problem, const Na
   require_aligned(a.grad_key, "grad_key", problem);
   require_aligned(a.grad_value, "grad_value", problem);
   require(a.workspace, "workspace (Runtime::neighborhood_attention_workspace_bytes bytes)", problem);
-  const NaParams params = detail::na_backward_params(problem, a);
-  auto s = static_cast<CUstream>(stream);
-  detail::launch(plan.backward_query, params, s);  // writes delta, which the key gradient reads
-  detail::launch(plan.backward_key, params, s);
+  detail::launch_backward(plan, detail::na_backward_params(problem, a), static_cast<CUstream>(stream));
 }
 
 RuntimeStats Runtime::stats() const { return impl_->cache.stats(); }

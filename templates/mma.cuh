@@ -1,6 +1,6 @@
 // Warp-level tensor-core pieces shared by the kernels that use them: mma.sync.m16n8k16 with fp32
-// accumulation for bf16 and f16, ldmatrix (transposed) from shared memory, and packing two 16-bit values
-// into a fragment register. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16"; with
+// accumulation for bf16 and f16, ldmatrix (transposed) from shared memory, cp.async staging, and packing
+// two 16-bit values into a fragment register. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16"; with
 // g = lane / 4 and c = lane % 4:
 //   A (16 x 16, row-major): a0 = (g, 2c..2c+1), a1 = (g+8, 2c..), a2 = (g, 2c+8..), a3 = (g+8, 2c+8..)
 //   B (16 x 8, k x n):      b0 = (k 2c..2c+1, n g), b1 = (k 2c+8..2c+9, n g)
@@ -49,6 +49,30 @@ __device__ __forceinline__ unsigned pack_pair(unsigned short low, unsigned short
   return static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
 }
 
+// The 32-bit shared-state-space address of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+  unsigned address;
+  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(p));
+  return address;
+}
+
+// cp.async of 16 bytes, global to shared, through L2 only: the copy runs while the thread goes on, until
+// cp_async_wait_all. With valid false nothing is read and the 16 bytes are zero.
+__device__ __forceinline__ void cp_async_16(void* shared, const void* global, bool valid) {
+#ifdef ATTNJIT_HOST_EMULATION
+  attnjit_host::cp_async_16(shared, global, valid);
+#else
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(shared)), "l"(global),
+               "r"(valid ? 16 : 0)
+               : "memory");
+#endif
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+#ifndef ATTNJIT_HOST_EMULATION
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
 // ldmatrix.x2.trans: lanes 0-7 give the addresses of the 8 rows (8 consecutive 16-bit values each) of
 // matrix 0, lanes 8-15 those of matrix 1 (lanes 16-31 must give valid shared addresses, unused); lane gets
 // r[m] = (M_m[2c][g], M_m[2c+1][g]), i.e. a B fragment when the rows are k and the columns n.
@@ -56,11 +80,9 @@ __device__ __forceinline__ void ldmatrix_x2_trans(unsigned (&r)[2], const unsign
 #ifdef ATTNJIT_HOST_EMULATION
   attnjit_host::ldmatrix_x2_trans(r, row);
 #else
-  unsigned address;
-  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(row));
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];"
                : "=r"(r[0]), "=r"(r[1])
-               : "r"(address));
+               : "r"(shared_address(row)));
 #endif
 }
 

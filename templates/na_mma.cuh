@@ -91,16 +91,41 @@ __device__ __forceinline__ void na_mma_abt(const unsigned (&a)[Cfg::kD / 16][4],
   }
 }
 
-// out[dt] += X V where X is 16 x kChunk in C-fragment form (rounded to T as A fragments) and V is staged
-// (kChunk rows x D): V's B fragments by ldmatrix.trans.
-template <class Cfg>
-__device__ __forceinline__ void na_mma_xv(const float (&x)[Cfg::kChunk / 8][4], const unsigned short* staged, int lane,
+// acc = A B^T for a 16 x (8 * kNTiles) tile with both operands staged at na_mma_pitch: A's 16 rows from `a`
+// (A fragments as 32-bit loads, one k-step at a time, so none stay in registers), B^T's 8 * kNTiles rows
+// from `b`.
+template <class Cfg, int kNTiles>
+__device__ __forceinline__ void na_mma_abt_shared(const unsigned short* a, const unsigned short* b, int g, int c,
+                                                  float (&acc)[kNTiles][4]) {
+  using T = typename Cfg::T;
+  constexpr int kPitch = na_mma_pitch(Cfg::kD);
+  auto word = [](const unsigned short* at) { return *reinterpret_cast<const unsigned*>(at); };
+#pragma unroll
+  for (int nt = 0; nt < kNTiles; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+#pragma unroll
+  for (int ks = 0; ks < Cfg::kD / 16; ++ks) {
+    const unsigned short* at = a + g * kPitch + ks * 16 + 2 * c;
+    const unsigned fa[4] = {word(at), word(at + 8 * kPitch), word(at + 8), word(at + 8 * kPitch + 8)};
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      const unsigned short* row = b + (nt * 8 + g) * kPitch + ks * 16 + 2 * c;
+      const unsigned fb[2] = {word(row), word(row + 8)};
+      Mma16816<T>::run(acc[nt], fa, fb);
+    }
+  }
+}
+
+// out[dt] += X V where X is 16 x (8 * kNTiles) in C-fragment form (rounded to T as A fragments) and V is
+// staged (8 * kNTiles rows x D): V's B fragments by ldmatrix.trans.
+template <class Cfg, int kNTiles>
+__device__ __forceinline__ void na_mma_xv(const float (&x)[kNTiles][4], const unsigned short* staged, int lane,
                                           float (&out)[Cfg::kD / 8][4]) {
   using T = typename Cfg::T;
+  static_assert(kNTiles % 2 == 0, "X V takes whole k-steps of 16");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
   auto bits = [](float v) { return from_float<T>(v).bits; };
 #pragma unroll
-  for (int kk = 0; kk < Cfg::kChunk / 16; ++kk) {
+  for (int kk = 0; kk < kNTiles / 2; ++kk) {
     const unsigned a[4] = {pack_pair(bits(x[2 * kk][0]), bits(x[2 * kk][1])), pack_pair(bits(x[2 * kk][2]), bits(x[2 * kk][3])),
                            pack_pair(bits(x[2 * kk + 1][0]), bits(x[2 * kk + 1][1])),
                            pack_pair(bits(x[2 * kk + 1][2]), bits(x[2 * kk + 1][3]))};

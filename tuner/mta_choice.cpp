@@ -58,11 +58,11 @@ MtaProblem mta_problem_from_key(const std::string& key) {
 KernelKind kernel_kind_from_string(const std::string& text) {
   for (KernelKind k : {KernelKind::mta_row_stats, KernelKind::mta_forward, KernelKind::mta_backward_input,
                        KernelKind::mta_backward_weight, KernelKind::mta_reduce_weight, KernelKind::na_forward,
-                       KernelKind::na_backward_query, KernelKind::na_backward_key}) {
+                       KernelKind::na_backward_query, KernelKind::na_backward_key, KernelKind::na_backward_fused}) {
     if (text == to_string(k)) return k;
   }
   detail::raise_invalid("unknown kernel kind '{}' (mta_stats, mta_fwd, mta_bwd_input, mta_bwd_weight, mta_reduce_weight, "
-                        "na_fwd, na_bwd_query, na_bwd_key)", text);
+                        "na_fwd, na_bwd_query, na_bwd_key, na_bwd_fused)", text);
 }
 
 std::string to_json(const TileConfig& c) {
@@ -125,6 +125,7 @@ const char* step_name(KernelKind kind) {
     case KernelKind::na_forward: return "forward";
     case KernelKind::na_backward_query: return "backward_query";
     case KernelKind::na_backward_key: return "backward_key";
+    case KernelKind::na_backward_fused: return "backward_fused";
   }
   return "?";
 }

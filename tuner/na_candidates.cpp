@@ -7,14 +7,19 @@
 namespace attnjit {
 
 std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const DeviceLimits& limits) {
-  const TileConfig heuristic = config_of(na_heuristic_configs(p), kind);
-  std::vector<TileConfig> out = {heuristic};
+  std::vector<TileConfig> out;
   auto add = [&](const TileConfig& c) {
     if (std::find(out.begin(), out.end(), c) != out.end()) return;
     if (32 * c.warps > limits.max_threads_per_block || !na_config_ok(kind, p, c)) return;
     if (launch_shape(na_kernel_spec(kind, p, c), p).smem_bytes > static_cast<unsigned>(limits.max_smem_per_block)) return;
     out.push_back(c);
   };
+  if (kind == KernelKind::na_backward_fused) {  // 4 warps first: the heuristic's config wherever it fuses
+    for (int warps : {4, 2, 8, 1}) add(na_fused_config(p, warps));
+    return out;
+  }
+  const TileConfig heuristic = config_of(na_heuristic_configs(p), kind);
+  out.push_back(heuristic);
   const int lanes = heuristic.lanes > 0 ? heuristic.lanes : na_heuristic_lanes(p.head_dim);
   for (int l : {lanes, lanes / 2, lanes * 2}) {
     if (l < 1 || l > 32) continue;

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
+#include <map>
 
 #include "runtime/error.hpp"
 
@@ -49,15 +52,46 @@ NaConfigChoice choose_na_configs(const NaProblem& problem, const FindTuned& find
   const NaConfigs heuristic = na_heuristic_configs(problem);
   const NaConfigs pinned = na_configs(problem);  // the heuristic with ATTNJIT_NA_CONFIG's pins
   const std::string key = na_problem_key(problem);
+  const char* pins = std::getenv("ATTNJIT_NA_CONFIG");
   NaConfigChoice out{heuristic, {}};
-  for (KernelKind kind : {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key}) {
-    const TileConfig& h = config_of(heuristic, kind);
-    const TileConfig& pin = config_of(pinned, kind);
-    const ConfigChoice c = pins_step(std::getenv("ATTNJIT_NA_CONFIG"), step_name(kind))
-                               ? ConfigChoice{pin, false, "pinned by ATTNJIT_NA_CONFIG"}
-                                    : choose_config(h, find ? find(key, kind) : std::vector<cache::TunedRecord>{}, now);
+  std::map<KernelKind, ConfigChoice> chosen;
+  std::map<KernelKind, double> tuned_us;  // the current environment's winners' medians
+  for (KernelKind kind : {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key,
+                          KernelKind::na_backward_fused}) {
+    const std::vector<cache::TunedRecord> winners = find ? find(key, kind) : std::vector<cache::TunedRecord>{};
+    for (const cache::TunedRecord& w : winners) {
+      if (w.environment.differences(now).empty()) {
+        tuned_us[kind] = w.median_us;
+        break;
+      }
+    }
+    const ConfigChoice c = pins_step(pins, step_name(kind))
+                               ? ConfigChoice{config_of(pinned, kind), false, "pinned by ATTNJIT_NA_CONFIG"}
+                               : choose_config(config_of(heuristic, kind), winners, now);
     config_of(out.configs, kind) = c.config;
-    out.choices.push_back({step_name(kind), name(na_kernel_spec(kind, problem, c.config)), c.tuned, c.why});
+    chosen[kind] = c;
+  }
+  // Fused or two kernels.
+  std::string how;
+  if (pins_step(pins, step_name(KernelKind::na_backward_fused))) {
+    how = pinned.fused() ? "" : "; the fused backward is off (ATTNJIT_NA_CONFIG)";
+  } else if (tuned_us.count(KernelKind::na_backward_fused) && tuned_us.count(KernelKind::na_backward_query) &&
+             tuned_us.count(KernelKind::na_backward_key)) {
+    const double fused = tuned_us[KernelKind::na_backward_fused],
+                 split = tuned_us[KernelKind::na_backward_query] + tuned_us[KernelKind::na_backward_key];
+    if (fused >= split) out.configs.backward_fused = {};
+    how = fmt::format("; tuned backward: fused {:.0f} us, two kernels {:.0f} us", fused, split);
+  } else if (!heuristic.fused()) {
+    out.configs.backward_fused = {};
+  }
+  out.choices.push_back({step_name(KernelKind::na_forward), name(na_kernel_spec(KernelKind::na_forward, problem, out.configs.forward)),
+                         chosen[KernelKind::na_forward].tuned, chosen[KernelKind::na_forward].why});
+  const std::vector<KernelKind> backward =
+      out.configs.fused() ? std::vector<KernelKind>{KernelKind::na_backward_fused}
+                          : std::vector<KernelKind>{KernelKind::na_backward_query, KernelKind::na_backward_key};
+  for (KernelKind kind : backward) {
+    const ConfigChoice& c = chosen[kind];
+    out.choices.push_back({step_name(kind), name(na_kernel_spec(kind, problem, c.config)), c.tuned, c.why + how});
   }
   return out;
 }

@@ -16,9 +16,13 @@ NaProblem na_problem_from_key(const std::string& key);  // scale 0; throws inval
 
 struct NaConfigChoice {
   NaConfigs configs;
-  std::vector<KernelChoice> choices;  // forward, backward_query, backward_key
+  std::vector<KernelChoice> choices;  // forward, then backward_fused or backward_query and backward_key
 };
 
+// Each kernel's config as choose_config picks it; then the backward: fused or two kernels as
+// ATTNJIT_NA_CONFIG pins it ("backward_fused=off" or a config), else by the tuned medians when the current
+// environment has winners for all three backward kernels (the fused one against the sum of the other two),
+// else as the heuristic has it.
 NaConfigChoice choose_na_configs(const NaProblem& problem, const FindTuned& find, const cache::Environment& now);
 
 }  // namespace attnjit

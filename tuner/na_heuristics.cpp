@@ -51,6 +51,27 @@ TileConfig tensor_core_config(KernelKind kind) {
   return kind == KernelKind::na_backward_key ? TileConfig{64, 64, 4, 0, 0} : TileConfig{32, 32, 2, 0, 0};
 }
 
+NaWindowKind window_kind(NaWindow w) {
+  return w == NaWindow::clipped ? NaWindowKind::clipped : w == NaWindow::shifted ? NaWindowKind::shifted : NaWindowKind::causal;
+}
+
+// The fused backward (one kernel, every input row read once) from the H100 measurements in
+// bench/results (see docs/architecture.md): where tensor cores take the dtype and D, for windows up to 31,
+// 4 warps of 16 rows. Wider windows stage too many halo rows per block; they keep the two kernels.
+constexpr int kFusedMaxKernel = 31;
+constexpr int kFusedWarps = 4;
+
+bool fused_backward(const NaProblem& p) {
+  return na_backward_fused_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim) && p.kernel_size <= kFusedMaxKernel;
+}
+
+// kFusedWarps, fewer for groups shorter than the block (no warp without a row).
+int fused_warps(const NaProblem& p) {
+  int warps = kFusedWarps;
+  while (warps > 1 && 16 * (warps / 2) >= na_group_length(p.length, p.dilation, 0)) warps /= 2;
+  return warps;
+}
+
 bool tensor_cores(KernelKind kind, const NaProblem& p) {
   if (!mma_eligible(kind, p)) return false;
   return kind != KernelKind::na_backward_key || p.kernel_size >= kTensorCoreKeyKernel;
@@ -100,6 +121,7 @@ TileConfig& config_of(NaConfigs& configs, KernelKind kind) {
   switch (kind) {
     case KernelKind::na_backward_query: return configs.backward_query;
     case KernelKind::na_backward_key: return configs.backward_key;
+    case KernelKind::na_backward_fused: return configs.backward_fused;
     default: return configs.forward;
   }
 }
@@ -125,7 +147,20 @@ int na_heuristic_lanes(int head_dim) {
 
 NaConfigs na_heuristic_configs(const NaProblem& p) {
   return {heuristic_config(KernelKind::na_forward, p), heuristic_config(KernelKind::na_backward_query, p),
-          heuristic_config(KernelKind::na_backward_key, p)};
+          heuristic_config(KernelKind::na_backward_key, p),
+          fused_backward(p) ? na_fused_config(p, fused_warps(p)) : TileConfig{}};
+}
+
+NaConfigs na_candidate_configs(const NaProblem& p, KernelKind kind, const TileConfig& config) {
+  NaConfigs configs = na_heuristic_configs(p);
+  if (kind == KernelKind::na_backward_query || kind == KernelKind::na_backward_key) configs.backward_fused = {};
+  config_of(configs, kind) = config;
+  return configs;
+}
+
+TileConfig na_fused_config(const NaProblem& p, int warps) {
+  const int rows = 16 * warps;
+  return {rows, na_fused_staged_rows(window_kind(p.window), p.kernel_size, rows, na_group_length(p.length, p.dilation, 0)), warps, 0, 0};
 }
 
 void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
@@ -135,6 +170,24 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
   };
   if (c.tile_i < 1 || c.tile_i > kMaxRows || c.tile_j < 1 || c.tile_j > kMaxRows) {
     fail(fmt::format("tile_i and tile_j (rows) must be 1 to {}", kMaxRows));
+  }
+  if (kind == KernelKind::na_backward_fused) {
+    if (!na_backward_fused_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim)) {
+      fail("the fused backward runs on tensor cores: it needs f16 or bf16 and a head dim that is a multiple of 16 up to "
+           "128; use the two-kernel backward (backward_fused=off)");
+    }
+    if (c.lanes != 0) fail("the fused backward runs on tensor cores: lanes must be 0");
+    if (c.warps < 1 || c.warps > 16 || c.tile_i != 16 * c.warps) fail("tile_i must be 16 * warps (1 to 16 warps)");
+    const int staged = na_fused_staged_rows(window_kind(p.window), p.kernel_size, c.tile_i,
+                                            na_group_length(p.length, p.dilation, 0));
+    if (c.tile_j < staged || c.tile_j % 16 != 0) {
+      fail(fmt::format("tile_j must be a multiple of 16 and at least {} (the block's rows and the window's reach)", staged));
+    }
+    if (smem_bytes(kind, p, c.tile_j, 0) > 227 * 1024) {
+      fail(fmt::format("{} bytes of shared memory is past 227 KiB; use fewer warps or the two-kernel backward",
+                       smem_bytes(kind, p, c.tile_j, 0)));
+    }
+    return;
   }
   if (c.lanes == 0) {  // tensor cores
     if (!mma_eligible(kind, p)) {
@@ -173,9 +226,15 @@ void apply_na_config_overrides(NaConfigs& configs, const NaProblem& problem, con
     const std::optional<KernelKind> kind = kernel == "forward"          ? KernelKind::na_forward
                                            : kernel == "backward_query" ? KernelKind::na_backward_query
                                            : kernel == "backward_key"   ? KernelKind::na_backward_key
+                                           : kernel == "backward_fused" ? KernelKind::na_backward_fused
                                                                         : std::optional<KernelKind>{};
     if (!kind) {
-      detail::raise_invalid("config pin '{}': unknown kernel '{}' (forward, backward_query, backward_key)", item, kernel);
+      detail::raise_invalid("config pin '{}': unknown kernel '{}' (forward, backward_query, backward_key, backward_fused)",
+                            item, kernel);
+    }
+    if (*kind == KernelKind::na_backward_fused && eq != std::string::npos && item.substr(eq + 1) == "off") {
+      configs.backward_fused = {};
+      continue;
     }
     std::vector<int> values;
     std::stringstream numbers(eq == std::string::npos ? "" : item.substr(eq + 1));
@@ -206,10 +265,14 @@ NaConfigs na_configs(const NaProblem& problem) {
 NaKernelSpecs na_kernel_specs(const NaProblem& p, const NaConfigs& c) {
   return {na_kernel_spec(KernelKind::na_forward, p, c.forward),
           na_kernel_spec(KernelKind::na_backward_query, p, c.backward_query),
-          na_kernel_spec(KernelKind::na_backward_key, p, c.backward_key)};
+          na_kernel_spec(KernelKind::na_backward_key, p, c.backward_key),
+          na_kernel_spec(KernelKind::na_backward_fused, p, c.backward_fused), c.fused()};
 }
 
-std::vector<KernelSpec> in_launch_order(const NaKernelSpecs& s) { return {s.forward, s.backward_query, s.backward_key}; }
+std::vector<KernelSpec> in_launch_order(const NaKernelSpecs& s) {
+  if (s.fused) return {s.forward, s.backward_fused};
+  return {s.forward, s.backward_query, s.backward_key};
+}
 
 std::size_t na_workspace_bytes(const NaProblem& p) { return 4 * na_logsumexp_elements(p); }
 

@@ -14,6 +14,10 @@ struct NaConfigs {
   TileConfig forward;         // tile_i queries per block, tile_j keys staged at a time, warps, lanes per row
   TileConfig backward_query;  // the same, for the query gradient
   TileConfig backward_key;    // tile_i keys per block, tile_j queries staged at a time, warps, lanes per row
+  // The one-kernel backward (tile_i rows per block, tile_j rows staged per side, warps, lanes 0); when set
+  // (warps > 0) it replaces the two kernels above, which then do not run.
+  TileConfig backward_fused;
+  bool fused() const { return backward_fused.warps > 0; }
   bool operator==(const NaConfigs&) const = default;
 };
 
@@ -39,17 +43,27 @@ bool na_config_ok(KernelKind kind, const NaProblem& problem, const TileConfig& c
 int na_staged_rows(KernelKind kind, const NaProblem& problem, int tile_i, int lanes);
 
 // Replaces configs from a pin, e.g. "forward=32x40x4x16,backward_key=16x48x4x16":
-// kernel=TILE_IxTILE_JxWARPSxLANES. For measuring one config by hand; the tuner is the way to choose.
+// kernel=TILE_IxTILE_JxWARPSxLANES; "backward_fused=off" runs the two-kernel backward. For measuring one
+// config by hand; the tuner is the way to choose.
 void apply_na_config_overrides(NaConfigs& configs, const NaProblem& problem, const std::string& text);
 
 // The heuristic, then ATTNJIT_NA_CONFIG's pins when that is set.
 NaConfigs na_configs(const NaProblem& problem);
 
 struct NaKernelSpecs {
-  KernelSpec forward, backward_query, backward_key;
+  KernelSpec forward, backward_query, backward_key, backward_fused;
+  bool fused = false;  // the backward is backward_fused alone
 };
 NaKernelSpecs na_kernel_specs(const NaProblem& problem, const NaConfigs& configs);
+// The kernels that run: forward, then backward_fused or backward_query and backward_key.
 std::vector<KernelSpec> in_launch_order(const NaKernelSpecs& specs);
+
+// The configs a tuning candidate of `kind` runs under: the heuristic's, with `config` for that kernel; a
+// candidate of the query or key gradient runs the two-kernel backward, one of backward_fused the fused one.
+NaConfigs na_candidate_configs(const NaProblem& problem, KernelKind kind, const TileConfig& config);
+
+// The fused backward's config for blocks of `warps` warps: tile_i = 16 * warps rows, tile_j their staged rows.
+TileConfig na_fused_config(const NaProblem& problem, int warps);
 
 // Bytes of workspace the backward needs: delta, one float per query row (B * H * L).
 std::size_t na_workspace_bytes(const NaProblem& problem);

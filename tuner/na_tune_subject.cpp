@@ -1,7 +1,8 @@
 // The tuner worker's neighborhood-attention subject: one NA kernel of one problem (tuner/tune_worker.hpp).
 // The forward's candidates are checked on out and the log-sum-exp; the two gradient kernels are tuned as
 // the backward pass (the query gradient writes delta, which the key gradient reads), each candidate in its
-// own pass with the other kernel at its heuristic config, checked on the three gradients.
+// own pass with the other kernel at its heuristic config, checked on the three gradients; the fused
+// backward's candidates likewise, each the whole pass.
 #include <fmt/format.h>
 
 #include "runtime/driver.hpp"
@@ -48,10 +49,8 @@ class NaSubject final : public TuneSubject {
   void launch_trusted(CUstream stream) override { launch_kernel(*trusted_plan_, stream); }
 
   const KernelLaunch& load(std::size_t index, const TileConfig& config) override {
-    NaConfigs configs = heuristic_;
-    config_of(configs, kind_) = config;
     if (plans_.size() <= index) plans_.resize(index + 1);
-    plans_[index] = make_na_plan(cache_, p_, configs, context_, device_);
+    plans_[index] = make_na_plan(cache_, p_, na_candidate_configs(p_, kind_, config), context_, device_);
     return kernel_of(*plans_[index]);
   }
 
@@ -73,7 +72,8 @@ class NaSubject final : public TuneSubject {
   }
 
   void launch(std::size_t index, CUstream stream) override { launch_kernel(*plans_.at(index), stream); }
-  // The key gradient reads delta, which the query gradient writes: the trusted pass leaves it right.
+  // The key gradient reads delta, which the query gradient (or the fused backward) writes: the trusted pass
+  // leaves it right.
   void before_timing() override {
     if (kind_ == KernelKind::na_backward_key) run_pass(*trusted_plan_, value_.get(), query_.get());
   }
@@ -92,16 +92,15 @@ class NaSubject final : public TuneSubject {
   const KernelLaunch& kernel_of(const NaPlan& plan) const {
     return kind_ == KernelKind::na_forward          ? plan.forward
            : kind_ == KernelKind::na_backward_query ? plan.backward_query
-                                                    : plan.backward_key;
+           : kind_ == KernelKind::na_backward_key   ? plan.backward_key
+                                                    : plan.backward_fused;
   }
   // The forward, or the backward's two kernels, under `plan`.
   void run_pass(const NaPlan& plan, const void* v, const void* q) {
     if (!backward_) {
       detail::launch(plan.forward, na_forward_params(p_, forward_args(v, q)), nullptr);
     } else {
-      const NaParams params = na_backward_params(p_, backward_args(v, q));
-      detail::launch(plan.backward_query, params, nullptr);
-      detail::launch(plan.backward_key, params, nullptr);
+      launch_backward(plan, na_backward_params(p_, backward_args(v, q)), nullptr);
     }
     ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());
   }

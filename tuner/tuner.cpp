@@ -352,12 +352,15 @@ ProblemTuneResult tune_na(const NaProblem& problem, const TuneOptions& options) 
   TuneTarget t;
   t.problem_key = na_problem_key(problem);
   t.kinds = {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key};
+  // The fused backward is tuned beside the two kernels wherever it can run; choose_na_configs then takes
+  // whichever backward was faster.
+  if (na_config_ok(KernelKind::na_backward_fused, problem, na_fused_config(problem, 4))) {
+    t.kinds.push_back(KernelKind::na_backward_fused);
+  }
   t.candidates = [problem](KernelKind kind, const DeviceLimits& limits) { return na_candidates(kind, problem, limits); };
   t.spec = [problem](KernelKind kind, const TileConfig& c) { return na_kernel_spec(kind, problem, c); };
   t.plan_specs = [problem](KernelKind kind, const TileConfig& c) {
-    NaConfigs configs = na_heuristic_configs(problem);
-    config_of(configs, kind) = c;
-    return in_launch_order(na_kernel_specs(problem, configs));
+    return in_launch_order(na_kernel_specs(problem, na_candidate_configs(problem, kind, c)));
   };
   return tune(t, options);
 }

@@ -42,9 +42,10 @@ inline NaProblem na_case_problem(const Case& c) {
 }
 
 // Lane count halved (other vector widths, more rows per warp), one row per lane group, and 5 rows staged at a
-// time: every window longer than 5 takes several chunks.
+// time: every window longer than 5 takes several chunks. The two-kernel backward, where the heuristic fuses.
 inline NaConfigs na_stress_configs(const NaProblem& p) {
   NaConfigs c = na_heuristic_configs(p);
+  c.backward_fused = {};
   for (TileConfig* t : {&c.forward, &c.backward_query, &c.backward_key}) {
     t->lanes = t->lanes > 1 ? t->lanes / 2 : 2;
     t->warps = 2;
@@ -72,6 +73,24 @@ inline std::vector<NaCase> na_grid() {
   NaProblem group_shorter = {.batch = 1, .heads = 2, .length = 20, .head_dim = 32, .kernel_size = 7, .dilation = 4,
                              .window = NaWindow::shifted};
   cases.push_back({"shifted, groups shorter than the window", group_shorter, std::nullopt});
+  // Where the heuristic fuses the backward: the two kernels on tensor cores, and the fused kernel with other
+  // block sizes.
+  const NaProblem narrow = {.batch = 2, .heads = 2, .length = 1000, .head_dim = 64, .kernel_size = 7, .dilation = 2,
+                            .dtype = DType::bf16};
+  NaConfigs two = na_heuristic_configs(narrow);
+  two.backward_fused = {};
+  two.backward_key = {64, 64, 4, 0, 0};
+  cases.push_back({"two-kernel backward on tensor cores", narrow, two});
+  const NaProblem shifted = {.batch = 1, .heads = 2, .length = 4096, .head_dim = 128, .kernel_size = 13,
+                             .window = NaWindow::shifted, .dtype = DType::f16};
+  NaConfigs two_warps = na_heuristic_configs(shifted);
+  two_warps.backward_fused = na_fused_config(shifted, 2);
+  cases.push_back({"fused backward, 2 warps, D = 128", shifted, two_warps});
+  const NaProblem causal = {.batch = 2, .heads = 1, .length = 333, .head_dim = 96, .kernel_size = 31, .dilation = 3,
+                            .window = NaWindow::causal, .dtype = DType::bf16};
+  NaConfigs eight_warps = na_heuristic_configs(causal);
+  eight_warps.backward_fused = na_fused_config(causal, 8);
+  cases.push_back({"fused backward, 8 warps, kernel 31, D = 96", causal, eight_warps});
   return cases;
 }
 

@@ -165,6 +165,19 @@ inline void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) {
   warp_barrier().arrive_and_wait();
 }
 
+// cp.async: the copy happens at once (a kernel that reads before cp_async_wait_all and __syncthreads is
+// not caught here).
+inline void cp_async_16(void* shared, const void* global, bool valid) {
+  if (reinterpret_cast<std::uintptr_t>(shared) % 16 != 0 || (valid && reinterpret_cast<std::uintptr_t>(global) % 16 != 0)) {
+    std::abort();  // cp.async of 16 bytes needs both addresses 16-byte aligned
+  }
+  if (valid) {
+    std::memcpy(shared, global, 16);
+  } else {
+    std::memset(shared, 0, 16);
+  }
+}
+
 }  // namespace attnjit_host
 
 inline void __syncthreads() { attnjit_host::current_block->sync.arrive_and_wait(); }

@@ -33,7 +33,8 @@ std::string pin_text(const NaConfigs& c) {
     return fmt::format("{}={}x{}x{}x{}", kernel, t.tile_i, t.tile_j, t.warps, t.lanes);
   };
   return one("forward", c.forward) + "," + one("backward_query", c.backward_query) + "," +
-         one("backward_key", c.backward_key);
+         one("backward_key", c.backward_key) + "," +
+         (c.fused() ? one("backward_fused", c.backward_fused) : std::string("backward_fused=off"));
 }
 
 bool check_case(Runtime& runtime, const testing::NaCase& c, std::uint64_t seed) {

@@ -260,13 +260,19 @@ TEST_CASE("neighborhood attention from the command: gen, compile, cache explain 
   const std::string store = dir.file("na.db");
   const char* const problem = "--op na -b 1 -c 4 -L 200 -D 64 -k 9 -d 2 --window shifted --dtype f16";
   const json generated = parse_json(attnjit_cli(dir, std::string("gen --json ") + problem));
-  REQUIRE(generated.size() == 3);
+  REQUIRE(generated.size() == 2);  // f16, D = 64, kernel 9: the forward and the fused backward
   CHECK(generated[0]["spec"]["kind"] == "na_fwd");
   CHECK(generated[0]["spec"]["window"] == "shifted");
   CHECK(generated[0]["spec"]["dilation"] == 2);
-  CHECK(generated[2]["name_expression"] == "attnjit::na_backward_key<attnjit_cfg>");
+  CHECK(generated[1]["name_expression"] == "attnjit::na_backward_fused<attnjit_cfg>");
   const json compiled = parse_json(with_store(dir, store, std::string("compile --arch sm_90 --json ") + problem));
-  CHECK(compiled["nvrtc_compiles"] == 3);
+  CHECK(compiled["nvrtc_compiles"] == 2);
+  // The two-kernel backward by pin.
+  ::setenv("ATTNJIT_NA_CONFIG", "backward_fused=off", 1);
+  const json split = parse_json(attnjit_cli(dir, std::string("gen --json ") + problem));
+  ::unsetenv("ATTNJIT_NA_CONFIG");
+  REQUIRE(split.size() == 3);
+  CHECK(split[2]["name_expression"] == "attnjit::na_backward_key<attnjit_cfg>");
   if (!gpu_present(dir)) {
     const NaProblem p{.batch = 1, .heads = 4, .length = 200, .head_dim = 64, .kernel_size = 9, .dilation = 2,
                       .window = NaWindow::shifted, .dtype = DType::f16};
@@ -274,9 +280,9 @@ TEST_CASE("neighborhood attention from the command: gen, compile, cache explain 
       cache::Store s(store, cache::OpenMode::read_write);
       cache::TunedRecord w;
       w.problem_key = na_problem_key(p);
-      w.kernel_kind = to_string(KernelKind::na_backward_key);
+      w.kernel_kind = to_string(KernelKind::na_backward_fused);
       w.environment = {"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
-      w.config_json = to_json(TileConfig{16, 24, 2, 0, 8});
+      w.config_json = to_json(TileConfig{32, 48, 2, 0, 0});
       w.median_us = 7.5;
       w.heuristic_median_us = 9.0;
       w.candidates_json = "[]";
@@ -285,9 +291,9 @@ TEST_CASE("neighborhood attention from the command: gen, compile, cache explain 
     const Result r = with_store(dir, store, std::string("cache explain ") + problem);
     INFO(r.out, r.err);
     CHECK(r.status == 0);
-    for (const char* step : {"forward", "backward_query", "backward_key"}) CHECK_MESSAGE(contains(r.out, step), step);
+    for (const char* step : {"forward", "backward_fused"}) CHECK_MESSAGE(contains(r.out, step), step);
     CHECK(contains(r.out, "neighborhood_attention f16 B=1 H=4 L=200 D=64 kernel_size=9 dilation=2 window=shifted"));
-    CHECK(contains(r.out, "backward_key: {\"lanes\":8,\"oc_tile\":0,\"tile_i\":16,\"tile_j\":24,\"warps\":2} tuned"));
+    CHECK(contains(r.out, "backward_fused: {\"oc_tile\":0,\"tile_i\":32,\"tile_j\":48,\"warps\":2} tuned"));
   }
   const Result even = attnjit_cli(dir, "gen --op na -k 8");
   CHECK(even.status != 0);

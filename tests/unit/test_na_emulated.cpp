@@ -11,6 +11,7 @@
 #include <random>
 
 #include "na_backward.cuh"
+#include "na_backward_fused.cuh"
 #include "na_forward.cuh"
 #include "generator/kernel_spec.hpp"
 #include "reference/na_reference.hpp"
@@ -49,9 +50,12 @@ LaunchShape shape_of(KernelKind kind, const NaProblem& p) {
   return s;
 }
 
-// Runs the forward of C and the backward of B (C's problem; other tiles and lanes) on random inputs and
-// compares everything with the reference.
-template <class C, class B = C>
+enum class Backward { two_kernels, fused };
+
+// Runs the forward of C and the backward of B (C's problem; other tiles and lanes; the two kernels or the
+// fused one) on random inputs and compares everything with the reference, and delta (the workspace both
+// backwards fill) with grad_out . out over the kernel's own out.
+template <class C, class B = C, Backward kBackward = Backward::two_kernels>
 void check() {
   using T = typename C::T;
   const NaWindow window = C::kWindow == NaWindowKind::clipped   ? NaWindow::clipped
@@ -96,8 +100,19 @@ void check() {
   CHECK_MESSAGE(c_out.passed(), "out " << c_out.error << " / " << c_out.limit << ", NaN " << c_out.nan_count);
   CHECK_MESSAGE(c_lse.passed(), "lse " << c_lse.error << " / " << c_lse.limit << ", NaN " << c_lse.nan_count);
 
-  attnjit_host::launch(na_backward_query<B>, params, shape_of<B>(KernelKind::na_backward_query, p).grid_x, B::kThreads);
-  attnjit_host::launch(na_backward_key<B>, params, shape_of<B>(KernelKind::na_backward_key, p).grid_x, B::kThreads);
+  if constexpr (kBackward == Backward::fused) {
+    attnjit_host::launch(na_backward_fused<B>, params, shape_of<B>(KernelKind::na_backward_fused, p).grid_x, B::kThreads);
+  } else {
+    attnjit_host::launch(na_backward_query<B>, params, shape_of<B>(KernelKind::na_backward_query, p).grid_x, B::kThreads);
+    attnjit_host::launch(na_backward_key<B>, params, shape_of<B>(KernelKind::na_backward_key, p).grid_x, B::kThreads);
+  }
+  const std::vector<double> out_seen = testing::to_host(out), dout_seen = testing::to_host(ddout);
+  for (std::size_t row = 0; row < rows; ++row) {
+    double want = 0;
+    for (int d = 0; d < C::kD; ++d) want += out_seen[row * C::kD + d] * dout_seen[row * C::kD + d];
+    REQUIRE_MESSAGE(std::abs(delta[row] - want) <= 1e-4 * (1 + std::abs(want)), "delta of row " << row << ": " << delta[row]
+                                                                                               << ", want " << want);
+  }
   const reference::NaGradients g = reference::na_backward(p, q, k, v, dout);
   for (auto [what, got, want] : {std::tuple{"grad_query", &grad_q, &g.query}, {"grad_key", &grad_k, &g.key},
                                  {"grad_value", &grad_v, &g.value}}) {
@@ -148,6 +163,29 @@ TEST_SUITE("na_emulated") {
   TEST_CASE("tensor-core backward: causal bf16 D = 16, one warp, dilation 3; kernel 1, L = 1") {
     check<Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>>();
     check<Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>>();
+  }
+  // The fused backward (tile_j at least na_fused_staged_rows, rounded to 16).
+  TEST_CASE("fused backward: clipped bf16 D = 64, dilation 2, 2 warps, several blocks per group") {
+    using F = Cfg<bf16_t, K::clipped, 150, 64, 7, 2, 32, 48, 2, 0>;
+    check<F, F, Backward::fused>();
+  }
+  TEST_CASE("fused backward: shifted f16 D = 32, 4 warps, a group shorter than the block") {
+    using F = Cfg<f16_t, K::shifted, 45, 32, 9, 1, 64, 80, 4, 0>;
+    check<F, F, Backward::fused>();
+  }
+  TEST_CASE("fused backward: shifted bf16 D = 96, dilation 4, a window wider than the groups") {
+    using F = Cfg<bf16_t, K::shifted, 45, 96, 15, 4, 32, 64, 2, 0>;
+    check<F, F, Backward::fused>();
+  }
+  TEST_CASE("fused backward: clipped bf16 D = 128, kernel 13, rows past the group's end") {
+    using F = Cfg<bf16_t, K::clipped, 70, 128, 13, 1, 32, 48, 2, 0>;
+    check<F, F, Backward::fused>();
+  }
+  TEST_CASE("fused backward: causal bf16 D = 16, one warp, dilation 3; kernel 1, L = 1") {
+    using F = Cfg<bf16_t, K::causal, 40, 16, 5, 3, 16, 32, 1, 0>;
+    check<F, F, Backward::fused>();
+    using G = Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>;
+    check<G, G, Backward::fused>();
   }
   TEST_CASE("clipped, f32, L = 1 and L smaller than the window") {
     check<Cfg<float, K::clipped, 1, 16, 7, 1, 16, 7, 1, 4>>();

@@ -164,13 +164,40 @@ TEST_SUITE("na_kernel_spec") {
     CHECK(key.smem_bytes == 4u * (2 * 44 * 64 + 2 * 44));  // plus lse and delta per staged query
   }
 
+  TEST_CASE("na_fused_staged_rows holds every block's query and key ranges, and each warp's 16 rows within them") {
+    // The fused backward stages both ranges of a block whole and reads 16-row steps from them: checked here for
+    // every block of every group length, window, kernel and block size it can be given.
+    for (NaWindowKind w : {NaWindowKind::clipped, NaWindowKind::shifted, NaWindowKind::causal}) {
+      for (int kernel : {1, 3, 7, 13, 31}) {
+        for (int n : {1, 2, 5, 16, 17, 33, 100, 130}) {
+          for (int rows : {16, 32, 64, 128}) {
+            const int staged = na_fused_staged_rows(w, kernel, rows, n);
+            INFO("window " << static_cast<int>(w) << " kernel " << kernel << " n " << n << " rows " << rows);
+            REQUIRE(staged % 16 == 0);
+            for (int t0 = 0; t0 < n; t0 += rows) {
+              const int end = std::min(n, t0 + rows);
+              const int q0 = na_query_range(w, kernel, n, t0).first, k0 = na_key_range(w, kernel, n, t0).first;
+              CHECK(na_query_range(w, kernel, n, end - 1).last + 1 - q0 <= staged);
+              CHECK(na_key_range(w, kernel, n, end - 1).last + 1 - k0 <= staged);
+              for (int w0 = t0; w0 < end; w0 += 16) {  // a warp's 16 rows, as queries and as keys
+                CHECK(w0 - q0 + 16 <= staged);
+                CHECK(w0 - k0 + 16 <= staged);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
   TEST_CASE("the heuristic's configs pass the config check for the whole test grid, staging whole ranges when they fit") {
     for (const auto& c : testing::na_grid()) {
       const NaConfigs configs = na_heuristic_configs(c.problem);
       for (const KernelSpec& s : in_launch_order(na_kernel_specs(c.problem, configs))) {
         INFO(describe(c.problem) << " " << name(s));
         CHECK_NOTHROW(check_na_config(s.kind, c.problem, s.config));
-        CHECK(launch_shape(s, c.problem).smem_bytes <= 64u * 1024);
+        // The lane-group kernels keep to 64 KiB (three blocks per SM); the fused backward stages both sides whole.
+        CHECK(launch_shape(s, c.problem).smem_bytes <= (s.kind == KernelKind::na_backward_fused ? 227u : 64u) * 1024);
       }
       if (c.configs) {
         for (const KernelSpec& s : in_launch_order(na_kernel_specs(c.problem, *c.configs))) {

@@ -64,7 +64,8 @@ TEST_SUITE("tuner") {
   }
 
   TEST_CASE("choose_na_configs: heuristic without winners, the environment's winner, a pin above both") {
-    const NaProblem p{.batch = 2, .heads = 32, .length = 4096, .head_dim = 128, .kernel_size = 7, .dtype = DType::bf16};
+    // f32: no tensor cores, so the two-kernel backward.
+    const NaProblem p{.batch = 2, .heads = 32, .length = 4096, .head_dim = 128, .kernel_size = 7, .dtype = DType::f32};
     const cache::Environment now{"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
     const NaConfigs heuristic = na_heuristic_configs(p);
     const NaConfigChoice plain = choose_na_configs(p, nullptr, now);
@@ -102,6 +103,66 @@ TEST_SUITE("tuner") {
     ::unsetenv("ATTNJIT_NA_CONFIG");
     CHECK(same.configs.backward_key == h);
     CHECK(same.choices[2].why == "pinned by ATTNJIT_NA_CONFIG");
+  }
+
+  TEST_CASE("choose_na_configs: fused or two-kernel backward by heuristic, by tuned medians, and by pin") {
+    const NaProblem p{.batch = 2, .heads = 32, .length = 4096, .head_dim = 128, .kernel_size = 7, .dtype = DType::bf16};
+    const cache::Environment now{"NVIDIA H100 80GB HBM3", 132, "sm_90", "580.159.04", "13.0", version()};
+    const NaConfigs heuristic = na_heuristic_configs(p);
+    REQUIRE(heuristic.fused());  // bf16, D = 128, kernel 7
+    CHECK(heuristic.backward_fused == TileConfig{64, 80, 4, 0, 0});
+    const NaConfigChoice plain = choose_na_configs(p, nullptr, now);
+    REQUIRE(plain.choices.size() == 2);
+    CHECK(plain.choices[1].step == "backward_fused");
+    // Wider windows, f32 and D past 128 keep the two kernels.
+    CHECK_FALSE(na_heuristic_configs(NaProblem{.length = 4096, .head_dim = 64, .kernel_size = 33, .dtype = DType::bf16}).fused());
+    CHECK_FALSE(na_heuristic_configs(NaProblem{.length = 4096, .head_dim = 64, .kernel_size = 7, .dtype = DType::f32}).fused());
+    CHECK_FALSE(na_heuristic_configs(NaProblem{.length = 4096, .head_dim = 256, .kernel_size = 7, .dtype = DType::f16}).fused());
+    // Short groups: no warp without a row (L = 20 at dilation 2: groups of 10, one warp).
+    CHECK(na_heuristic_configs(NaProblem{.length = 20, .head_dim = 64, .kernel_size = 7, .dilation = 2, .dtype = DType::f16})
+              .backward_fused == TileConfig{16, 16, 1, 0, 0});
+
+    const TileConfig fused_winner{32, 48, 2, 0, 0};
+    auto winners_with = [&](double fused_us) {
+      return [&, fused_us](const std::string& key, KernelKind kind) {
+        std::vector<cache::TunedRecord> out;
+        if (key != na_problem_key(p) || kind == KernelKind::na_forward) return out;
+        cache::TunedRecord w;
+        w.environment = now;
+        w.config_json = to_json(kind == KernelKind::na_backward_fused ? fused_winner : config_of(heuristic, kind));
+        w.median_us = kind == KernelKind::na_backward_fused ? fused_us : 100.0;  // the two kernels: 200 us
+        out.push_back(w);
+        return out;
+      };
+    };
+    const NaConfigChoice faster = choose_na_configs(p, winners_with(150.0), now);
+    CHECK(faster.configs.backward_fused == fused_winner);
+    REQUIRE(faster.choices.size() == 2);
+    CHECK(faster.choices[1].tuned);
+    CHECK(faster.choices[1].why.find("tuned backward: fused 150 us, two kernels 200 us") != std::string::npos);
+    const NaConfigChoice slower = choose_na_configs(p, winners_with(250.0), now);
+    CHECK_FALSE(slower.configs.fused());
+    REQUIRE(slower.choices.size() == 3);
+    CHECK(slower.choices[1].step == "backward_query");
+    CHECK(slower.choices[2].why.find("fused 250 us, two kernels 200 us") != std::string::npos);
+
+    ::setenv("ATTNJIT_NA_CONFIG", "backward_fused=off", 1);
+    const NaConfigChoice off = choose_na_configs(p, winners_with(150.0), now);
+    CHECK_FALSE(off.configs.fused());
+    REQUIRE(off.choices.size() == 3);
+    ::setenv("ATTNJIT_NA_CONFIG", "backward_fused=32x48x2x0", 1);
+    const NaConfigChoice pinned = choose_na_configs(p, winners_with(250.0), now);
+    CHECK(pinned.configs.backward_fused == fused_winner);
+    CHECK(pinned.choices[1].why == "pinned by ATTNJIT_NA_CONFIG");
+    // A fused pin the problem cannot take says why.
+    ::setenv("ATTNJIT_NA_CONFIG", "backward_fused=32x32x2x0", 1);
+    CHECK_THROWS_WITH_AS(choose_na_configs(p, nullptr, now), doctest::Contains("tile_j must be a multiple of 16 and at least 48"),
+                         Error);
+    ::setenv("ATTNJIT_NA_CONFIG", "backward_fused=32x48x2x0", 1);
+    NaProblem f32 = p;
+    f32.dtype = DType::f32;
+    CHECK_THROWS_WITH_AS(choose_na_configs(f32, nullptr, now), doctest::Contains("backward_fused=off"), Error);
+    ::unsetenv("ATTNJIT_NA_CONFIG");
   }
 }
 

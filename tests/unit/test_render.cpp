@@ -72,7 +72,8 @@ const char* const kTemplateFiles[] = {"common.cuh",      "mta_params.h",        
                                       "mta_forward.cuh", "mta_forward_mma.cuh", "mta_backward.cuh",
                                       "tuner_kernels.cuh", "na_params.h",        "na_common.cuh",
                                       "na_forward.cuh",  "na_backward.cuh",     "na_forward_mma.cuh",
-                                      "mma.cuh",         "na_backward_mma.cuh", "na_mma.cuh"};
+                                      "mma.cuh",         "na_backward_mma.cuh", "na_mma.cuh",
+                                      "na_backward_fused.cuh"};
 
 TEST_SUITE("render") {
 

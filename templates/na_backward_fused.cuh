@@ -1,0 +1,174 @@
+// Neighborhood attention backward in one kernel on tensor cores (f16/bf16, D a multiple of 16 up to 128), for
+// windows narrow enough that the backward is bound by memory: every input row is read from DRAM once and
+// every gradient written once, where the two-kernel backward (na_backward_mma.cuh, na_backward.cuh) reads
+// the queries, keys and values in each kernel and passes delta through global memory.
+//
+// A block owns rows [t0, end) of one dilation group, as queries and as keys. It stages, with cp.async:
+//   the queries [q0, q0 + nq) that see its keys: Q, grad_out, log-sum-exp, and delta = grad_out . out
+//   (computed here, out read once per staged row; the block's own rows' delta also written to the
+//   workspace, which the two-kernel backward fills the same way);
+//   the keys [k0, k0 + nk) that its queries see: K, V.
+// Both ranges hold the block's own rows; the halo rows are re-read by the neighbouring blocks, from L2.
+// Then warp w, for the 16 rows t0 + 16w .., computes as queries (S = Q K^T, dP = dO V^T over its keys, 16 at
+// a time) grad_q = scale * dS K, and as keys (S^T = K Q^T, dP^T = V dO^T over its queries) grad_v = P^T dO
+// and grad_k = scale * dS^T Q. P is recomputed from the log-sum-exp; dS = P (dP - delta). Every gradient row
+// has one owner and no atomics: the same bits on every run. Fragment layouts: templates/mma.cuh.
+#pragma once
+
+#include "na_mma.cuh"
+
+namespace attnjit {
+
+// Stages group rows [first, first + rows) of two tensors in T at na_mma_pitch with cp.async, rows up to
+// kChunk zero. The caller waits (cp_async_wait_all, then __syncthreads) before reading.
+template <class Cfg>
+__device__ __forceinline__ void na_stage_async(const NaBlock& blk, const void* a, const void* b, int first, int rows,
+                                               unsigned short* sa, unsigned short* sb) {
+  using T = typename Cfg::T;
+  constexpr int kPitch = na_mma_pitch(Cfg::kD), kPacks = Cfg::kD / 8;
+  for (int i = threadIdx.x; i < Cfg::kChunk * kPacks; i += Cfg::kThreads) {
+    const int r = i / kPacks, col = (i % kPacks) * 8;
+    const bool valid = r < rows;
+    const long long at = valid ? na_row<Cfg>(blk, first + r) + col : 0;
+    cp_async_16(sa + r * kPitch + col, static_cast<const T*>(a) + at, valid);
+    cp_async_16(sb + r * kPitch + col, static_cast<const T*>(b) + at, valid);
+  }
+}
+
+template <class Cfg>
+__device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
+  using T = typename Cfg::T;
+  static_assert(na_backward_fused_eligible(sizeof(T), Cfg::kD), "tensor cores take f16/bf16 and D % 16 == 0, D <= 128");
+  static_assert(Cfg::kRows == Cfg::kThreads / 2, "16 rows per warp");
+  static_assert(Cfg::kChunk >= na_fused_staged_rows(Cfg::kWindow, Cfg::kKernel, Cfg::kRows,
+                                                    na_group_length(Cfg::kL, Cfg::kDil, 0)) &&
+                    Cfg::kChunk % 16 == 0,
+                "tile_j holds either side's whole range");
+  constexpr int kPitch = na_mma_pitch(Cfg::kD), kDTiles = Cfg::kD / 8, kWarps = Cfg::kThreads / 32;
+  const NaBlock blk = na_block<Cfg>();
+  if (blk.t0 >= blk.n) return;
+  const int end = na_min(blk.n, blk.t0 + Cfg::kRows);
+  auto keys_of = [&](int t) { return na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, t); };
+  auto queries_of = [&](int s) { return na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, s); };
+  const int q0 = queries_of(blk.t0).first, nq = queries_of(end - 1).last + 1 - q0;
+  const int k0 = keys_of(blk.t0).first, nk = keys_of(end - 1).last + 1 - k0;
+
+  extern __shared__ float4 smem4[];
+  unsigned short* queries = reinterpret_cast<unsigned short*>(smem4);  // [kChunk][kPitch] each, T's bits
+  unsigned short* douts = queries + Cfg::kChunk * kPitch;
+  unsigned short* keys = douts + Cfg::kChunk * kPitch;
+  unsigned short* values = keys + Cfg::kChunk * kPitch;
+  float* lse2 = reinterpret_cast<float*>(values + Cfg::kChunk * kPitch);  // [kChunk], base 2
+  float* deltas = lse2 + Cfg::kChunk;                                     // [kChunk]
+  na_stage_async<Cfg>(blk, p.query, p.grad_out, q0, nq, queries, douts);
+  na_stage_async<Cfg>(blk, p.key, p.value, k0, nk, keys, values);
+  cp_async_wait_all();
+  __syncthreads();
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+  for (int r = warp; r < Cfg::kChunk; r += kWarps) {  // delta and log-sum-exp of each staged query, zero past nq
+    float partial = 0.0f;
+    if (r < nq) {
+      const T* out = static_cast<const T*>(p.out) + na_row<Cfg>(blk, q0 + r);
+      for (int d = 2 * lane; d < Cfg::kD; d += 64) {
+        const unsigned o = *reinterpret_cast<const unsigned*>(out + d);
+        const unsigned dout = *reinterpret_cast<const unsigned*>(douts + r * kPitch + d);
+        partial = fmaf(to_float(T{static_cast<unsigned short>(o & 0xffff)}),
+                       to_float(T{static_cast<unsigned short>(dout & 0xffff)}), partial);
+        partial = fmaf(to_float(T{static_cast<unsigned short>(o >> 16)}), to_float(T{static_cast<unsigned short>(dout >> 16)}),
+                       partial);
+      }
+    }
+    partial = warp_reduce(partial, Sum{});
+    if (lane == 0) {
+      deltas[r] = partial;
+      lse2[r] = r < nq ? p.logsumexp[na_stat_index<Cfg>(blk, q0 + r)] * kLog2e : 0.0f;
+      const int t = q0 + r;  // the block's own rows also go to the workspace, as the query-gradient kernel's do
+      if (t >= blk.t0 && t < end) p.delta[na_stat_index<Cfg>(blk, t)] = partial;
+    }
+  }
+  __syncthreads();
+
+  const int w0 = blk.t0 + 16 * warp;
+  if (w0 >= end) return;  // warp-uniform; no barrier follows
+  const int w_last = na_min(w0 + 15, end - 1);
+  const int rows[2] = {w0 + g, w0 + g + 8};  // this lane's two rows, as queries and then as keys
+
+  {  // as queries: grad_q over the warp's keys [keys_of(w0).first, keys_of(w_last).last], 16 at a time
+    NaRange window[2];
+    float row_lse2[2], row_delta[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const bool valid = rows[r] < end;
+      window[r] = valid ? keys_of(rows[r]) : NaRange{1, 0};
+      row_lse2[r] = valid ? lse2[rows[r] - q0] : 0.0f;
+      row_delta[r] = valid ? deltas[rows[r] - q0] : 0.0f;
+    }
+    const unsigned short* q_rows = queries + (w0 - q0) * kPitch;
+    const unsigned short* dout_rows = douts + (w0 - q0) * kPitch;
+    float dq[kDTiles][4];
+#pragma unroll
+    for (int dt = 0; dt < kDTiles; ++dt) dq[dt][0] = dq[dt][1] = dq[dt][2] = dq[dt][3] = 0.0f;
+    const int last = keys_of(w_last).last - k0;
+    for (int j0 = (keys_of(w0).first - k0) / 16 * 16; j0 <= last; j0 += 16) {
+      float s[2][4], dp[2][4];  // S and dP: (row g / g + 8) x (key k0 + j0 + nt * 8 + 2c, + 1)
+      na_mma_abt_shared<Cfg>(q_rows, keys + j0 * kPitch, g, c, s);
+      na_mma_abt_shared<Cfg>(dout_rows, values + j0 * kPitch, g, c, dp);
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, j = k0 + j0 + nt * 8 + 2 * c + (e & 1);
+          const bool seen = j >= window[r].first && j <= window[r].last;
+          const float pr = seen ? fast_exp2(fmaf(s[nt][e], p.scale_log2, -row_lse2[r])) : 0.0f;
+          s[nt][e] = pr * (dp[nt][e] - row_delta[r]);  // dS
+        }
+      }
+      na_mma_xv<Cfg>(s, keys + j0 * kPitch, lane, dq);
+    }
+    na_store_c<Cfg>(p.grad_query, blk, rows, end, c, dq, {p.scale, p.scale});
+  }
+
+  {  // as keys: grad_k and grad_v over the warp's queries [queries_of(w0).first, queries_of(w_last).last]
+    const unsigned short* k_rows = keys + (w0 - k0) * kPitch;
+    const unsigned short* v_rows = values + (w0 - k0) * kPitch;
+    float dk[kDTiles][4], dv[kDTiles][4];
+#pragma unroll
+    for (int dt = 0; dt < kDTiles; ++dt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dk[dt][e] = dv[dt][e] = 0.0f;
+    }
+    const int last = queries_of(w_last).last - q0;
+    for (int i0 = (queries_of(w0).first - q0) / 16 * 16; i0 <= last; i0 += 16) {
+      float s[2][4], dp[2][4];  // S^T and dP^T: (key g / g + 8) x (query q0 + i0 + nt * 8 + 2c, + 1)
+      na_mma_abt_shared<Cfg>(k_rows, queries + i0 * kPitch, g, c, s);
+      na_mma_abt_shared<Cfg>(v_rows, douts + i0 * kPitch, g, c, dp);
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = rows[e >> 1], qi = i0 + nt * 8 + 2 * c + (e & 1);
+          bool seen = key < end && qi < nq;
+          if (seen) {
+            const NaRange w = keys_of(q0 + qi);
+            seen = key >= w.first && key <= w.last;
+          }
+          const float pr = seen ? fast_exp2(fmaf(s[nt][e], p.scale_log2, -lse2[qi])) : 0.0f;
+          s[nt][e] = pr;                             // P^T
+          dp[nt][e] = pr * (dp[nt][e] - deltas[qi]);  // dS^T
+        }
+      }
+      na_mma_xv<Cfg>(s, douts + i0 * kPitch, lane, dv);
+      na_mma_xv<Cfg>(dp, queries + i0 * kPitch, lane, dk);
+    }
+    na_store_c<Cfg>(p.grad_key, blk, rows, end, c, dk, {p.scale, p.scale});
+    na_store_c<Cfg>(p.grad_value, blk, rows, end, c, dv, {1.0f, 1.0f});
+  }
+}
+
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads) na_backward_fused(const __grid_constant__ NaParams p) {
+  na_backward_fused_mma<Cfg>(p);
+}
+
+}  // namespace attnjit
