@@ -4,9 +4,9 @@
 // the queries, keys and values in each kernel and passes delta through global memory.
 //
 // A block owns rows [t0, end) of one dilation group, as queries and as keys. It stages, with cp.async:
-//   the queries [q0, q0 + nq) that see its keys: Q, grad_out, log-sum-exp, and delta = grad_out . out
-//   (computed here, out read once per staged row; the block's own rows' delta also written to the
-//   workspace, which the two-kernel backward fills the same way);
+//   the queries [q0, q0 + nq) that see its keys: Q, grad_out, out, log-sum-exp; then delta = grad_out . out
+//   from shared memory, 4 rows per warp at a time (the block's own rows' delta also goes to the workspace,
+//   which the two-kernel backward fills the same way);
 //   the keys [k0, k0 + nk) that its queries see: K, V.
 // Both ranges hold the block's own rows; the halo rows are re-read by the neighbouring blocks, from L2.
 // Then warp w, for the 16 rows t0 + 16w .., computes as queries (S = Q K^T, dP = dO V^T over its keys, 16 at
@@ -19,19 +19,18 @@
 
 namespace attnjit {
 
-// Stages group rows [first, first + rows) of two tensors in T at na_mma_pitch with cp.async, rows up to
-// kChunk zero. The caller waits (cp_async_wait_all, then __syncthreads) before reading.
+// Stages group rows [first, first + rows) of a tensor in T at na_mma_pitch with cp.async, rows up to kChunk
+// zero. The caller waits (cp_async_wait_all, then __syncthreads) before reading.
 template <class Cfg>
-__device__ __forceinline__ void na_stage_async(const NaBlock& blk, const void* a, const void* b, int first, int rows,
-                                               unsigned short* sa, unsigned short* sb) {
+__device__ __forceinline__ void na_stage_async(const NaBlock& blk, const void* from, int first, int rows,
+                                               unsigned short* to) {
   using T = typename Cfg::T;
   constexpr int kPitch = na_mma_pitch(Cfg::kD), kPacks = Cfg::kD / 8;
   for (int i = threadIdx.x; i < Cfg::kChunk * kPacks; i += Cfg::kThreads) {
     const int r = i / kPacks, col = (i % kPacks) * 8;
     const bool valid = r < rows;
     const long long at = valid ? na_row<Cfg>(blk, first + r) + col : 0;
-    cp_async_16(sa + r * kPitch + col, static_cast<const T*>(a) + at, valid);
-    cp_async_16(sb + r * kPitch + col, static_cast<const T*>(b) + at, valid);
+    cp_async_16(to + r * kPitch + col, static_cast<const T*>(from) + at, valid);
   }
 }
 
@@ -58,29 +57,39 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   unsigned short* douts = queries + Cfg::kChunk * kPitch;
   unsigned short* keys = douts + Cfg::kChunk * kPitch;
   unsigned short* values = keys + Cfg::kChunk * kPitch;
-  float* lse2 = reinterpret_cast<float*>(values + Cfg::kChunk * kPitch);  // [kChunk], base 2
+  unsigned short* outs = values + Cfg::kChunk * kPitch;                  // out of the staged queries, for delta
+  float* lse2 = reinterpret_cast<float*>(outs + Cfg::kChunk * kPitch);   // [kChunk], base 2
   float* deltas = lse2 + Cfg::kChunk;                                     // [kChunk]
-  na_stage_async<Cfg>(blk, p.query, p.grad_out, q0, nq, queries, douts);
-  na_stage_async<Cfg>(blk, p.key, p.value, k0, nk, keys, values);
+  na_stage_async<Cfg>(blk, p.query, q0, nq, queries);
+  na_stage_async<Cfg>(blk, p.grad_out, q0, nq, douts);
+  na_stage_async<Cfg>(blk, p.out, q0, nq, outs);
+  na_stage_async<Cfg>(blk, p.key, k0, nk, keys);
+  na_stage_async<Cfg>(blk, p.value, k0, nk, values);
   cp_async_wait_all();
   __syncthreads();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
-  for (int r = warp; r < Cfg::kChunk; r += kWarps) {  // delta and log-sum-exp of each staged query, zero past nq
+  // Delta and log-sum-exp of each staged query (zero past nq): 8 lanes per row, kD / 8 elements each.
+  constexpr int kPer = Cfg::kD / 8;
+  for (int r0 = 4 * warp; r0 < Cfg::kChunk; r0 += 4 * kWarps) {
+    const int r = r0 + lane / 8, part = lane % 8;
     float partial = 0.0f;
     if (r < nq) {
-      const T* out = static_cast<const T*>(p.out) + na_row<Cfg>(blk, q0 + r);
-      for (int d = 2 * lane; d < Cfg::kD; d += 64) {
-        const unsigned o = *reinterpret_cast<const unsigned*>(out + d);
-        const unsigned dout = *reinterpret_cast<const unsigned*>(douts + r * kPitch + d);
-        partial = fmaf(to_float(T{static_cast<unsigned short>(o & 0xffff)}),
-                       to_float(T{static_cast<unsigned short>(dout & 0xffff)}), partial);
-        partial = fmaf(to_float(T{static_cast<unsigned short>(o >> 16)}), to_float(T{static_cast<unsigned short>(dout >> 16)}),
+      const unsigned short* o = outs + r * kPitch + part * kPer;
+      const unsigned short* dout = douts + r * kPitch + part * kPer;
+#pragma unroll
+      for (int e = 0; e < kPer; e += 2) {
+        const unsigned ow = *reinterpret_cast<const unsigned*>(o + e), dw = *reinterpret_cast<const unsigned*>(dout + e);
+        partial = fmaf(to_float(T{static_cast<unsigned short>(ow & 0xffff)}), to_float(T{static_cast<unsigned short>(dw & 0xffff)}),
+                       partial);
+        partial = fmaf(to_float(T{static_cast<unsigned short>(ow >> 16)}), to_float(T{static_cast<unsigned short>(dw >> 16)}),
                        partial);
       }
     }
-    partial = warp_reduce(partial, Sum{});
-    if (lane == 0) {
+    partial += __shfl_xor_sync(kFullMask, partial, 1);  // the row's 8 lanes, in a fixed order
+    partial += __shfl_xor_sync(kFullMask, partial, 2);
+    partial += __shfl_xor_sync(kFullMask, partial, 4);
+    if (part == 0) {
       deltas[r] = partial;
       lse2[r] = r < nq ? p.logsumexp[na_stat_index<Cfg>(blk, q0 + r)] * kLog2e : 0.0f;
       const int t = q0 + r;  // the block's own rows also go to the workspace, as the query-gradient kernel's do

@@ -112,7 +112,7 @@ ATTNJIT_HD constexpr int na_forward_mma_smem_bytes(int tile_j, int head_dim) {
 // The fused backward on tensor cores (na_backward_fused.cuh): one kernel for delta and the three gradients,
 // f16/bf16 with D a multiple of 16 up to 128. A block owns tile_i rows, which are both queries (their grad_q)
 // and keys (their grad_k, grad_v), and stages at once the queries that see its keys (Q, grad_out, log-sum-exp,
-// delta) and the keys its queries see (K, V): tile_j rows each, at least na_fused_staged_rows.
+// delta, from out) and the keys its queries see (K, V): tile_j rows each, at least na_fused_staged_rows.
 ATTNJIT_HD constexpr bool na_backward_fused_eligible(int elem_bytes, int head_dim) {
   return elem_bytes == 2 && head_dim % 16 == 0 && head_dim <= 128;
 }
@@ -125,7 +125,7 @@ ATTNJIT_HD constexpr int na_fused_staged_rows(NaWindowKind window, int kernel, i
   return rows < group ? rows : group;
 }
 ATTNJIT_HD constexpr int na_backward_fused_smem_bytes(int tile_j, int head_dim) {
-  return 4 * tile_j * na_mma_pitch(head_dim) * 2 + 2 * tile_j * 4;  // Q, grad_out, K, V; log-sum-exp, delta
+  return 5 * tile_j * na_mma_pitch(head_dim) * 2 + 2 * tile_j * 4;  // Q, grad_out, K, V, out; log-sum-exp, delta
 }
 
 }  // namespace attnjit

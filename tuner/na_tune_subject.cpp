@@ -46,7 +46,12 @@ class NaSubject final : public TuneSubject {
     for (const DeviceBuffer* b : results_) trusted_.push_back(b->copy());
   }
 
-  void launch_trusted(CUstream stream) override { launch_kernel(*trusted_plan_, stream); }
+  // The heuristic's pass (for the backward, its whole pass: the heuristic may fuse where the candidate does
+  // not, or not where it does), which the worker times once to size its rounds.
+  void launch_trusted(CUstream stream) override {
+    if (!backward_) return launch_kernel(*trusted_plan_, stream);
+    launch_backward(*trusted_plan_, na_backward_params(p_, backward_args(value_.get(), query_.get())), stream);
+  }
 
   const KernelLaunch& load(std::size_t index, const TileConfig& config) override {
     if (plans_.size() <= index) plans_.resize(index + 1);
