@@ -56,8 +56,9 @@ __device__ __forceinline__ unsigned shared_address(const void* p) {
   return address;
 }
 
-// cp.async of 16 bytes, global to shared, through L2 only: the copy runs while the thread goes on, until
-// cp_async_wait_all. With valid false nothing is read and the 16 bytes are zero.
+// cp.async of 16 bytes, global to shared, through L2 only: the copy runs while the thread goes on; the
+// thread commits its copies as a group (cp_async_commit) and waits for groups (cp_async_wait_group). With
+// valid false nothing is read and the 16 bytes are zero.
 __device__ __forceinline__ void cp_async_16(void* shared, const void* global, bool valid) {
 #ifdef ATTNJIT_HOST_EMULATION
   attnjit_host::cp_async_16(shared, global, valid);
@@ -67,9 +68,21 @@ __device__ __forceinline__ void cp_async_16(void* shared, const void* global, bo
                : "memory");
 #endif
 }
-__device__ __forceinline__ void cp_async_wait_all() {
-#ifndef ATTNJIT_HOST_EMULATION
-  asm volatile("cp.async.wait_all;" ::: "memory");
+// Closes the thread's group of cp.async copies issued since the last commit.
+__device__ __forceinline__ void cp_async_commit() {
+#ifdef ATTNJIT_HOST_EMULATION
+  attnjit_host::cp_async_commit();
+#else
+  asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+// Waits until at most kPending of the thread's committed groups are still in flight.
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait_group() {
+#ifdef ATTNJIT_HOST_EMULATION
+  attnjit_host::cp_async_wait_group(kPending);
+#else
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 #endif
 }
 

@@ -14,7 +14,9 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
     if (launch_shape(na_kernel_spec(kind, p, c), p).smem_bytes > static_cast<unsigned>(limits.max_smem_per_block)) return;
     out.push_back(c);
   };
-  if (kind == KernelKind::na_backward_fused) {  // 4 warps first: the heuristic's config wherever it fuses
+  if (kind == KernelKind::na_backward_fused) {  // the heuristic's config first wherever it fuses
+    const NaConfigs heuristic = na_heuristic_configs(p);
+    if (heuristic.fused()) add(heuristic.backward_fused);
     for (int warps : {4, 2, 8, 1}) add(na_fused_config(p, warps));
     return out;
   }

@@ -61,15 +61,19 @@ NaWindowKind window_kind(NaWindow w) {
 constexpr int kFusedMaxKernel = 31;
 constexpr int kFusedWarps = 4;
 
-bool fused_backward(const NaProblem& p) {
-  return na_backward_fused_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim) && p.kernel_size <= kFusedMaxKernel;
-}
-
-// kFusedWarps, fewer for groups shorter than the block (no warp without a row).
+// kFusedWarps, fewer for groups shorter than the block (no warp without a row) and until the two staging
+// buffers fit in shared memory; 0 when not even one warp's do.
 int fused_warps(const NaProblem& p) {
   int warps = kFusedWarps;
   while (warps > 1 && 16 * (warps / 2) >= na_group_length(p.length, p.dilation, 0)) warps /= 2;
-  return warps;
+  auto fits = [&](int w) { return smem_bytes(KernelKind::na_backward_fused, p, na_fused_config(p, w).tile_j, 0) <= 227 * 1024; };
+  while (warps > 1 && !fits(warps)) warps /= 2;
+  return fits(warps) ? warps : 0;
+}
+
+bool fused_backward(const NaProblem& p) {
+  return na_backward_fused_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim) && p.kernel_size <= kFusedMaxKernel &&
+         fused_warps(p) > 0;
 }
 
 bool tensor_cores(KernelKind kind, const NaProblem& p) {

@@ -165,16 +165,36 @@ inline void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) {
   warp_barrier().arrive_and_wait();
 }
 
-// cp.async: the copy happens at once (a kernel that reads before cp_async_wait_all and __syncthreads is
-// not caught here).
+// cp.async: a thread's copies wait in its groups and land only when cp_async_wait_group lets them, so a kernel
+// that reads shared memory before waiting reads the poison. (A copy landing early, as hardware may, is not
+// emulated.)
+struct PendingCopy {
+  void* shared;
+  const void* global;  // null: 16 zero bytes
+};
+inline thread_local std::vector<PendingCopy> open_group;
+inline thread_local std::vector<std::vector<PendingCopy>> committed_groups;
+
 inline void cp_async_16(void* shared, const void* global, bool valid) {
   if (reinterpret_cast<std::uintptr_t>(shared) % 16 != 0 || (valid && reinterpret_cast<std::uintptr_t>(global) % 16 != 0)) {
     std::abort();  // cp.async of 16 bytes needs both addresses 16-byte aligned
   }
-  if (valid) {
-    std::memcpy(shared, global, 16);
-  } else {
-    std::memset(shared, 0, 16);
+  open_group.push_back({shared, valid ? global : nullptr});
+}
+inline void cp_async_commit() {
+  committed_groups.push_back(std::move(open_group));
+  open_group.clear();
+}
+inline void cp_async_wait_group(int pending) {
+  while (static_cast<int>(committed_groups.size()) > pending) {
+    for (const PendingCopy& c : committed_groups.front()) {
+      if (c.global != nullptr) {
+        std::memcpy(c.shared, c.global, 16);
+      } else {
+        std::memset(c.shared, 0, 16);
+      }
+    }
+    committed_groups.erase(committed_groups.begin());
   }
 }
 
