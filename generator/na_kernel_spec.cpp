@@ -36,8 +36,7 @@ bool na_on_tensor_cores(const KernelSpec& s) { return is_neighborhood_attention(
 LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
   LaunchShape shape;
   shape.threads = static_cast<unsigned>(32 * s.config.warps);
-  long long tiles = mta_ceil_div(na_group_length(s.length, s.dilation, 0), s.config.tile_i);
-  if (s.kind == KernelKind::na_backward_fused) tiles = mta_ceil_div(static_cast<int>(tiles), kNaFusedStrip);  // strips
+  const long long tiles = mta_ceil_div(na_group_length(s.length, s.dilation, 0), s.config.tile_i);
   const long long blocks = static_cast<long long>(problem.batch) * problem.heads * s.dilation * tiles;
   if (blocks > 0x7fffffffLL) {
     detail::raise_invalid("{}: {} needs {} blocks, past the 2^31 - 1 a launch allows; split the batch", describe(problem),

@@ -110,8 +110,8 @@ ATTNJIT_HD constexpr int na_forward_mma_smem_bytes(int tile_j, int head_dim) {
 }
 
 // The fused backward on tensor cores (na_backward_fused.cuh): one kernel for delta and the three gradients,
-// f16/bf16 with D a multiple of 16 up to 128. A tile is tile_i rows, which are both queries (their grad_q)
-// and keys (their grad_k, grad_v); it stages at once the queries that see its keys (Q, grad_out, log-sum-exp,
+// f16/bf16 with D a multiple of 16 up to 128. A block owns tile_i rows, which are both queries (their grad_q)
+// and keys (their grad_k, grad_v), and stages at once the queries that see its keys (Q, grad_out, log-sum-exp,
 // delta, from out) and the keys its queries see (K, V): tile_j rows each, at least na_fused_staged_rows.
 ATTNJIT_HD constexpr bool na_backward_fused_eligible(int elem_bytes, int head_dim) {
   return elem_bytes == 2 && head_dim % 16 == 0 && head_dim <= 128;
@@ -124,12 +124,11 @@ ATTNJIT_HD constexpr int na_fused_staged_rows(NaWindowKind window, int kernel, i
   const int rows = (tile_i + reach + 15) / 16 * 16, group = (longest + 15) / 16 * 16;
   return rows < group ? rows : group;
 }
-// Two buffers (the next tile is staged while one is computed), each Q, grad_out, out, K, V in T and the
-// log-sum-exp and delta per staged query.
+// Q, grad_out, out, K, V in T; the log-sum-exp and delta per staged query. (A block that worked through a
+// strip of tiles, staging the next while computing one in a second buffer, measured 1.4x slower on the H100:
+// one block per SM left too few warps; see bench/results/2026-11-23_H100_8d17200.)
 ATTNJIT_HD constexpr int na_backward_fused_smem_bytes(int tile_j, int head_dim) {
-  return 2 * (5 * tile_j * na_mma_pitch(head_dim) * 2 + 2 * tile_j * 4);
+  return 5 * tile_j * na_mma_pitch(head_dim) * 2 + 2 * tile_j * 4;
 }
-// Tiles a block of the fused backward works through, one after another (a block per strip).
-constexpr int kNaFusedStrip = 4;
 
 }  // namespace attnjit

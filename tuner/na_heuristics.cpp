@@ -55,16 +55,16 @@ NaWindowKind window_kind(NaWindow w) {
   return w == NaWindow::clipped ? NaWindowKind::clipped : w == NaWindow::shifted ? NaWindowKind::shifted : NaWindowKind::causal;
 }
 
-// The fused backward (one kernel, every input row read once) from the H100 measurements in
-// bench/results (see docs/architecture.md): where tensor cores take the dtype and D, for windows up to 31,
-// 4 warps of 16 rows. Wider windows stage too many halo rows per block; they keep the two kernels.
+// The fused backward (one kernel, every input row read once): where tensor cores take the dtype and D, for
+// windows up to 31 (wider ones stage too many halo rows per block; they keep the two kernels). Blocks of 4
+// warps at D = 128, 2 below: the tuning runs of bench/results/2026-11-23_H100_ab4d0ca (k=7: D=128 293 us at
+// 4 warps, 304 at 2; D=64 299 at 4, 277 at 2).
 constexpr int kFusedMaxKernel = 31;
-constexpr int kFusedWarps = 4;
 
-// kFusedWarps, fewer for groups shorter than the block (no warp without a row) and until the two staging
-// buffers fit in shared memory; 0 when not even one warp's do.
+// The warps above, fewer for groups shorter than the block (no warp without a row) and until the staging
+// fits in shared memory; 0 when not even one warp's does.
 int fused_warps(const NaProblem& p) {
-  int warps = kFusedWarps;
+  int warps = p.head_dim > 64 ? 4 : 2;
   while (warps > 1 && 16 * (warps / 2) >= na_group_length(p.length, p.dilation, 0)) warps /= 2;
   auto fits = [&](int w) { return smem_bytes(KernelKind::na_backward_fused, p, na_fused_config(p, w).tile_j, 0) <= 227 * 1024; };
   while (warps > 1 && !fits(warps)) warps /= 2;

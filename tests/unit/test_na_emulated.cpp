@@ -181,7 +181,7 @@ TEST_SUITE("na_emulated") {
     using F = Cfg<bf16_t, K::clipped, 70, 128, 13, 1, 32, 48, 2, 0>;
     check<F, F, Backward::fused>();
   }
-  TEST_CASE("fused backward: clipped f16 D = 32, one warp, 19 tiles in strips of 4 (double-buffered staging)") {
+  TEST_CASE("fused backward: clipped f16 D = 32, one warp, 19 blocks per group") {
     using F = Cfg<f16_t, K::clipped, 300, 32, 5, 1, 16, 32, 1, 0>;
     check<F, F, Backward::fused>();
   }
