@@ -75,6 +75,9 @@ NaConfigChoice choose_na_configs(const NaProblem& problem, const FindTuned& find
   std::string how;
   if (pins_step(pins, step_name(KernelKind::na_backward_fused))) {
     how = pinned.fused() ? "" : "; the fused backward is off (ATTNJIT_NA_CONFIG)";
+  } else if (pins_step(pins, step_name(KernelKind::na_backward_query)) || pins_step(pins, step_name(KernelKind::na_backward_key))) {
+    if (heuristic.fused()) how = "; two-kernel backward: ATTNJIT_NA_CONFIG pins one of its kernels";
+    out.configs.backward_fused = {};  // a pinned gradient kernel runs: the two-kernel backward
   } else if (tuned_us.count(KernelKind::na_backward_fused) && tuned_us.count(KernelKind::na_backward_query) &&
              tuned_us.count(KernelKind::na_backward_key)) {
     const double fused = tuned_us[KernelKind::na_backward_fused],

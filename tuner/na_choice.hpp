@@ -20,7 +20,8 @@ struct NaConfigChoice {
 };
 
 // Each kernel's config as choose_config picks it; then the backward: fused or two kernels as
-// ATTNJIT_NA_CONFIG pins it ("backward_fused=off" or a config), else by the tuned medians when the current
+// ATTNJIT_NA_CONFIG pins it ("backward_fused=off" or a config; a pin of backward_query or backward_key alone
+// means the two kernels), else by the tuned medians when the current
 // environment has winners for all three backward kernels (the fused one against the sum of the other two),
 // else as the heuristic has it.
 NaConfigChoice choose_na_configs(const NaProblem& problem, const FindTuned& find, const cache::Environment& now);

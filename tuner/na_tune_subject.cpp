@@ -100,7 +100,7 @@ class NaSubject final : public TuneSubject {
            : kind_ == KernelKind::na_backward_key   ? plan.backward_key
                                                     : plan.backward_fused;
   }
-  // The forward, or the backward's two kernels, under `plan`.
+  // The forward, or the backward (fused or two kernels), under `plan`.
   void run_pass(const NaPlan& plan, const void* v, const void* q) {
     if (!backward_) {
       detail::launch(plan.forward, na_forward_params(p_, forward_args(v, q)), nullptr);

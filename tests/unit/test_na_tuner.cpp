@@ -150,6 +150,11 @@ TEST_SUITE("tuner") {
     const NaConfigChoice off = choose_na_configs(p, winners_with(150.0), now);
     CHECK_FALSE(off.configs.fused());
     REQUIRE(off.choices.size() == 3);
+    ::setenv("ATTNJIT_NA_CONFIG", "backward_key=16x22x2x8", 1);  // a pinned gradient kernel runs
+    const NaConfigChoice key_pinned = choose_na_configs(p, winners_with(150.0), now);
+    CHECK_FALSE(key_pinned.configs.fused());
+    REQUIRE(key_pinned.choices.size() == 3);
+    CHECK(key_pinned.choices[2].kernel == name(na_kernel_spec(KernelKind::na_backward_key, p, {16, 22, 2, 0, 8})));
     ::setenv("ATTNJIT_NA_CONFIG", "backward_fused=32x48x2x0", 1);
     const NaConfigChoice pinned = choose_na_configs(p, winners_with(250.0), now);
     CHECK(pinned.configs.backward_fused == fused_winner);
