@@ -26,7 +26,7 @@ std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& proble
   prefetch(cache, in_launch_order(specs), device.arch);
   const std::string text = describe(problem);
   plan->forward = resolve(cache, specs.forward, launch_shape(specs.forward, problem), text, context, device);
-  if (specs.fused) {
+  if (specs.fused()) {
     plan->backward_fused =
         resolve(cache, specs.backward_fused, launch_shape(specs.backward_fused, problem), text, context, device);
   } else {

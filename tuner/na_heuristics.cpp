@@ -21,6 +21,7 @@ constexpr int kWarps = 4;
 constexpr int kStateFloats = 64;
 constexpr int kSmemBudget = 64 * 1024;  // 3 blocks per SM on sm_90 (227 KiB)
 constexpr int kMaxRows = 4096;          // rows a block owns or stages: bounds every size the host computes
+constexpr int kSmemLimit = 227 * 1024;  // dynamic shared memory a block may opt into on sm_90
 
 int state_floats(KernelKind kind, int head_dim, int lanes) {
   const int per_row = kind == KernelKind::na_forward ? 2 : kind == KernelKind::na_backward_query ? 3 : 4;
@@ -66,7 +67,7 @@ constexpr int kFusedMaxKernel = 31;
 int fused_warps(const NaProblem& p) {
   int warps = p.head_dim > 64 ? 4 : 2;
   while (warps > 1 && 16 * (warps / 2) >= na_group_length(p.length, p.dilation, 0)) warps /= 2;
-  auto fits = [&](int w) { return smem_bytes(KernelKind::na_backward_fused, p, na_fused_config(p, w).tile_j, 0) <= 227 * 1024; };
+  auto fits = [&](int w) { return smem_bytes(KernelKind::na_backward_fused, p, na_fused_config(p, w).tile_j, 0) <= kSmemLimit; };
   while (warps > 1 && !fits(warps)) warps /= 2;
   return fits(warps) ? warps : 0;
 }
@@ -187,7 +188,7 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     if (c.tile_j < staged || c.tile_j % 16 != 0) {
       fail(fmt::format("tile_j must be a multiple of 16 and at least {} (the block's rows and the window's reach)", staged));
     }
-    if (smem_bytes(kind, p, c.tile_j, 0) > 227 * 1024) {
+    if (smem_bytes(kind, p, c.tile_j, 0) > kSmemLimit) {
       fail(fmt::format("{} bytes of shared memory is past 227 KiB; use fewer warps or the two-kernel backward",
                        smem_bytes(kind, p, c.tile_j, 0)));
     }
@@ -201,7 +202,7 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     }
     if (c.warps < 1 || c.warps > 16 || c.tile_i != 16 * c.warps) fail("tensor cores: tile_i must be 16 * warps (1 to 16 warps)");
     if (c.tile_j < 16 || c.tile_j % 16 != 0 || c.tile_j > 128) fail("tensor cores: tile_j must be 16, 32, ... 128 keys");
-    if (smem_bytes(kind, p, c.tile_j, 0) > 227 * 1024) fail("past 227 KiB of shared memory");
+    if (smem_bytes(kind, p, c.tile_j, 0) > kSmemLimit) fail("past 227 KiB of shared memory");
     return;
   }
   if (c.lanes < 1 || c.lanes > 32 || (c.lanes & (c.lanes - 1)) != 0) fail("lanes must be 0 (tensor cores), 1, 2, 4, 8, 16 or 32");
@@ -215,7 +216,7 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     fail(fmt::format("{} rows per lane group of {} floats each would spill registers; use more warps or lanes",
                      c.tile_i / groups, state_floats(kind, p.head_dim, c.lanes)));
   }
-  if (smem_bytes(kind, p, c.tile_j, c.lanes) > 227 * 1024) {
+  if (smem_bytes(kind, p, c.tile_j, c.lanes) > kSmemLimit) {
     fail(fmt::format("{} bytes of shared memory is past 227 KiB; stage fewer rows", smem_bytes(kind, p, c.tile_j, c.lanes)));
   }
 }
@@ -270,11 +271,11 @@ NaKernelSpecs na_kernel_specs(const NaProblem& p, const NaConfigs& c) {
   return {na_kernel_spec(KernelKind::na_forward, p, c.forward),
           na_kernel_spec(KernelKind::na_backward_query, p, c.backward_query),
           na_kernel_spec(KernelKind::na_backward_key, p, c.backward_key),
-          na_kernel_spec(KernelKind::na_backward_fused, p, c.backward_fused), c.fused()};
+          na_kernel_spec(KernelKind::na_backward_fused, p, c.backward_fused)};
 }
 
 std::vector<KernelSpec> in_launch_order(const NaKernelSpecs& s) {
-  if (s.fused) return {s.forward, s.backward_fused};
+  if (s.fused()) return {s.forward, s.backward_fused};
   return {s.forward, s.backward_query, s.backward_key};
 }
 

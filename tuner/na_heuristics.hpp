@@ -52,7 +52,7 @@ NaConfigs na_configs(const NaProblem& problem);
 
 struct NaKernelSpecs {
   KernelSpec forward, backward_query, backward_key, backward_fused;
-  bool fused = false;  // the backward is backward_fused alone
+  bool fused() const { return backward_fused.config.warps > 0; }  // the backward is backward_fused alone
 };
 NaKernelSpecs na_kernel_specs(const NaProblem& problem, const NaConfigs& configs);
 // The kernels that run: forward, then backward_fused or backward_query and backward_key.

@@ -352,13 +352,10 @@ ProblemTuneResult tune_na(const NaProblem& problem, const TuneOptions& options) 
   TuneTarget t;
   t.problem_key = na_problem_key(problem);
   t.kinds = {KernelKind::na_forward, KernelKind::na_backward_query, KernelKind::na_backward_key};
-  // The fused backward is tuned beside the two kernels wherever it can run; choose_na_configs then takes
-  // whichever backward was faster.
-  for (int warps : {4, 2, 1}) {
-    if (na_config_ok(KernelKind::na_backward_fused, problem, na_fused_config(problem, warps))) {
-      t.kinds.push_back(KernelKind::na_backward_fused);
-      break;
-    }
+  // The fused backward is tuned beside the two kernels wherever it can run (its one-warp config is the
+  // smallest); choose_na_configs then takes whichever backward was faster.
+  if (na_config_ok(KernelKind::na_backward_fused, problem, na_fused_config(problem, 1))) {
+    t.kinds.push_back(KernelKind::na_backward_fused);
   }
   t.candidates = [problem](KernelKind kind, const DeviceLimits& limits) { return na_candidates(kind, problem, limits); };
   t.spec = [problem](KernelKind kind, const TileConfig& c) { return na_kernel_spec(kind, problem, c); };
