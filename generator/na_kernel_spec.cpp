@@ -50,7 +50,7 @@ LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
   } else if (s.kind == KernelKind::na_backward_fused) {
     shape.smem_bytes = static_cast<unsigned>(na_backward_fused_smem_bytes(s.config.tile_j, s.head_dim));
   } else if (s.kind == KernelKind::na_forward) {
-    shape.smem_bytes = static_cast<unsigned>(na_forward_mma_smem_bytes(s.config.tile_j, s.head_dim));
+    shape.smem_bytes = static_cast<unsigned>(na_forward_mma_smem_bytes(s.config.tile_j, s.head_dim, s.config.warps));
   } else {
     shape.smem_bytes = static_cast<unsigned>(na_backward_mma_smem_bytes(s.config.tile_j, s.head_dim, per_row_stats));
   }

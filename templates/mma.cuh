@@ -1,5 +1,5 @@
 // Warp-level tensor-core pieces shared by the kernels that use them: mma.sync.m16n8k16 with fp32
-// accumulation for bf16 and f16, ldmatrix (transposed) from shared memory, cp.async staging, and packing
+// accumulation for bf16 and f16, ldmatrix (plain and transposed) from shared memory, cp.async staging, and packing
 // two 16-bit values into a fragment register. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16"; with
 // g = lane / 4 and c = lane % 4:
 //   A (16 x 16, row-major): a0 = (g, 2c..2c+1), a1 = (g+8, 2c..), a2 = (g, 2c+8..), a3 = (g+8, 2c+8..)
@@ -96,6 +96,27 @@ __device__ __forceinline__ void ldmatrix_x2_trans(unsigned (&r)[2], const unsign
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];"
                : "=r"(r[0]), "=r"(r[1])
                : "r"(shared_address(row)));
+#endif
+}
+
+// ldmatrix.x4: lanes 8m .. 8m + 7 give the addresses of the 8 rows (8 consecutive 16-bit values each) of
+// matrix m; lane gets r[m] = (M_m[g][2c], M_m[g][2c+1]), or with kTrans (M_m[2c][g], M_m[2c+1][g]). Rows
+// staged as [n][k] give B fragments plain (two n-tiles, or two k-halves, per call), rows as [k][n] give
+// them transposed; rows as [m][k] give an A fragment plain.
+template <bool kTrans>
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const unsigned short* row) {
+#ifdef ATTNJIT_HOST_EMULATION
+  attnjit_host::ldmatrix_x4(r, row, kTrans);
+#else
+  if constexpr (kTrans) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(shared_address(row)));
+  } else {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(shared_address(row)));
+  }
 #endif
 }
 

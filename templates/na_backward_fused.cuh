@@ -19,21 +19,6 @@
 
 namespace attnjit {
 
-// Stages group rows [first, first + rows) of a tensor in T at na_mma_pitch with cp.async, rows up to kChunk
-// zero. The caller commits the group and waits for it (then __syncthreads) before reading.
-template <class Cfg>
-__device__ __forceinline__ void na_stage_async(const NaBlock& blk, const void* from, int first, int rows,
-                                               unsigned short* to) {
-  using T = typename Cfg::T;
-  constexpr int kPitch = na_mma_pitch(Cfg::kD), kPacks = Cfg::kD / 8;
-  for (int i = threadIdx.x; i < Cfg::kChunk * kPacks; i += Cfg::kThreads) {
-    const int r = i / kPacks, col = (i % kPacks) * 8;
-    const bool valid = r < rows;
-    const long long at = valid ? na_row<Cfg>(blk, first + r) + col : 0;
-    cp_async_16(to + r * kPitch + col, static_cast<const T*>(from) + at, valid);
-  }
-}
-
 template <class Cfg>
 __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   using T = typename Cfg::T;
@@ -122,8 +107,8 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
     const int last = keys_of(w_last).last - k0;
     for (int j0 = (keys_of(w0).first - k0) / 16 * 16; j0 <= last; j0 += 16) {
       float s[2][4], dp[2][4];  // S and dP: (row g / g + 8) x (key k0 + j0 + nt * 8 + 2c, + 1)
-      na_mma_abt_shared<Cfg>(q_rows, keys + j0 * kPitch, g, c, s);
-      na_mma_abt_shared<Cfg>(dout_rows, values + j0 * kPitch, g, c, dp);
+      na_mma_abt_shared<Cfg>(q_rows, keys + j0 * kPitch, lane, s);
+      na_mma_abt_shared<Cfg>(dout_rows, values + j0 * kPitch, lane, dp);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll
@@ -151,8 +136,8 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
     const int last = queries_of(w_last).last - q0;
     for (int i0 = (queries_of(w0).first - q0) / 16 * 16; i0 <= last; i0 += 16) {
       float s[2][4], dp[2][4];  // S^T and dP^T: (key g / g + 8) x (query q0 + i0 + nt * 8 + 2c, + 1)
-      na_mma_abt_shared<Cfg>(k_rows, queries + i0 * kPitch, g, c, s);
-      na_mma_abt_shared<Cfg>(v_rows, douts + i0 * kPitch, g, c, dp);
+      na_mma_abt_shared<Cfg>(k_rows, queries + i0 * kPitch, lane, s);
+      na_mma_abt_shared<Cfg>(v_rows, douts + i0 * kPitch, lane, dp);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll

@@ -72,8 +72,8 @@ __device__ __forceinline__ void na_backward_query_mma(const NaParams& p) {
     __syncthreads();
     if (band.misses(c0, rows)) continue;  // warp-uniform: no row sees this tile
     float s[kNTiles][4], dp[kNTiles][4];
-    na_mma_abt<Cfg>(qa, keys, g, c, s);
-    na_mma_abt<Cfg>(da, values, g, c, dp);
+    na_mma_abt<Cfg>(qa, keys, lane, s);
+    na_mma_abt<Cfg>(da, values, lane, dp);
 #pragma unroll
     for (int nt = 0; nt < kNTiles; ++nt) {
 #pragma unroll
@@ -129,8 +129,8 @@ __device__ __forceinline__ void na_backward_key_mma(const NaParams& p) {
     __syncthreads();
     if (band.misses(c0, rows)) continue;  // warp-uniform: no row sees this tile
     float s[kNTiles][4], dp[kNTiles][4];  // S^T, dP^T: (key g / g + 8) x (query nt * 8 + 2c, + 1)
-    na_mma_abt<Cfg>(ka, queries, g, c, s);
-    na_mma_abt<Cfg>(va, douts, g, c, dp);
+    na_mma_abt<Cfg>(ka, queries, lane, s);
+    na_mma_abt<Cfg>(va, douts, lane, dp);
 #pragma unroll
     for (int nt = 0; nt < kNTiles; ++nt) {
 #pragma unroll

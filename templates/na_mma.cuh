@@ -1,7 +1,9 @@
 // The warp-level pieces the neighborhood-attention tensor-core kernels share (na_forward_mma.cuh,
-// na_backward_mma.cuh): A fragments of 16 rows from global memory, staging tiles in T at na_mma_pitch,
-// S-like products A B^T against a staged tile, X V products with X's C fragments repacked as A fragments,
-// and storing a 16 x D accumulator. A warp owns 16 rows; a lane holds rows g and g + 8 (layouts: mma.cuh).
+// na_backward_mma.cuh, na_backward_fused.cuh): A fragments of 16 rows from global memory or from shared memory
+// (ldmatrix), staging tiles in T at na_mma_pitch (register loads or cp.async), S-like products A B^T against
+// a staged tile (B fragments by ldmatrix, two n-tiles per load), X V products with X's C fragments repacked as
+// A fragments, and storing a 16 x D accumulator. A warp owns 16 rows; a lane holds rows g and g + 8
+// (layouts: mma.cuh).
 #pragma once
 
 #include "mma.cuh"
@@ -71,69 +73,103 @@ __device__ __forceinline__ void na_stage_t(const NaBlock& blk, const void* a, co
   }
 }
 
-// acc[nt] += A B^T for the 16 x kChunk tile: A fragments in registers (16 rows x D), B^T's rows staged
-// (kChunk rows x D at kPitch): B fragments as 32-bit loads of adjacent elements of a staged row.
-template <class Cfg>
-__device__ __forceinline__ void na_mma_abt(const unsigned (&a)[Cfg::kD / 16][4], const unsigned short* staged, int g,
-                                           int c, float (&acc)[Cfg::kChunk / 8][4]) {
+// Stages group rows [first, first + rows) of a tensor in T at na_mma_pitch with cp.async, rows up to
+// kCapacity zero. The caller commits the group and waits for it (then __syncthreads) before reading.
+template <class Cfg, int kCapacity = Cfg::kChunk>
+__device__ __forceinline__ void na_stage_async(const NaBlock& blk, const void* from, int first, int rows,
+                                               unsigned short* to) {
   using T = typename Cfg::T;
+  constexpr int kPitch = na_mma_pitch(Cfg::kD), kPacks = Cfg::kD / 8;
+  for (int i = threadIdx.x; i < kCapacity * kPacks; i += Cfg::kThreads) {
+    const int r = i / kPacks, col = (i % kPacks) * 8;
+    const bool valid = r < rows;
+    const long long at = valid ? na_row<Cfg>(blk, first + r) + col : 0;
+    cp_async_16(to + r * kPitch + col, static_cast<const T*>(from) + at, valid);
+  }
+}
+
+// B fragments of n-tiles nt and nt + 1 (b[0..1] and b[2..3]) for k-step ks, from B^T's rows staged at kPitch
+// (row = n, columns = k): one ldmatrix.x4. Lane l addresses row l % 8 of matrix l / 8: n-tile + 1 for the
+// upper two matrices, k + 8 for odd ones.
+template <int kPitch>
+__device__ __forceinline__ void na_load_b_pair(unsigned (&b)[4], const unsigned short* staged, int nt, int ks, int lane) {
+  ldmatrix_x4<false>(b, staged + (nt * 8 + lane / 16 * 8 + lane % 8) * kPitch + ks * 16 + (lane / 8) % 2 * 8);
+}
+// A fragment of k-step ks of the 16 rows staged at `rows` (kPitch apart): one ldmatrix.x4. Lane l addresses
+// row l % 8 of matrix l / 8: rows + 8 for odd matrices, k + 8 for the upper two.
+template <int kPitch>
+__device__ __forceinline__ void na_load_a_shared(unsigned (&a)[4], const unsigned short* rows, int ks, int lane) {
+  ldmatrix_x4<false>(a, rows + ((lane / 8) % 2 * 8 + lane % 8) * kPitch + ks * 16 + lane / 16 * 8);
+}
+
+// acc = A B^T for the 16 x (8 * kNTiles) tile: A fragments in registers (16 rows x D), B^T's rows staged
+// (8 * kNTiles rows x D at kPitch).
+template <class Cfg, int kNTiles = Cfg::kChunk / 8>
+__device__ __forceinline__ void na_mma_abt(const unsigned (&a)[Cfg::kD / 16][4], const unsigned short* staged, int lane,
+                                           float (&acc)[kNTiles][4]) {
+  using T = typename Cfg::T;
+  static_assert(kNTiles % 2 == 0, "n-tiles in pairs");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
 #pragma unroll
-  for (int nt = 0; nt < Cfg::kChunk / 8; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+  for (int nt = 0; nt < kNTiles; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
 #pragma unroll
   for (int ks = 0; ks < Cfg::kD / 16; ++ks) {
 #pragma unroll
-    for (int nt = 0; nt < Cfg::kChunk / 8; ++nt) {
-      const unsigned short* row = staged + (nt * 8 + g) * kPitch + ks * 16 + 2 * c;
-      const unsigned b[2] = {*reinterpret_cast<const unsigned*>(row), *reinterpret_cast<const unsigned*>(row + 8)};
-      Mma16816<T>::run(acc[nt], a[ks], b);
+    for (int nt = 0; nt < kNTiles; nt += 2) {
+      unsigned b[4];
+      na_load_b_pair<kPitch>(b, staged, nt, ks, lane);
+      Mma16816<T>::run(acc[nt], a[ks], {b[0], b[1]});
+      Mma16816<T>::run(acc[nt + 1], a[ks], {b[2], b[3]});
     }
   }
 }
 
 // acc = A B^T for a 16 x (8 * kNTiles) tile with both operands staged at na_mma_pitch: A's 16 rows from `a`
-// (A fragments as 32-bit loads, one k-step at a time, so none stay in registers), B^T's 8 * kNTiles rows
-// from `b`.
+// (A fragments loaded one k-step at a time, so none stay in registers), B^T's 8 * kNTiles rows from `b`.
 template <class Cfg, int kNTiles>
-__device__ __forceinline__ void na_mma_abt_shared(const unsigned short* a, const unsigned short* b, int g, int c,
+__device__ __forceinline__ void na_mma_abt_shared(const unsigned short* a, const unsigned short* b, int lane,
                                                   float (&acc)[kNTiles][4]) {
   using T = typename Cfg::T;
+  static_assert(kNTiles % 2 == 0, "n-tiles in pairs");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
-  auto word = [](const unsigned short* at) { return *reinterpret_cast<const unsigned*>(at); };
 #pragma unroll
   for (int nt = 0; nt < kNTiles; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
 #pragma unroll
   for (int ks = 0; ks < Cfg::kD / 16; ++ks) {
-    const unsigned short* at = a + g * kPitch + ks * 16 + 2 * c;
-    const unsigned fa[4] = {word(at), word(at + 8 * kPitch), word(at + 8), word(at + 8 * kPitch + 8)};
+    unsigned fa[4];
+    na_load_a_shared<kPitch>(fa, a, ks, lane);
 #pragma unroll
-    for (int nt = 0; nt < kNTiles; ++nt) {
-      const unsigned short* row = b + (nt * 8 + g) * kPitch + ks * 16 + 2 * c;
-      const unsigned fb[2] = {word(row), word(row + 8)};
-      Mma16816<T>::run(acc[nt], fa, fb);
+    for (int nt = 0; nt < kNTiles; nt += 2) {
+      unsigned fb[4];
+      na_load_b_pair<kPitch>(fb, b, nt, ks, lane);
+      Mma16816<T>::run(acc[nt], fa, {fb[0], fb[1]});
+      Mma16816<T>::run(acc[nt + 1], fa, {fb[2], fb[3]});
     }
   }
 }
 
 // out[dt] += X V where X is 16 x (8 * kNTiles) in C-fragment form (rounded to T as A fragments) and V is
-// staged (8 * kNTiles rows x D): V's B fragments by ldmatrix.trans.
+// staged (8 * kNTiles rows x D): V's B fragments by ldmatrix.x4.trans, two d-tiles per load.
 template <class Cfg, int kNTiles>
 __device__ __forceinline__ void na_mma_xv(const float (&x)[kNTiles][4], const unsigned short* staged, int lane,
                                           float (&out)[Cfg::kD / 8][4]) {
   using T = typename Cfg::T;
-  static_assert(kNTiles % 2 == 0, "X V takes whole k-steps of 16");
+  static_assert(kNTiles % 2 == 0 && Cfg::kD % 16 == 0, "X V takes whole k-steps of 16 and d-tiles in pairs");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
   auto bits = [](float v) { return from_float<T>(v).bits; };
+  // Lane l addresses row l % 8 of matrix l / 8: keys + 8 for odd matrices, d-tile + 1 for the upper two.
+  const unsigned short* at = staged + ((lane / 8) % 2 * 8 + lane % 8) * kPitch + lane / 16 * 8;
 #pragma unroll
   for (int kk = 0; kk < kNTiles / 2; ++kk) {
     const unsigned a[4] = {pack_pair(bits(x[2 * kk][0]), bits(x[2 * kk][1])), pack_pair(bits(x[2 * kk][2]), bits(x[2 * kk][3])),
                            pack_pair(bits(x[2 * kk + 1][0]), bits(x[2 * kk + 1][1])),
                            pack_pair(bits(x[2 * kk + 1][2]), bits(x[2 * kk + 1][3]))};
 #pragma unroll
-    for (int dt = 0; dt < Cfg::kD / 8; ++dt) {
-      unsigned b[2];
-      ldmatrix_x2_trans(b, staged + (kk * 16 + lane % 16) * kPitch + dt * 8);
-      Mma16816<T>::run(out[dt], a, b);
+    for (int dt = 0; dt < Cfg::kD / 8; dt += 2) {
+      unsigned b[4];
+      ldmatrix_x4<true>(b, at + kk * 16 * kPitch + dt * 8);
+      Mma16816<T>::run(out[dt], a, {b[0], b[1]});
+      Mma16816<T>::run(out[dt + 1], a, {b[2], b[3]});
     }
   }
 }

@@ -105,8 +105,10 @@ ATTNJIT_HD constexpr bool na_backward_mma_eligible(int elem_bytes, int head_dim)
 ATTNJIT_HD constexpr int na_backward_mma_smem_bytes(int tile_j, int head_dim, bool per_row_stats) {
   return 2 * tile_j * na_mma_pitch(head_dim) * 2 + (per_row_stats ? 2 * tile_j * 4 : 0);
 }
-ATTNJIT_HD constexpr int na_forward_mma_smem_bytes(int tile_j, int head_dim) {
-  return 2 * tile_j * na_mma_pitch(head_dim) * 2;  // keys and values, 2 bytes each
+// Two buffers of tile_j keys and values each (one staged while the other is computed on), and the block's
+// 16 * warps queries, 2 bytes each.
+ATTNJIT_HD constexpr int na_forward_mma_smem_bytes(int tile_j, int head_dim, int warps) {
+  return (4 * tile_j + 16 * warps) * na_mma_pitch(head_dim) * 2;
 }
 
 // The fused backward on tensor cores (na_backward_fused.cuh): one kernel for delta and the three gradients,

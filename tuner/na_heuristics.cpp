@@ -28,8 +28,7 @@ int state_floats(KernelKind kind, int head_dim, int lanes) {
   return per_row * na_vec(head_dim, lanes);
 }
 
-int smem_bytes(KernelKind kind, const NaProblem& p, int chunk, int lanes) {
-  const TileConfig c{1, chunk, 1, 0, lanes};  // shared memory depends on the staged rows and lanes only
+int smem_bytes(KernelKind kind, const NaProblem& p, const TileConfig& c) {
   return static_cast<int>(launch_shape(na_kernel_spec(kind, p, c), p).smem_bytes);
 }
 
@@ -67,7 +66,7 @@ constexpr int kFusedMaxKernel = 31;
 int fused_warps(const NaProblem& p) {
   int warps = p.head_dim > 64 ? 4 : 2;
   while (warps > 1 && 16 * (warps / 2) >= na_group_length(p.length, p.dilation, 0)) warps /= 2;
-  auto fits = [&](int w) { return smem_bytes(KernelKind::na_backward_fused, p, na_fused_config(p, w).tile_j, 0) <= kSmemLimit; };
+  auto fits = [&](int w) { return smem_bytes(KernelKind::na_backward_fused, p, na_fused_config(p, w)) <= kSmemLimit; };
   while (warps > 1 && !fits(warps)) warps /= 2;
   return fits(warps) ? warps : 0;
 }
@@ -109,7 +108,7 @@ TileConfig heuristic_config(KernelKind kind, const NaProblem& p) {
 
 int na_staged_rows(KernelKind kind, const NaProblem& p, int tile_i, int lanes) {
   int rows = std::min(na_group_length(p.length, p.dilation, 0), tile_i + p.kernel_size - 1);
-  while (rows > 1 && smem_bytes(kind, p, rows, lanes) > kSmemBudget) rows = (rows + 1) / 2;
+  while (rows > 1 && smem_bytes(kind, p, {1, rows, 1, 0, lanes}) > kSmemBudget) rows = (rows + 1) / 2;
   return rows;
 }
 
@@ -188,9 +187,9 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     if (c.tile_j < staged || c.tile_j % 16 != 0) {
       fail(fmt::format("tile_j must be a multiple of 16 and at least {} (the block's rows and the window's reach)", staged));
     }
-    if (smem_bytes(kind, p, c.tile_j, 0) > kSmemLimit) {
+    if (smem_bytes(kind, p, c) > kSmemLimit) {
       fail(fmt::format("{} bytes of shared memory is past 227 KiB; use fewer warps or the two-kernel backward",
-                       smem_bytes(kind, p, c.tile_j, 0)));
+                       smem_bytes(kind, p, c)));
     }
     return;
   }
@@ -202,7 +201,7 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     }
     if (c.warps < 1 || c.warps > 16 || c.tile_i != 16 * c.warps) fail("tensor cores: tile_i must be 16 * warps (1 to 16 warps)");
     if (c.tile_j < 16 || c.tile_j % 16 != 0 || c.tile_j > 128) fail("tensor cores: tile_j must be 16, 32, ... 128 keys");
-    if (smem_bytes(kind, p, c.tile_j, 0) > kSmemLimit) fail("past 227 KiB of shared memory");
+    if (smem_bytes(kind, p, c) > kSmemLimit) fail("past 227 KiB of shared memory");
     return;
   }
   if (c.lanes < 1 || c.lanes > 32 || (c.lanes & (c.lanes - 1)) != 0) fail("lanes must be 0 (tensor cores), 1, 2, 4, 8, 16 or 32");
@@ -216,8 +215,8 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     fail(fmt::format("{} rows per lane group of {} floats each would spill registers; use more warps or lanes",
                      c.tile_i / groups, state_floats(kind, p.head_dim, c.lanes)));
   }
-  if (smem_bytes(kind, p, c.tile_j, c.lanes) > kSmemLimit) {
-    fail(fmt::format("{} bytes of shared memory is past 227 KiB; stage fewer rows", smem_bytes(kind, p, c.tile_j, c.lanes)));
+  if (smem_bytes(kind, p, c) > kSmemLimit) {
+    fail(fmt::format("{} bytes of shared memory is past 227 KiB; stage fewer rows", smem_bytes(kind, p, c)));
   }
 }
 

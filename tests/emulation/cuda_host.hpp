@@ -165,6 +165,21 @@ inline void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) {
   warp_barrier().arrive_and_wait();
 }
 
+inline void ldmatrix_x4(unsigned (&r)[4], const unsigned short* row, bool trans) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  if (reinterpret_cast<std::uintptr_t>(row) % 16 != 0) std::abort();  // ldmatrix rows are 16-byte aligned
+  Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
+  w.rows[lane] = row;
+  warp_barrier().arrive_and_wait();
+  const int g = lane / 4, q = lane % 4;
+  for (int m = 0; m < 4; ++m) {
+    const unsigned short low = trans ? w.rows[m * 8 + 2 * q][g] : w.rows[m * 8 + g][2 * q];
+    const unsigned short high = trans ? w.rows[m * 8 + 2 * q + 1][g] : w.rows[m * 8 + g][2 * q + 1];
+    r[m] = static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
+  }
+  warp_barrier().arrive_and_wait();
+}
+
 // cp.async: a thread's copies wait in its groups and land only when cp_async_wait_group lets them, so a kernel
 // that reads shared memory before waiting reads the poison. (A copy landing early, as hardware may, is not
 // emulated.)

@@ -150,6 +150,9 @@ TEST_SUITE("na_emulated") {
   TEST_CASE("tensor cores: shifted f16 D = 32, tiles of 32 keys, rows past the group's end") {
     check<Cfg<f16_t, K::shifted, 45, 32, 21, 1, 64, 32, 4, 0>, Cfg<f16_t, K::shifted, 45, 32, 21, 1, 32, 40, 1, 4>>();
   }
+  TEST_CASE("tensor cores: clipped bf16 D = 128, 4 warps, key tiles inside every row's window (no mask) and edges") {
+    check<Cfg<bf16_t, K::clipped, 200, 128, 65, 1, 64, 32, 4, 0>, Cfg<bf16_t, K::clipped, 200, 128, 65, 1, 16, 24, 2, 16>>();
+  }
   TEST_CASE("tensor cores: causal bf16 D = 16, one warp, kernel 1 and L = 1") {
     check<Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 8, 1, 2>>();
     check<Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 8, 1, 2>>();

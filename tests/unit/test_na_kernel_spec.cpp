@@ -220,7 +220,8 @@ TEST_SUITE("na_kernel_spec") {
     CHECK(wide.forward == TileConfig{32, 32, 2, 0, 0});
     const KernelSpec spec = na_kernel_spec(KernelKind::na_forward, p, wide.forward);
     CHECK(na_on_tensor_cores(spec));
-    CHECK(launch_shape(spec, p).smem_bytes == 2u * 32 * (64 + 8) * 2);  // keys and values in bf16, pitch D + 8
+    // two buffers of keys and values and the block's 32 queries, in bf16 at a pitch of D + 8
+    CHECK(launch_shape(spec, p).smem_bytes == (2u * 2 * 32 + 32) * (64 + 8) * 2);
     CHECK(wide.backward_query == TileConfig{32, 32, 2, 0, 0});
     CHECK(wide.backward_key == TileConfig{64, 64, 4, 0, 0});
     const KernelSpec key = na_kernel_spec(KernelKind::na_backward_key, p, wide.backward_key);
