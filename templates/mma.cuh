@@ -49,6 +49,31 @@ __device__ __forceinline__ unsigned pack_pair(unsigned short low, unsigned short
   return static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
 }
 
+// Two floats rounded to T (to nearest even) as one fragment register, `low` in the low half: one cvt (its
+// first source goes to the high half).
+template <class T>
+__device__ __forceinline__ unsigned pack_floats(float low, float high);
+template <>
+__device__ __forceinline__ unsigned pack_floats<bf16_t>(float low, float high) {
+#ifdef ATTNJIT_HOST_EMULATION
+  return pack_pair(from_float<bf16_t>(low).bits, from_float<bf16_t>(high).bits);
+#else
+  unsigned r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
+  return r;
+#endif
+}
+template <>
+__device__ __forceinline__ unsigned pack_floats<f16_t>(float low, float high) {
+#ifdef ATTNJIT_HOST_EMULATION
+  return pack_pair(from_float<f16_t>(low).bits, from_float<f16_t>(high).bits);
+#else
+  unsigned r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
+  return r;
+#endif
+}
+
 // The 32-bit shared-state-space address of a generic pointer into shared memory.
 __device__ __forceinline__ unsigned shared_address(const void* p) {
   unsigned address;

@@ -125,6 +125,9 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   }
 
   {  // as keys: grad_k and grad_v over the warp's queries [queries_of(w0).first, queries_of(w_last).last]
+    NaRange seen_by[2];  // the queries whose windows hold this lane's two keys (none past the block's end)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) seen_by[r] = rows[r] < end ? queries_of(rows[r]) : NaRange{1, 0};
     const unsigned short* k_rows = keys + (w0 - k0) * kPitch;
     const unsigned short* v_rows = values + (w0 - k0) * kPitch;
     float dk[kDTiles][4], dv[kDTiles][4];
@@ -142,12 +145,8 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
       for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int key = rows[e >> 1], qi = i0 + nt * 8 + 2 * c + (e & 1);
-          bool seen = key < end && qi < nq;
-          if (seen) {
-            const NaRange w = keys_of(q0 + qi);
-            seen = key >= w.first && key <= w.last;
-          }
+          const int qi = i0 + nt * 8 + 2 * c + (e & 1);  // seen_by ends by q0 + nq - 1: zero rows fail
+          const bool seen = q0 + qi >= seen_by[e >> 1].first && q0 + qi <= seen_by[e >> 1].last;
           const float pr = seen ? fast_exp2(fmaf(s[nt][e], p.scale_log2, -lse2[qi])) : 0.0f;
           s[nt][e] = pr;                             // P^T
           dp[nt][e] = pr * (dp[nt][e] - deltas[qi]);  // dS^T

@@ -107,6 +107,11 @@ __device__ __forceinline__ void na_backward_key_mma(const NaParams& p) {
   const NaWarpBand band = na_warp_band<Cfg, false>(blk, warp, g);
   const int s_end = band.end, first = band.first, last = band.last;
   const int(&rows_s)[2] = band.rows;
+  NaRange seen_by[2];  // the queries whose windows hold this lane's two keys (none past the group's end)
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    seen_by[r] = rows_s[r] < s_end ? na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, rows_s[r]) : NaRange{1, 0};
+  }
   unsigned ka[Cfg::kD / 16][4], va[Cfg::kD / 16][4];
   na_load_a<Cfg>(p.key, blk, rows_s, s_end, c, ka);
   na_load_a<Cfg>(p.value, blk, rows_s, s_end, c, va);
@@ -135,12 +140,8 @@ __device__ __forceinline__ void na_backward_key_mma(const NaParams& p) {
     for (int nt = 0; nt < kNTiles; ++nt) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int key = rows_s[e >> 1], q = nt * 8 + 2 * c + (e & 1), i = c0 + q;
-        bool seen = key < s_end && q < rows;
-        if (seen) {
-          const NaRange w = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, i);
-          seen = key >= w.first && key <= w.last;
-        }
+        const int q = nt * 8 + 2 * c + (e & 1), i = c0 + q;  // seen_by ends by `last`: zero rows fail
+        const bool seen = i >= seen_by[e >> 1].first && i <= seen_by[e >> 1].last;
         const float pr = seen ? fast_exp2(fmaf(s[nt][e], p.scale_log2, -lse2[q])) : 0.0f;
         s[nt][e] = pr;                          // P^T
         dp[nt][e] = pr * (dp[nt][e] - deltas[q]);  // dS^T

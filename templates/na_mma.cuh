@@ -156,14 +156,12 @@ __device__ __forceinline__ void na_mma_xv(const float (&x)[kNTiles][4], const un
   using T = typename Cfg::T;
   static_assert(kNTiles % 2 == 0 && Cfg::kD % 16 == 0, "X V takes whole k-steps of 16 and d-tiles in pairs");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
-  auto bits = [](float v) { return from_float<T>(v).bits; };
   // Lane l addresses row l % 8 of matrix l / 8: keys + 8 for odd matrices, d-tile + 1 for the upper two.
   const unsigned short* at = staged + ((lane / 8) % 2 * 8 + lane % 8) * kPitch + lane / 16 * 8;
 #pragma unroll
   for (int kk = 0; kk < kNTiles / 2; ++kk) {
-    const unsigned a[4] = {pack_pair(bits(x[2 * kk][0]), bits(x[2 * kk][1])), pack_pair(bits(x[2 * kk][2]), bits(x[2 * kk][3])),
-                           pack_pair(bits(x[2 * kk + 1][0]), bits(x[2 * kk + 1][1])),
-                           pack_pair(bits(x[2 * kk + 1][2]), bits(x[2 * kk + 1][3]))};
+    const unsigned a[4] = {pack_floats<T>(x[2 * kk][0], x[2 * kk][1]), pack_floats<T>(x[2 * kk][2], x[2 * kk][3]),
+                           pack_floats<T>(x[2 * kk + 1][0], x[2 * kk + 1][1]), pack_floats<T>(x[2 * kk + 1][2], x[2 * kk + 1][3])};
 #pragma unroll
     for (int dt = 0; dt < Cfg::kD / 8; dt += 2) {
       unsigned b[4];
@@ -185,8 +183,7 @@ __device__ __forceinline__ void na_store_c(void* base, const NaBlock& blk, const
     T* out = static_cast<T*>(base) + na_row<Cfg>(blk, rows[r]);
 #pragma unroll
     for (int dt = 0; dt < Cfg::kD / 8; ++dt) {
-      *reinterpret_cast<unsigned*>(out + dt * 8 + 2 * c) =
-          pack_pair(from_float<T>(acc[dt][2 * r] * factor[r]).bits, from_float<T>(acc[dt][2 * r + 1] * factor[r]).bits);
+      *reinterpret_cast<unsigned*>(out + dt * 8 + 2 * c) = pack_floats<T>(acc[dt][2 * r] * factor[r], acc[dt][2 * r + 1] * factor[r]);
     }
   }
 }

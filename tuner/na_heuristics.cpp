@@ -39,16 +39,22 @@ bool mma_eligible(KernelKind kind, const NaProblem& p) {
                                         : na_backward_mma_eligible(bytes, p.head_dim);
 }
 
-// Tensor cores where the dtype and D allow, from the tuning data of bench/results/2026-11-23_H100_affc5f4
-// (bf16, L=4096, heuristic -> tuned winner): the forward at 2 warps of 16 queries and 32-key tiles won at
-// every window, k=7 included (D=128: 200 -> 124 us; D=64: 199 -> 110 us; k=257: 320 -> 286 us); so did the
-// query gradient (D=64, k=7: 225 -> 162 us; k=257 with dilation 8: 383 -> 335 us). The key gradient on
-// tensor cores keeps 4 warps and 64-query tiles (the tuner kept them at k=257) and is used from windows of
-// 33: below that its lane-group kernel was as fast (k=7, D=64: 263 vs 238 us tuned, lanes either way).
+// Tensor cores where the dtype and D allow. The forward (cp.async double-buffered since 38d1555): 2 warps of
+// 16 queries and 32-key tiles for narrow windows (k=7: 103 us at D=64 and D=128, tuned winner too), 4 warps
+// from windows of kWideForward keys, where a block's 64 queries share each staged key tile, with 64-key tiles
+// up to D=64 and 32 above (bench/results/2026-11-23_H100_38d1555, tuned winners: k=257 D=64 64x64x4 247 us
+// vs 296 at 32x32x2; k=2049 D=128 64x32x4 2553 us vs 2920 at 64x64x4 and 3326 at 32x32x2). The query
+// gradient at 2 warps and 32-key tiles (bench/results/2026-11-23_H100_affc5f4: D=64, k=7: 225 -> 162 us;
+// k=257 with dilation 8: 383 -> 335 us). The key gradient on tensor cores keeps 4 warps and 64-query tiles
+// (the tuner kept them at k=257) and is used from windows of 33: below that its lane-group kernel was as fast
+// (k=7, D=64: 263 vs 238 us tuned, lanes either way).
 constexpr int kTensorCoreKeyKernel = 33;
+constexpr int kWideForward = 65;
 
-TileConfig tensor_core_config(KernelKind kind) {
-  return kind == KernelKind::na_backward_key ? TileConfig{64, 64, 4, 0, 0} : TileConfig{32, 32, 2, 0, 0};
+TileConfig tensor_core_config(KernelKind kind, const NaProblem& p) {
+  if (kind == KernelKind::na_backward_key) return {64, 64, 4, 0, 0};
+  if (kind == KernelKind::na_forward && p.kernel_size >= kWideForward) return {64, p.head_dim <= 64 ? 64 : 32, 4, 0, 0};
+  return {32, 32, 2, 0, 0};
 }
 
 NaWindowKind window_kind(NaWindow w) {
@@ -87,7 +93,7 @@ bool tensor_cores(KernelKind kind, const NaProblem& p) {
 // row per lane group: their tuned winners did at k=7 (D=128: 8x14x4x16 and 8x14x2x8, 1.14-1.15x over two
 // rows per group), the kernels being latency-bound at 24-30% occupancy with more rows (profile_na.txt).
 TileConfig heuristic_config(KernelKind kind, const NaProblem& p) {
-  if (tensor_cores(kind, p)) return tensor_core_config(kind);
+  if (tensor_cores(kind, p)) return tensor_core_config(kind, p);
   TileConfig c;
   c.lanes = na_heuristic_lanes(p.head_dim);
   c.warps = kWarps;

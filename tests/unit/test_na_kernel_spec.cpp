@@ -217,18 +217,21 @@ TEST_SUITE("na_kernel_spec") {
   TEST_CASE("wide windows run on tensor cores in f16/bf16: the forward up to D = 128, the gradients up to 64") {
     NaProblem p{.batch = 8, .heads = 16, .length = 4096, .head_dim = 64, .kernel_size = 257, .dtype = DType::bf16};
     const NaConfigs wide = na_heuristic_configs(p);
-    CHECK(wide.forward == TileConfig{32, 32, 2, 0, 0});
+    CHECK(wide.forward == TileConfig{64, 64, 4, 0, 0});  // a wide window: 4 warps share 64-key tiles
     const KernelSpec spec = na_kernel_spec(KernelKind::na_forward, p, wide.forward);
     CHECK(na_on_tensor_cores(spec));
-    // two buffers of keys and values and the block's 32 queries, in bf16 at a pitch of D + 8
-    CHECK(launch_shape(spec, p).smem_bytes == (2u * 2 * 32 + 32) * (64 + 8) * 2);
+    // two buffers of keys and values and the block's 64 queries, in bf16 at a pitch of D + 8
+    CHECK(launch_shape(spec, p).smem_bytes == (2u * 2 * 64 + 64) * (64 + 8) * 2);
+    NaProblem k7 = p;
+    k7.kernel_size = 7;
+    CHECK(na_heuristic_configs(k7).forward == TileConfig{32, 32, 2, 0, 0});
     CHECK(wide.backward_query == TileConfig{32, 32, 2, 0, 0});
     CHECK(wide.backward_key == TileConfig{64, 64, 4, 0, 0});
     const KernelSpec key = na_kernel_spec(KernelKind::na_backward_key, p, wide.backward_key);
     CHECK(launch_shape(key, p).smem_bytes == 2u * 64 * (64 + 8) * 2 + 2u * 64 * 4);  // plus lse and delta
     NaProblem d128 = p;
     d128.head_dim = 128;
-    CHECK(na_heuristic_configs(d128).forward.lanes == 0);
+    CHECK(na_heuristic_configs(d128).forward == TileConfig{64, 32, 4, 0, 0});  // 32-key tiles above D = 64
     CHECK(na_heuristic_configs(d128).backward_key.lanes > 0);  // D = 128: the gradients stay on CUDA cores
     CHECK(render(spec).source.find("kLanes = 0") != std::string::npos);
     for (auto [change, why] : {std::pair<std::function<void(NaProblem&)>, const char*>{[](NaProblem& q) { q.dtype = DType::f32; }, "f32"},
