@@ -12,7 +12,8 @@
 // Then warp w, for the 16 rows t0 + 16w .., computes as queries (S = Q K^T, dP = dO V^T over its keys, 16 at
 // a time) grad_q = scale * dS K, and as keys (S^T = K Q^T, dP^T = V dO^T over its queries) grad_v = P^T dO
 // and grad_k = scale * dS^T Q. P is recomputed from the log-sum-exp; dS = P (dP - delta). Every gradient row
-// has one owner and no atomics: the same bits on every run. Fragment layouts: templates/mma.cuh.
+// has one owner and no atomics: the same bits on every run. The gradients leave through the staged `out`
+// rows (dead once delta is known), 16 per warp, as 16-byte stores of whole rows. Fragment layouts: templates/mma.cuh.
 #pragma once
 
 #include "na_mma.cuh"
@@ -88,6 +89,7 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   if (w0 >= end) return;  // warp-uniform; no barrier follows
   const int w_last = na_min(w0 + 15, end - 1);
   const int rows[2] = {w0 + g, w0 + g + 8};  // this lane's two rows, as queries and then as keys
+  unsigned short* out_tile = outs + 16 * warp * kPitch;  // `out` is staged only for delta: the warp's gradients leave through it
 
   {  // as queries: grad_q over the warp's keys [keys_of(w0).first, keys_of(w_last).last], 16 at a time
     NaRange window[2];
@@ -121,7 +123,7 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
       }
       na_mma_xv<Cfg>(s, keys + j0 * kPitch, lane, dq);
     }
-    na_store_c<Cfg>(p.grad_query, blk, rows, end, c, dq, {p.scale, p.scale});
+    na_store_tile<Cfg>(p.grad_query, blk, w0, end, lane, dq, {p.scale, p.scale}, out_tile);
   }
 
   {  // as keys: grad_k and grad_v over the warp's queries [queries_of(w0).first, queries_of(w_last).last]
@@ -155,8 +157,8 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
       na_mma_xv<Cfg>(s, douts + i0 * kPitch, lane, dv);
       na_mma_xv<Cfg>(dp, queries + i0 * kPitch, lane, dk);
     }
-    na_store_c<Cfg>(p.grad_key, blk, rows, end, c, dk, {p.scale, p.scale});
-    na_store_c<Cfg>(p.grad_value, blk, rows, end, c, dv, {1.0f, 1.0f});
+    na_store_tile<Cfg>(p.grad_key, blk, w0, end, lane, dk, {p.scale, p.scale}, out_tile);
+    na_store_tile<Cfg>(p.grad_value, blk, w0, end, lane, dv, {1.0f, 1.0f}, out_tile);
   }
 }
 

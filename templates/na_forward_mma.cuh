@@ -10,7 +10,8 @@
 // every element outside its row's window is set to -inf (a tile inside every row's window skips the mask);
 // the online softmax (row max over the quad of lanes that holds a row, the scale folded into the exponent);
 // O += P V with P's C fragments repacked as A fragments in T and V's B fragments by ldmatrix.trans. Work
-// beyond the window is the band's ragged edges in whole 16 x 8 tiles only.
+// beyond the window is the band's ragged edges in whole 16 x 8 tiles only. The output leaves through the
+// warp's staged query rows (na_store_tile: 16-byte stores of whole rows).
 #pragma once
 
 #include "na_mma.cuh"
@@ -139,7 +140,7 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
   }
   // l >= 1 for every row: its max contributes 1.
   const float inverse[2] = {1.0f / l[0], 1.0f / l[1]};
-  na_store_c<Cfg>(p.out_write, blk, rows_t, t_end, c, o, inverse);
+  na_store_tile<Cfg>(p.out_write, blk, blk.t0 + 16 * warp, t_end, lane, o, inverse, queries + 16 * warp * kPitch);  // its own rows
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (rows_t[r] < t_end && c == 0) p.logsumexp[na_stat_index<Cfg>(blk, rows_t[r])] = fmaf(m[r], p.scale_log2, log2f(l[r])) * kLn2;

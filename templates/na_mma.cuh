@@ -75,16 +75,62 @@ __device__ __forceinline__ void na_stage_t(const NaBlock& blk, const void* a, co
 
 // Stages group rows [first, first + rows) of a tensor in T at na_mma_pitch with cp.async, rows up to
 // kCapacity zero. The caller commits the group and waits for it (then __syncthreads) before reading.
+// Thread x copies the 16-byte packs x, x + kThreads, ...; where kThreads is a multiple of the packs per row
+// its column is fixed and its rows step by a constant, so each copy is one address add (unrolled).
 template <class Cfg, int kCapacity = Cfg::kChunk>
 __device__ __forceinline__ void na_stage_async(const NaBlock& blk, const void* from, int first, int rows,
                                                unsigned short* to) {
   using T = typename Cfg::T;
   constexpr int kPitch = na_mma_pitch(Cfg::kD), kPacks = Cfg::kD / 8;
-  for (int i = threadIdx.x; i < kCapacity * kPacks; i += Cfg::kThreads) {
-    const int r = i / kPacks, col = (i % kPacks) * 8;
-    const bool valid = r < rows;
-    const long long at = valid ? na_row<Cfg>(blk, first + r) + col : 0;
-    cp_async_16(to + r * kPitch + col, static_cast<const T*>(from) + at, valid);
+  const T* base = static_cast<const T*>(from);
+  if constexpr (Cfg::kThreads % kPacks == 0) {
+    constexpr int kStep = Cfg::kThreads / kPacks;  // rows apart
+    const int r0 = threadIdx.x / kPacks, col = threadIdx.x % kPacks * 8;
+    const T* src = base + na_row<Cfg>(blk, first + r0) + col;  // read only for rows before `rows`
+#pragma unroll
+    for (int k = 0; k < (kCapacity + kStep - 1) / kStep; ++k) {
+      const int r = r0 + k * kStep;
+      if (kCapacity % kStep != 0 && r >= kCapacity) break;
+      const bool valid = r < rows;
+      cp_async_16(to + r * kPitch + col, valid ? src + static_cast<long long>(k) * kStep * Cfg::kDil * Cfg::kD : base, valid);
+    }
+  } else {
+    for (int i = threadIdx.x; i < kCapacity * kPacks; i += Cfg::kThreads) {
+      const int r = i / kPacks, col = (i % kPacks) * 8;
+      const bool valid = r < rows;
+      cp_async_16(to + r * kPitch + col, base + (valid ? na_row<Cfg>(blk, first + r) + col : 0), valid);
+    }
+  }
+}
+
+// Writes a warp's 16 x D C-fragment accumulator (rows t0 .. t0 + 15 of the group, those before t_end), each
+// row times its factor, through `tile` (16 rows at na_mma_pitch of shared memory that only this warp uses):
+// the fragments go to shared memory, then each row leaves as 16-byte stores, a warp's 32 lanes covering
+// whole rows (coalesced; fragment stores would write 4 bytes per lane).
+template <class Cfg>
+__device__ __forceinline__ void na_store_tile(void* dst, const NaBlock& blk, int t0, int t_end, int lane,
+                                              const float (&acc)[Cfg::kD / 8][4], const float (&factor)[2],
+                                              unsigned short* tile) {
+  using T = typename Cfg::T;
+  constexpr int kPitch = na_mma_pitch(Cfg::kD), kPacks = Cfg::kD / 8;
+  const int g = lane / 4, c = lane % 4;
+  __syncwarp();  // the warp's last reads of `tile` are done
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+#pragma unroll
+    for (int dt = 0; dt < Cfg::kD / 8; ++dt) {
+      *reinterpret_cast<unsigned*>(tile + (g + 8 * r) * kPitch + dt * 8 + 2 * c) =
+          pack_floats<T>(acc[dt][2 * r] * factor[r], acc[dt][2 * r + 1] * factor[r]);
+    }
+  }
+  __syncwarp();
+#pragma unroll
+  for (int i = lane; i < 16 * kPacks; i += 32) {
+    const int row = i / kPacks, col = i % kPacks * 8;
+    if (t0 + row < t_end) {
+      *reinterpret_cast<uint4*>(static_cast<T*>(dst) + na_row<Cfg>(blk, t0 + row) + col) =
+          *reinterpret_cast<const uint4*>(tile + row * kPitch + col);
+    }
   }
 }
 

@@ -21,7 +21,7 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
     return out;
   }
   const TileConfig heuristic = config_of(na_heuristic_configs(p), kind);
-  out.push_back(heuristic);
+  add(heuristic);  // first, where it fits the device
   const int lanes = heuristic.lanes > 0 ? heuristic.lanes : na_heuristic_lanes(p.head_dim);
   for (int l : {lanes, lanes / 2, lanes * 2}) {
     if (l < 1 || l > 32) continue;
@@ -33,7 +33,7 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
     }
   }
   for (int warps : {2, 4, 8}) {  // tensor cores, where the dtype and D allow (add drops what the check refuses)
-    for (int keys : {32, 64, 128}) add({16 * warps, keys, warps, 0, 0});
+    for (int keys : {32, 48, 64, 128}) add({16 * warps, keys, warps, 0, 0});
   }
   return out;
 }

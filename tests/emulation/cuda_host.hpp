@@ -216,6 +216,8 @@ inline void cp_async_wait_group(int pending) {
 }  // namespace attnjit_host
 
 inline void __syncthreads() { attnjit_host::current_block->sync.arrive_and_wait(); }
+// The whole warp (the kernels only pass the full mask).
+inline void __syncwarp(unsigned = 0xffffffffu) { attnjit_host::warp_barrier().arrive_and_wait(); }
 
 // A shuffle: every lane of `mask` stores its value, then reads lane `source(lane)`'s (its own when none).
 template <class V, class Source>
