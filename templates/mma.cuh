@@ -111,31 +111,6 @@ __device__ __forceinline__ void cp_async_wait_group() {
 #endif
 }
 
-// Asks L2 to fetch `bytes` (a multiple of 16, 16-byte aligned) from global memory, without waiting and with
-// nothing landing in shared memory (sm_90: one bulk prefetch; before it, one prefetch per 128-byte line).
-__device__ __forceinline__ void prefetch_l2(const void* global, int bytes) {
-#ifdef ATTNJIT_HOST_EMULATION
-  (void)global, (void)bytes;  // a hint: nothing to emulate
-#elif __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(global), "r"(bytes) : "memory");
-#else
-  for (int at = 0; at < bytes; at += 128) {
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(static_cast<const char*>(global) + at));
-  }
-#endif
-}
-
-// The number of SMs of the device (the special register %nsmid).
-__device__ __forceinline__ unsigned sm_count() {
-#ifdef ATTNJIT_HOST_EMULATION
-  return 1;
-#else
-  unsigned n;
-  asm("mov.u32 %0, %%nsmid;" : "=r"(n));
-  return n;
-#endif
-}
-
 // ldmatrix.x2.trans: lanes 0-7 give the addresses of the 8 rows (8 consecutive 16-bit values each) of
 // matrix 0, lanes 8-15 those of matrix 1 (lanes 16-31 must give valid shared addresses, unused); lane gets
 // r[m] = (M_m[2c][g], M_m[2c+1][g]), i.e. a B fragment when the rows are k and the columns n.

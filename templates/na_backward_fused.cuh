@@ -20,46 +20,6 @@
 
 namespace attnjit {
 
-// The rows [q0, q0 + nq) seen as queries and [k0, k0 + nk) as keys by the block at `blk` (both hold its own).
-struct NaFusedRanges {
-  int end, q0, nq, k0, nk;
-};
-template <class Cfg>
-__device__ __forceinline__ NaFusedRanges na_fused_ranges(const NaBlock& blk) {
-  NaFusedRanges r;
-  r.end = na_min(blk.n, blk.t0 + Cfg::kRows);
-  r.q0 = na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
-  r.nq = na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, r.end - 1).last + 1 - r.q0;
-  r.k0 = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, blk.t0).first;
-  r.nk = na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, r.end - 1).last + 1 - r.k0;
-  return r;
-}
-
-// Asks L2 for the rows that the block about one residency later in launch order will stage (Q, grad_out,
-// out over its queries, K, V over its keys): blocks start roughly in launch order, so block b + resident
-// starts about when this one ends, and meanwhile DRAM delivers its rows to L2 instead of idling while the
-// resident blocks compute; its cp.async then reads L2. resident: SMs times the blocks an SM holds as shared
-// memory and threads allow (registers may allow fewer: the prefetch then runs further ahead).
-template <class Cfg>
-__device__ __forceinline__ void na_fused_prefetch(const NaParams& p) {
-  using T = typename Cfg::T;
-  constexpr int kBlockSmem = na_backward_fused_smem_bytes(Cfg::kChunk, Cfg::kD) + 1024;  // + the driver's reserve
-  constexpr int kBySmem = 228 * 1024 / kBlockSmem, kByThreads = 2048 / Cfg::kThreads;
-  constexpr int kPerSm = kBySmem < kByThreads ? (kBySmem > 0 ? kBySmem : 1) : kByThreads;
-  const long long ahead = static_cast<long long>(blockIdx.x) + static_cast<long long>(sm_count()) * kPerSm;
-  if (ahead >= gridDim.x) return;
-  const NaBlock next = na_block<Cfg>(static_cast<int>(ahead));
-  if (next.t0 >= next.n) return;
-  const NaFusedRanges r = na_fused_ranges<Cfg>(next);
-  for (int i = threadIdx.x; i < 3 * r.nq + 2 * r.nk; i += Cfg::kThreads) {
-    const bool query_side = i < 3 * r.nq;
-    const int j = query_side ? i : i - 3 * r.nq, count = query_side ? r.nq : r.nk, tensor = j / count;
-    const void* base = query_side ? (tensor == 0 ? p.query : tensor == 1 ? p.grad_out : p.out) : (tensor == 0 ? p.key : p.value);
-    const int row = (query_side ? r.q0 : r.k0) + j % count;
-    prefetch_l2(static_cast<const T*>(base) + na_row<Cfg>(next, row), Cfg::kD * static_cast<int>(sizeof(T)));
-  }
-}
-
 template <class Cfg>
 __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   using T = typename Cfg::T;
@@ -72,10 +32,11 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   constexpr int kPitch = na_mma_pitch(Cfg::kD), kDTiles = Cfg::kD / 8, kWarps = Cfg::kThreads / 32;
   const NaBlock blk = na_block<Cfg>();
   if (blk.t0 >= blk.n) return;
-  const NaFusedRanges ranges = na_fused_ranges<Cfg>(blk);
-  const int end = ranges.end, q0 = ranges.q0, nq = ranges.nq, k0 = ranges.k0, nk = ranges.nk;
+  const int end = na_min(blk.n, blk.t0 + Cfg::kRows);
   auto keys_of = [&](int t) { return na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, t); };
   auto queries_of = [&](int s) { return na_query_range(Cfg::kWindow, Cfg::kKernel, blk.n, s); };
+  const int q0 = queries_of(blk.t0).first, nq = queries_of(end - 1).last + 1 - q0;
+  const int k0 = keys_of(blk.t0).first, nk = keys_of(end - 1).last + 1 - k0;
 
   extern __shared__ float4 smem4[];
   unsigned short* queries = reinterpret_cast<unsigned short*>(smem4);  // [kChunk][kPitch] each, T's bits
@@ -91,7 +52,6 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   na_stage_async<Cfg>(blk, p.key, k0, nk, keys);
   na_stage_async<Cfg>(blk, p.value, k0, nk, values);
   cp_async_commit();
-  na_fused_prefetch<Cfg>(p);
   cp_async_wait_group<0>();
   __syncthreads();
 

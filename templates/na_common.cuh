@@ -24,16 +24,16 @@ struct NaShape {
                 "kRows must be a multiple of the block's lane groups (kThreads / kLanes)");
 };
 
-// Block `index`'s (batch*head, group, first row); n is the group's length. Blocks past a short group's end exit.
+// The block's (batch*head, group, first row); n is the group's length. Blocks past a short group's end exit.
 struct NaBlock {
   long long plane;  // element offset of the (batch, head) plane
   int bh, g, n, t0;
 };
 
 template <class Cfg>
-__device__ __forceinline__ NaBlock na_block(int index = blockIdx.x) {
+__device__ __forceinline__ NaBlock na_block() {
   constexpr int kTiles = mta_ceil_div(na_group_length(Cfg::kL, Cfg::kDil, 0), Cfg::kRows);
-  int x = index;
+  int x = blockIdx.x;
   const int tile = x % kTiles;
   x /= kTiles;
   NaBlock b;

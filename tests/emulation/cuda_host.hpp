@@ -37,7 +37,7 @@ struct alignas(16) uint4 {
 struct Dim3 {
   unsigned x = 0, y = 0, z = 0;
 };
-inline thread_local Dim3 threadIdx, blockIdx, gridDim;
+inline thread_local Dim3 threadIdx, blockIdx;
 
 namespace attnjit_host {
 
@@ -100,7 +100,6 @@ void launch(Kernel kernel, const Params& params, Dim3 grid, int threads) {
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       threadIdx.x = static_cast<unsigned>(t);
-      gridDim = {grid.x, std::max(1u, grid.y), std::max(1u, grid.z)};
       for (unsigned z = 0; z < std::max(1u, grid.z); ++z) {
         for (unsigned y = 0; y < std::max(1u, grid.y); ++y) {
           for (unsigned x = 0; x < grid.x; ++x) {
