@@ -153,6 +153,9 @@ TEST_SUITE("na_emulated") {
   TEST_CASE("tensor cores: clipped bf16 D = 128, 4 warps, key tiles inside every row's window (no mask) and edges") {
     check<Cfg<bf16_t, K::clipped, 200, 128, 65, 1, 64, 32, 4, 0>, Cfg<bf16_t, K::clipped, 200, 128, 65, 1, 16, 24, 2, 16>>();
   }
+  TEST_CASE("tensor cores: causal f16 D = 48 (staging's generic loop: 6 packs a row), 48-key tiles, dilation 2") {
+    check<Cfg<f16_t, K::causal, 100, 48, 9, 2, 32, 48, 2, 0>, Cfg<f16_t, K::causal, 100, 48, 9, 2, 16, 24, 2, 4>>();
+  }
   TEST_CASE("tensor cores: causal bf16 D = 16, one warp, kernel 1 and L = 1") {
     check<Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 8, 1, 2>>();
     check<Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 8, 1, 2>>();
