@@ -114,6 +114,7 @@ TileConfig heuristic_config(KernelKind kind, const NaProblem& p) {
 
 int na_staged_rows(KernelKind kind, const NaProblem& p, int tile_i, int lanes) {
   int rows = std::min(na_group_length(p.length, p.dilation, 0), tile_i + p.kernel_size - 1);
+  // (the lane-group kernels' shared memory depends on the staged rows and lanes only)
   while (rows > 1 && smem_bytes(kind, p, {1, rows, 1, 0, lanes}) > kSmemBudget) rows = (rows + 1) / 2;
   return rows;
 }
