@@ -111,19 +111,6 @@ __device__ __forceinline__ void cp_async_wait_group() {
 #endif
 }
 
-// ldmatrix.x2.trans: lanes 0-7 give the addresses of the 8 rows (8 consecutive 16-bit values each) of
-// matrix 0, lanes 8-15 those of matrix 1 (lanes 16-31 must give valid shared addresses, unused); lane gets
-// r[m] = (M_m[2c][g], M_m[2c+1][g]), i.e. a B fragment when the rows are k and the columns n.
-__device__ __forceinline__ void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) {
-#ifdef ATTNJIT_HOST_EMULATION
-  attnjit_host::ldmatrix_x2_trans(r, row);
-#else
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];"
-               : "=r"(r[0]), "=r"(r[1])
-               : "r"(shared_address(row)));
-#endif
-}
-
 // ldmatrix.x4: lanes 8m .. 8m + 7 give the addresses of the 8 rows (8 consecutive 16-bit values each) of
 // matrix m; lane gets r[m] = (M_m[g][2c], M_m[g][2c+1]), or with kTrans (M_m[2c][g], M_m[2c+1][g]). Rows
 // staged as [n][k] give B fragments plain (two n-tiles, or two k-halves, per call), rows as [k][n] give

@@ -151,25 +151,22 @@ void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2],
   warp_barrier().arrive_and_wait();
 }
 
-// ldmatrix of kCount 8 x 8 matrices: lane l gives the address of row l % 8 of matrix l / 8 (16-byte
-// aligned); lane (g, q) gets r[m] = (M_m[g][2q], M_m[g][2q + 1]), or with trans (M_m[2q][g], M_m[2q + 1][g]).
-template <int kCount>
-void ldmatrix(unsigned (&r)[kCount], const unsigned short* row, bool trans) {
+// ldmatrix.x4: lane l gives the address of row l % 8 of matrix l / 8 (16-byte aligned); lane (g, q) gets
+// r[m] = (M_m[g][2q], M_m[g][2q + 1]), or with trans (M_m[2q][g], M_m[2q + 1][g]).
+inline void ldmatrix_x4(unsigned (&r)[4], const unsigned short* row, bool trans) {
   const int lane = static_cast<int>(threadIdx.x) % 32;
   if (reinterpret_cast<std::uintptr_t>(row) % 16 != 0) std::abort();
   Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
   w.rows[lane] = row;
   warp_barrier().arrive_and_wait();
   const int g = lane / 4, q = lane % 4;
-  for (int m = 0; m < kCount; ++m) {
+  for (int m = 0; m < 4; ++m) {
     const unsigned short low = trans ? w.rows[m * 8 + 2 * q][g] : w.rows[m * 8 + g][2 * q];
     const unsigned short high = trans ? w.rows[m * 8 + 2 * q + 1][g] : w.rows[m * 8 + g][2 * q + 1];
     r[m] = static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
   }
   warp_barrier().arrive_and_wait();
 }
-inline void ldmatrix_x2_trans(unsigned (&r)[2], const unsigned short* row) { ldmatrix<2>(r, row, true); }
-inline void ldmatrix_x4(unsigned (&r)[4], const unsigned short* row, bool trans) { ldmatrix<4>(r, row, trans); }
 
 // cp.async: a thread's copies wait in its groups and land only when cp_async_wait_group lets them, so a kernel
 // that reads shared memory before waiting reads the poison. (A copy landing early, as hardware may, is not
