@@ -148,33 +148,11 @@ __device__ __forceinline__ void na_load_a_shared(unsigned (&a)[4], const unsigne
   ldmatrix_x4<false>(a, rows + ((lane / 8) % 2 * 8 + lane % 8) * kPitch + ks * 16 + lane / 16 * 8);
 }
 
-// acc = A B^T for the 16 x (8 * kNTiles) tile: A fragments in registers (16 rows x D), B^T's rows staged
-// (8 * kNTiles rows x D at kPitch).
-template <class Cfg, int kNTiles = Cfg::kChunk / 8>
-__device__ __forceinline__ void na_mma_abt(const unsigned (&a)[Cfg::kD / 16][4], const unsigned short* staged, int lane,
-                                           float (&acc)[kNTiles][4]) {
-  using T = typename Cfg::T;
-  static_assert(kNTiles % 2 == 0, "n-tiles in pairs");
-  constexpr int kPitch = na_mma_pitch(Cfg::kD);
-#pragma unroll
-  for (int nt = 0; nt < kNTiles; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
-#pragma unroll
-  for (int ks = 0; ks < Cfg::kD / 16; ++ks) {
-#pragma unroll
-    for (int nt = 0; nt < kNTiles; nt += 2) {
-      unsigned b[4];
-      na_load_b_pair<kPitch>(b, staged, nt, ks, lane);
-      Mma16816<T>::run(acc[nt], a[ks], {b[0], b[1]});
-      Mma16816<T>::run(acc[nt + 1], a[ks], {b[2], b[3]});
-    }
-  }
-}
-
-// acc = A B^T for a 16 x (8 * kNTiles) tile with both operands staged at na_mma_pitch: A's 16 rows from `a`
-// (A fragments loaded one k-step at a time, so none stay in registers), B^T's 8 * kNTiles rows from `b`.
-template <class Cfg, int kNTiles>
-__device__ __forceinline__ void na_mma_abt_shared(const unsigned short* a, const unsigned short* b, int lane,
-                                                  float (&acc)[kNTiles][4]) {
+// acc = A B^T for a 16 x (8 * kNTiles) tile, B^T's 8 * kNTiles rows staged at na_mma_pitch; a_fragment(ks,
+// fa) gives A's fragment of k-step ks (held in registers, or loaded from shared memory per k-step).
+template <class Cfg, int kNTiles, class AFragment>
+__device__ __forceinline__ void na_mma_abt_from(AFragment a_fragment, const unsigned short* staged, int lane,
+                                                float (&acc)[kNTiles][4]) {
   using T = typename Cfg::T;
   static_assert(kNTiles % 2 == 0, "n-tiles in pairs");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
@@ -183,15 +161,35 @@ __device__ __forceinline__ void na_mma_abt_shared(const unsigned short* a, const
 #pragma unroll
   for (int ks = 0; ks < Cfg::kD / 16; ++ks) {
     unsigned fa[4];
-    na_load_a_shared<kPitch>(fa, a, ks, lane);
+    a_fragment(ks, fa);
 #pragma unroll
     for (int nt = 0; nt < kNTiles; nt += 2) {
       unsigned fb[4];
-      na_load_b_pair<kPitch>(fb, b, nt, ks, lane);
+      na_load_b_pair<kPitch>(fb, staged, nt, ks, lane);
       Mma16816<T>::run(acc[nt], fa, {fb[0], fb[1]});
       Mma16816<T>::run(acc[nt + 1], fa, {fb[2], fb[3]});
     }
   }
+}
+
+// ... with A's fragments in registers (16 rows x D).
+template <class Cfg, int kNTiles = Cfg::kChunk / 8>
+__device__ __forceinline__ void na_mma_abt(const unsigned (&a)[Cfg::kD / 16][4], const unsigned short* staged, int lane,
+                                           float (&acc)[kNTiles][4]) {
+  auto held = [&](int ks, unsigned (&fa)[4]) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) fa[r] = a[ks][r];
+  };
+  na_mma_abt_from<Cfg, kNTiles>(held, staged, lane, acc);
+}
+
+// ... with A's 16 rows staged at na_mma_pitch too, its fragments loaded one k-step at a time (none stay in
+// registers).
+template <class Cfg, int kNTiles>
+__device__ __forceinline__ void na_mma_abt_shared(const unsigned short* a, const unsigned short* b, int lane,
+                                                  float (&acc)[kNTiles][4]) {
+  auto staged_a = [&](int ks, unsigned (&fa)[4]) { na_load_a_shared<na_mma_pitch(Cfg::kD)>(fa, a, ks, lane); };
+  na_mma_abt_from<Cfg, kNTiles>(staged_a, b, lane, acc);
 }
 
 // out[dt] += X V where X is 16 x (8 * kNTiles) in C-fragment form (rounded to T as A fragments) and V is
