@@ -157,12 +157,25 @@ KernelSpec spec_from_json(const std::string& json) {
   return canonical(s);
 }
 
-bool mta_forward_on_tensor_cores(const KernelSpec& s) {
-  if (s.kind != KernelKind::mta_forward) return false;
+MtaForwardPath mta_forward_path(const KernelSpec& s) {
+  if (s.kind != KernelKind::mta_forward) return MtaForwardPath::none;
   const int patch_h = mta_patch_extent(s.config.tile_i, s.stride_h, s.kernel_h, s.dilation_h);
   const int patch_w = mta_patch_extent(s.config.tile_j, s.stride_w, s.kernel_w, s.dilation_w);
-  return mta_forward_uses_mma(static_cast<int>(size_of(s.dtype)), s.cin_per_group, s.config.oc_tile, s.kernel_h,
-                              s.kernel_w, s.config.tile_i, s.config.tile_j, s.config.warps, patch_h, patch_w);
+  const int elem_bytes = static_cast<int>(size_of(s.dtype));
+  if (mta_forward_uses_mma(elem_bytes, s.cin_per_group, s.config.oc_tile, s.kernel_h, s.kernel_w, s.config.tile_i,
+                           s.config.tile_j, s.config.warps, patch_h, patch_w)) {
+    return MtaForwardPath::channel_mixing_mma;
+  }
+  if (mta_forward_uses_band(elem_bytes, s.cin_per_group, s.config.oc_tile, s.kernel_h, s.kernel_w, s.stride_w,
+                            s.dilation_w, s.pad_left, s.config.tile_i, s.config.tile_j, patch_h)) {
+    return MtaForwardPath::depthwise_band_mma;
+  }
+  return MtaForwardPath::cuda_cores;
+}
+
+bool mta_forward_on_tensor_cores(const KernelSpec& s) {
+  const MtaForwardPath path = mta_forward_path(s);
+  return path == MtaForwardPath::channel_mixing_mma || path == MtaForwardPath::depthwise_band_mma;
 }
 
 LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
@@ -182,11 +195,18 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
       shape.grid_x = static_cast<unsigned>(mta_ceil_div(s.out_h, s.config.tile_i) * mta_ceil_div(s.out_w, s.config.tile_j));
       shape.grid_y = static_cast<unsigned>(s.groups * (s.cout_per_group / s.config.oc_tile));
       shape.grid_z = static_cast<unsigned>(batch);
-      shape.smem_bytes =
-          mta_forward_on_tensor_cores(s)
-              ? static_cast<unsigned>(mta_forward_mma_smem_bytes(s.cin_per_group, patch_h, patch_w, s.config.oc_tile,
-                                                                 s.kernel_h, s.kernel_w))
-              : 4u * mta_forward_smem_floats(patch_h, pitch, s.config.oc_tile, s.kernel_h, s.kernel_w);
+      switch (mta_forward_path(s)) {
+        case MtaForwardPath::channel_mixing_mma:
+          shape.smem_bytes = static_cast<unsigned>(
+              mta_forward_mma_smem_bytes(s.cin_per_group, patch_h, patch_w, s.config.oc_tile, s.kernel_h, s.kernel_w));
+          break;
+        case MtaForwardPath::depthwise_band_mma:
+          shape.smem_bytes = static_cast<unsigned>(mta_forward_band_smem_bytes(
+              patch_h, s.config.tile_j, s.kernel_h, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left));
+          break;
+        default:
+          shape.smem_bytes = 4u * mta_forward_smem_floats(patch_h, pitch, s.config.oc_tile, s.kernel_h, s.kernel_w);
+      }
       break;
     case KernelKind::mta_backward_input:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cin * mta_ceil_div(s.length, s.config.tile_i));

@@ -79,8 +79,12 @@ struct LaunchShape {
 LaunchShape launch_shape(const KernelSpec& spec, const MtaProblem& problem);
 LaunchShape launch_shape(const KernelSpec& spec, const NaProblem& problem);
 
-// Whether a forward spec runs on tensor cores: mta_forward_uses_mma, the decision the kernel itself makes,
-// on the spec's patch extents. False for other kinds.
+// Which code an mta forward spec runs (templates/mta_forward.cuh makes the same decisions at compile
+// time): channel mixing on tensor cores (mta_forward_uses_mma), depthwise on tensor cores
+// (mta_forward_uses_band), else CUDA cores. `none` for other kinds.
+enum class MtaForwardPath { none, cuda_cores, channel_mixing_mma, depthwise_band_mma };
+MtaForwardPath mta_forward_path(const KernelSpec& spec);
+// Either tensor-core path.
 bool mta_forward_on_tensor_cores(const KernelSpec& spec);
 
 // Whether a neighborhood-attention spec runs on tensor cores (templates/na_forward_mma.cuh,

@@ -10,9 +10,11 @@
 // so the inner loop is FFMAs with one shared-memory load per (tap, output channel) shared by kRun
 // outputs (the first version loaded the patch and the weight per tap and output: 3 instructions per
 // FFMA, instruction-bound at 591 us on the dw K5 bf16 L=2048 shape).
-// Channel mixing in f16/bf16 takes the tensor-core path of mta_forward_mma.cuh instead.
+// Channel mixing in f16/bf16 takes the tensor-core path of mta_forward_mma.cuh instead, depthwise
+// f16/bf16 that of mta_forward_band.cuh.
 #pragma once
 
+#include "mta_forward_band.cuh"
 #include "mta_forward_mma.cuh"
 #include "mta_norm.cuh"
 
@@ -124,7 +126,8 @@ __device__ __forceinline__ void mta_forward_fma(const MtaParams& p, float* smem)
 }
 
 // grid = (tiles_i * tiles_j, groups * C_out/groups/kOcTile, B); block = kThreads. Tensor cores where
-// mta_forward_uses_mma says (the host sized the launch with the same decision), CUDA cores elsewhere.
+// mta_forward_uses_mma or mta_forward_uses_band says (the host sized the launch with the same decisions),
+// CUDA cores elsewhere.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_constant__ MtaParams p) {
   extern __shared__ __align__(16) float smem[];
@@ -133,6 +136,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
   if constexpr (mta_forward_uses_mma(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw, Cfg::kTileI,
                                      Cfg::kTileJ, Cfg::kThreads / 32, kPatchH, kPatchW)) {
     mta_forward_mma<Cfg>(p, smem);
+  } else if constexpr (mta_forward_uses_band(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw,
+                                             Cfg::kSw, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, kPatchH)) {
+    mta_forward_band<Cfg>(p, smem);
   } else {
     mta_forward_fma<Cfg>(p, smem);
   }

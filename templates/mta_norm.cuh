@@ -144,7 +144,9 @@ inline constexpr int kPatchPitch = mta_patch_pitch(kPatchW);
 //    every tile: see kPatchPhase): as above, but each lane stores whole 16-byte groups of the patch,
 //    taking the first kPhase elements of its group from the next lane's pack by shuffle. The element-wise
 //    stores of the second way land 8 lanes on one bank (lanes 8 floats apart): 11.4M conflicts on the
-//    dw K3 forward, its shared-memory bottleneck.
+//    dw K3 forward, its shared-memory bottleneck;
+//  - 16-byte rows, a 16-bit patch of whole packs starting on a pack boundary (kPhase 0): a pack in, a pack
+//    out (the depthwise forward on tensor cores, which chooses its patch so).
 // OutT is the patch's storage type (float, or T for the tensor-core forward).
 template <class Cfg, int kPatchH, int kPatchW, int kPhase = -1, class OutT = float, int kPitch = kPatchPitch<kPatchW>>
 __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i0, int j0, OutT* patch) {
@@ -175,6 +177,16 @@ __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i
         value = normalize<Cfg::kNorm>(to_float(scores[static_cast<long long>(i) * Cfg::kL + j]), stats[i]);
       }
       patch[r * kPitch + c] = from_float<OutT>(value);
+    }
+  } else if constexpr (kPhase == 0 && sizeof(OutT) == 2 && kPatchW % kVec == 0 && kPitch % 8 == 0 && kVec == 8) {
+    // The patch starts on a pack boundary and holds whole packs, stored in 16 bits: one 16-byte load, one
+    // 16-byte store per pack.
+    constexpr int kPacks = kPatchW / kVec;
+    for (int idx = threadIdx.x; idx < kPatchH * kPacks; idx += Cfg::kThreads) {
+      const int r = idx / kPacks, q = idx % kPacks;
+      float v[kVec];
+      load_normalized_pack(i0 + r, j0 + q * kVec, v);
+      store_pack<OutT, kVec>(patch + r * kPitch + q * kVec, v);
     }
   } else if constexpr (kPhase >= 0 && sizeof(OutT) == 4 && kPitch % 4 == 0) {
     // Lanes of a warp are cut into segments; a segment's lanes read consecutive packs of one row, and

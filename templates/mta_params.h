@@ -106,6 +106,57 @@ ATTNJIT_HD constexpr bool mta_forward_uses_mma(int elem_bytes, int cin_per_group
          (tile_i * tile_j) % (16 * warps) == 0 &&
          mta_forward_mma_smem_bytes(cin_per_group, patch_h, patch_w, oc_tile, kh, kw) <= kMtaMmaSmemLimit;
 }
+// The depthwise forward on tensor cores (one input channel per output channel, f16/bf16): a filter row is
+// a banded matrix, so 16 output rows x 8 output columns of one filter row a are the product of the
+// normalized scores' rows (16 rows, the 16 * k-steps patch columns the 8 outputs reach) with the band
+// B_a[k][n] = weight[a][c] where k = n * stride_w + offset + c * dilation_w (zero elsewhere), and the
+// output tile is the sum over a of such products: mma.sync.m16n8k16 on A fragments loaded by ldmatrix and
+// B fragments built once per block in registers. The patch starts at a multiple of 8 columns (16-byte
+// loads and stores); `offset` is how far the first tap of the tile's first output lies into it.
+ATTNJIT_HD constexpr int mta_band_offset(int pad_left) { return (8 - pad_left % 8) % 8; }
+// Patch columns the 8 outputs of an n-tile reach, and the k-steps of 16 that cover them.
+ATTNJIT_HD constexpr int mta_band_span(int kw, int sw, int dw, int pad_left) {
+  return mta_band_offset(pad_left) + 7 * sw + (kw - 1) * dw + 1;
+}
+ATTNJIT_HD constexpr int mta_band_ksteps(int kw, int sw, int dw, int pad_left) {
+  return mta_ceil_div(mta_band_span(kw, sw, dw, pad_left), 16);
+}
+// n-tiles of 8 output columns per warp tile (a warp tile is 16 rows of up to 64 columns).
+ATTNJIT_HD constexpr int mta_band_ntiles(int tile_j) { return tile_j / 8 < 8 ? tile_j / 8 : 8; }
+// 8-column strips of the patch one warp tile reads (A fragments of n-tile n and k-step s start at strip
+// sw * n + 2 * s), rounded up to whole ldmatrix.x4 loads of two strips.
+ATTNJIT_HD constexpr int mta_band_strips(int tile_j, int kw, int sw, int dw, int pad_left) {
+  return (sw * (mta_band_ntiles(tile_j) - 1) + 2 * mta_band_ksteps(kw, sw, dw, pad_left) + 1) / 2 * 2;
+}
+// The patch: rows as mta_patch_extent, columns to the last warp tile's last strip; the row pitch is an
+// odd number of 16-byte groups, so the 8 row addresses of an ldmatrix fall in distinct banks.
+ATTNJIT_HD constexpr int mta_band_patch_w(int tile_j, int kw, int sw, int dw, int pad_left) {
+  return 8 * (sw * (tile_j / 8 - mta_band_ntiles(tile_j)) + mta_band_strips(tile_j, kw, sw, dw, pad_left));
+}
+ATTNJIT_HD constexpr int mta_band_pitch(int patch_w) { return (patch_w / 8) % 2 == 0 ? patch_w + 8 : patch_w; }
+// The band's table of value pairs per filter row (see mta_forward_band): entries for d from -kBandLo (the
+// lowest k - n * sw - offset of an n-tile) up to the last k-step's end.
+ATTNJIT_HD constexpr int mta_band_lo(int sw, int pad_left) { return 7 * sw + mta_band_offset(pad_left); }
+ATTNJIT_HD constexpr int mta_band_table_w(int kw, int sw, int dw, int pad_left) {
+  return 16 * mta_band_ksteps(kw, sw, dw, pad_left) + mta_band_lo(sw, pad_left);
+}
+// Shared memory, in bytes: the patch in T, then the band table (4 bytes per pair).
+ATTNJIT_HD constexpr int mta_forward_band_smem_bytes(int patch_h, int tile_j, int kh, int kw, int sw, int dw,
+                                                     int pad_left) {
+  return 2 * patch_h * mta_band_pitch(mta_band_patch_w(tile_j, kw, sw, dw, pad_left)) +
+         4 * kh * mta_band_table_w(kw, sw, dw, pad_left);
+}
+// The decision, the same on the host and in the kernel: 16-bit storage, one input channel per output
+// channel and one output channel per block, whole 16 x 8 tiles, a band of at most two k-steps, the
+// filter's B fragments (2 registers per filter row and k-step) at most 32 registers, shared memory in
+// bounds.
+ATTNJIT_HD constexpr bool mta_forward_uses_band(int elem_bytes, int cin_per_group, int oc_tile, int kh, int kw, int sw,
+                                                int dw, int pad_left, int tile_i, int tile_j, int patch_h) {
+  return elem_bytes == 2 && cin_per_group == 1 && oc_tile == 1 && tile_i % 16 == 0 && tile_j % 8 == 0 &&
+         (tile_j / 8) % mta_band_ntiles(tile_j) == 0 && mta_band_ksteps(kw, sw, dw, pad_left) <= 2 &&
+         kh * mta_band_ksteps(kw, sw, dw, pad_left) <= 16 &&
+         mta_forward_band_smem_bytes(patch_h, tile_j, kh, kw, sw, dw, pad_left) <= kMtaMmaSmemLimit;
+}
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
   return mta_max(patch_h * patch_pitch, warps * (kh * kw + 1));
 }

@@ -64,6 +64,20 @@ std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
   }
 }
 
+// Depthwise f16/bf16 runs the forward on tensor cores (mta_forward_uses_band): 64 x 128 outputs, eight warp
+// tiles of 16 x 64, two per warp of 4 (the band's B fragments, built once per block, then serve two), the
+// tile shrinking with the output; none when the problem does not qualify.
+std::optional<TileConfig> band_forward_config(const MtaProblem& p) {
+  TileConfig t{std::min(64, next_pow2(p.out_h())), std::min(128, next_pow2(p.out_w())), 0, 1};
+  if (t.tile_i < 16 || t.tile_j < 8) return std::nullopt;
+  const int warp_tiles = (t.tile_i / 16) * std::max(1, t.tile_j / 64);
+  t.warps = std::clamp(warp_tiles / 2, 1, 4);
+  if (mta_forward_path(mta_kernel_spec(KernelKind::mta_forward, p, t)) != MtaForwardPath::depthwise_band_mma) {
+    return std::nullopt;
+  }
+  return t;
+}
+
 }  // namespace
 
 // Warps for a block of `items` (what a thread takes at a time: a run of up to 4 outputs in the forward and
@@ -96,6 +110,7 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   c.forward = {tile_i, tile_j, 0, largest_divisor_at_most(p.out_channels / p.groups, kMaxOcTile)};
   fit(c.forward, KernelKind::mta_forward, p, [](const TileConfig& t) { return heuristic_warps(runs_of(t)); });
   if (auto mma = mma_forward_config(p)) c.forward = *mma;
+  if (auto band = band_forward_config(p)) c.forward = *band;
 
   // A strip of 16 rows (its per-row reductions stay in shared memory) swept 64 columns at a time: 256
   // runs of 4 positions, two per thread of 4 warps (on dw K5 bf16 L=2048 with 16-byte span loads, 8 warps:

@@ -127,6 +127,21 @@ inline std::vector<MtaCase> mta_grid() {
   mma_strided.norm = Norm::sparsemax;
   mma_strided.dtype = DType::f16;
   cases.push_back({"tensor cores: grouped, strided, dilated f16 sparsemax", mma_strided});
+  // Depthwise in 16-bit storage runs the forward on tensor cores too (mta_forward_uses_band).
+  MtaProblem band;  // stride 2 and dilation 2 on the key axis, two output channels per input channel
+  band.batch = 2;
+  band.in_channels = 4;
+  band.out_channels = 8;
+  band.groups = 4;
+  band.length = 301;
+  band.kernel_h = 3;
+  band.kernel_w = 5;
+  band.stride_w = 2;
+  band.dilation_w = 2;
+  band.padding = {2, 0, 4, 4};
+  band.bias = Bias::present;
+  band.dtype = DType::f16;
+  cases.push_back({"tensor cores: depthwise band, strided and dilated key axis, f16", band});
   return cases;
 }
 

@@ -365,6 +365,39 @@ TEST_CASE("apply_config_overrides pins the named kernels' configs and rejects wh
   }
 }
 
+TEST_CASE("heuristics: depthwise f16/bf16 runs the forward on tensor cores (the band path), f32 on CUDA cores") {
+  MtaProblem dw = bf16_softmax_5x5();
+  const MtaConfigs c = mta_heuristic_configs(dw);
+  CHECK((c.forward == TileConfig{64, 128, 4, 1}));  // eight 16 x 64 warp tiles, two per warp
+  const KernelSpec spec = mta_kernel_spec(KernelKind::mta_forward, dw, c.forward);
+  CHECK(mta_forward_path(spec) == MtaForwardPath::depthwise_band_mma);
+  // K5, pad 2: the patch starts 8 columns left of the tile, the first tap 6 into it; 6 + 7 + 4 + 1 = 18
+  // columns per n-tile, two k-steps; strips 7 + 4 = 11, rounded to 12; 8 + 12 strips wide (pitch 168, odd
+  // in 16-byte groups); 68 rows; the table of pairs 5 rows x (32 + 7 + 6).
+  CHECK(mta_band_offset(2) == 6);
+  CHECK(mta_band_ksteps(5, 1, 1, 2) == 2);
+  CHECK(mta_band_patch_w(128, 5, 1, 1, 2) == 160);
+  CHECK(launch_shape(spec, dw).smem_bytes == 2u * 68 * 168 + 4u * 5 * 45);
+  dw.kernel_h = 6;  // the paper's 6x11, causal query axis
+  dw.kernel_w = 11;
+  dw.padding = {5, 0, 5, 5};
+  CHECK(mta_forward_path(mta_kernel_spec(KernelKind::mta_forward, dw, mta_heuristic_configs(dw).forward)) ==
+        MtaForwardPath::depthwise_band_mma);
+  dw.kernel_w = 21;  // 3 + 7 + 20 + 1 = 31 columns: still two k-steps
+  dw.padding = {5, 0, 13, 13};
+  CHECK(mta_band_ksteps(21, 1, 1, 13) == 2);
+  CHECK(mta_band_ksteps(21, 1, 1, 10) == 3);  // the first tap 6 columns in: 34
+  CHECK(mta_forward_path(mta_kernel_spec(KernelKind::mta_forward, dw, mta_heuristic_configs(dw).forward)) ==
+        MtaForwardPath::depthwise_band_mma);
+  dw.stride_w = 3;  // 7 * 3 more columns per n-tile: three k-steps, the CUDA-core path
+  CHECK(mta_forward_path(mta_kernel_spec(KernelKind::mta_forward, dw, mta_heuristic_configs(dw).forward)) ==
+        MtaForwardPath::cuda_cores);
+  dw = bf16_softmax_5x5();
+  dw.dtype = DType::f32;
+  CHECK(mta_forward_path(mta_kernel_spec(KernelKind::mta_forward, dw, mta_heuristic_configs(dw).forward)) ==
+        MtaForwardPath::cuda_cores);
+}
+
 TEST_CASE("heuristics: channel mixing in f16/bf16 runs the forward on tensor cores; f32 and depthwise do not") {
   MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
   p.dtype = DType::bf16;

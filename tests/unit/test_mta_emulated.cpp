@@ -26,32 +26,45 @@ alignas(16) float smem[1 << 18];  // the emulated blocks' dynamic shared memory 
 
 namespace {
 
-// A problem's compile-time constants (as the generator binds them), square kernels and strides, the query
-// axis padded top/bottom and the key axis left = right; one tile config per kernel instantiation.
-template <class T_, NormKind kNorm_, int kL_, int kCin, int kCout, int kGroups_, int kK, int kS, int kPt, int kPb,
-          int kPl, bool kBias, int kTileI_ = 1, int kTileJ_ = 1, int kWarps = 1, int kOcTile_ = 0>
-struct MtaCfg {
+// A problem's shape: its constants as the generator binds them.
+struct Shape {
+  int L, cin, cout, groups, kh, kw, sh, sw, dh, dw, pad_top, pad_bottom, pad_left, pad_right;
+  bool bias;
+};
+
+// A problem's compile-time constants with one tile config per kernel instantiation.
+template <class T_, NormKind kNorm_, Shape kShape, int kTileI_ = 1, int kTileJ_ = 1, int kWarps = 1, int kOcTile_ = 0>
+struct ShapedCfg {
   using T = T_;
   static constexpr NormKind kNorm = kNorm_;
-  static constexpr int kL = kL_;
-  static constexpr int kCinG = kCin / kGroups_, kCoutG = kCout / kGroups_, kGroups = kGroups_;
-  static constexpr int kKh = kK, kKw = kK, kSh = kS, kSw = kS, kDh = 1, kDw = 1;
-  static constexpr int kPadTop = kPt, kPadLeft = kPl;
-  static constexpr int kOutH = (kL_ + kPt + kPb - kK) / kS + 1, kOutW = (kL_ + 2 * kPl - kK) / kS + 1;
-  static constexpr bool kHasBias = kBias;
+  static constexpr int kL = kShape.L;
+  static constexpr int kCinG = kShape.cin / kShape.groups, kCoutG = kShape.cout / kShape.groups, kGroups = kShape.groups;
+  static constexpr int kKh = kShape.kh, kKw = kShape.kw, kSh = kShape.sh, kSw = kShape.sw, kDh = kShape.dh, kDw = kShape.dw;
+  static constexpr int kPadTop = kShape.pad_top, kPadLeft = kShape.pad_left;
+  static constexpr int kOutH = (kL + kShape.pad_top + kShape.pad_bottom - kDh * (kKh - 1) - 1) / kSh + 1;
+  static constexpr int kOutW = (kL + kShape.pad_left + kShape.pad_right - kDw * (kKw - 1) - 1) / kSw + 1;
+  static constexpr bool kHasBias = kShape.bias;
   static constexpr int kTileI = kTileI_, kTileJ = kTileJ_, kThreads = 32 * kWarps, kOcTile = kOcTile_;
   template <int kI, int kJ, int kW, int kOc = 0>
-  using With = MtaCfg<T_, kNorm_, kL_, kCin, kCout, kGroups_, kK, kS, kPt, kPb, kPl, kBias, kI, kJ, kW, kOc>;
+  using With = ShapedCfg<T_, kNorm_, kShape, kI, kJ, kW, kOc>;
 
   static MtaProblem problem() {
     const DType dtype = sizeof(T) == 4 ? DType::f32 : std::is_same_v<T, f16_t> ? DType::f16 : DType::bf16;
-    return {.batch = 1, .in_channels = kCin, .out_channels = kCout, .length = kL_, .kernel_h = kK, .kernel_w = kK,
-            .stride_h = kS, .stride_w = kS, .padding = {kPt, kPb, kPl, kPl}, .groups = kGroups_,
-            .bias = kBias ? Bias::present : Bias::none, .norm = kNorm_ == NormKind::softmax ? Norm::softmax : Norm::sparsemax,
-            .dtype = dtype};
+    return {.batch = 1, .in_channels = kShape.cin, .out_channels = kShape.cout, .length = kL, .kernel_h = kKh,
+            .kernel_w = kKw, .stride_h = kSh, .stride_w = kSw,
+            .padding = {kShape.pad_top, kShape.pad_bottom, kShape.pad_left, kShape.pad_right},
+            .dilation_h = kDh, .dilation_w = kDw, .groups = kGroups,
+            .bias = kHasBias ? Bias::present : Bias::none,
+            .norm = kNorm_ == NormKind::softmax ? Norm::softmax : Norm::sparsemax, .dtype = dtype};
   }
   static TileConfig config() { return {kTileI, kTileJ, kThreads / 32, kOcTile}; }
 };
+
+// Square kernels and strides, no dilation, the query axis padded top/bottom and the key axis left = right.
+template <class T_, NormKind kNorm_, int kL_, int kCin, int kCout, int kGroups_, int kK, int kS, int kPt, int kPb,
+          int kPl, bool kBias, int kTileI_ = 1, int kTileJ_ = 1, int kWarps = 1, int kOcTile_ = 0>
+using MtaCfg = ShapedCfg<T_, kNorm_, Shape{kL_, kCin, kCout, kGroups_, kK, kK, kS, kS, 1, 1, kPt, kPb, kPl, kPl, kBias},
+                         kTileI_, kTileJ_, kWarps, kOcTile_>;
 
 using testing::poisoned;
 using testing::to_device;
@@ -71,11 +84,11 @@ void expect(const char* what, DType dtype, const std::vector<double>& got, const
 // Forward under Fwd's tiles, then (when Input is not void) the backward: the input gradient under Input's
 // tiles, the weight-gradient partials under Weight's when the problem does not fuse them, the reduction.
 template <class Fwd, class Input = void, class Weight = Input>
-void check(bool expect_tensor_cores) {
+void check(MtaForwardPath expected_path) {
   using T = typename Fwd::T;
   const MtaProblem p = Fwd::problem();
   const KernelSpec forward = mta_kernel_spec(KernelKind::mta_forward, p, Fwd::config());
-  REQUIRE(mta_forward_on_tensor_cores(forward) == expect_tensor_cores);
+  REQUIRE(mta_forward_path(forward) == expected_path);
   std::mt19937_64 rng(11);
   std::normal_distribution<double> normal;
   auto random = [&](std::size_t n) {
@@ -136,27 +149,46 @@ void check(bool expect_tensor_cores) {
 }
 
 using S = NormKind;
+using Path = MtaForwardPath;
 
 }  // namespace
 
 TEST_SUITE("mta_emulated") {
   TEST_CASE("tensor-core forward (channel mixing, bf16): the kernel proven on the H100 passes under emulation") {
-    check<MtaCfg<bf16_t, S::softmax, 40, 8, 8, 1, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>(true);
+    check<MtaCfg<bf16_t, S::softmax, 40, 8, 8, 1, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>(Path::channel_mixing_mma);
   }
   TEST_CASE("tensor-core forward, f16, two groups of 8 channels, two output-channel blocks per group") {
-    check<MtaCfg<f16_t, S::softmax, 24, 16, 32, 2, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>(true);
+    check<MtaCfg<f16_t, S::softmax, 24, 16, 32, 2, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>(Path::channel_mixing_mma);
   }
   TEST_CASE("depthwise f32, forward and backward with the weight gradient fused into the input gradient") {
     using P = MtaCfg<float, S::softmax, 37, 4, 4, 4, 5, 1, 2, 2, 2, true>;
-    check<P::With<8, 16, 2, 1>, P::With<8, 16, 2>>(false);
+    check<P::With<8, 16, 2, 1>, P::With<8, 16, 2>>(Path::cuda_cores);
   }
   TEST_CASE("channel mixing bf16 (16 x 9 taps: a weight-gradient kernel of its own), forward and backward") {
     using P = MtaCfg<bf16_t, S::softmax, 20, 4, 16, 1, 3, 1, 1, 1, 1, true>;
-    check<P::With<8, 8, 2, 4>, P::With<8, 8, 2>, P::With<8, 16, 2>>(false);
+    check<P::With<8, 8, 2, 4>, P::With<8, 8, 2>, P::With<8, 16, 2>>(Path::cuda_cores);
   }
   TEST_CASE("sparsemax f16, stride 2, causal query padding, no bias: forward and backward") {
     using P = MtaCfg<f16_t, S::sparsemax, 29, 2, 2, 2, 3, 2, 2, 0, 1, false>;
-    check<P::With<4, 8, 1, 1>, P::With<8, 8, 1>>(false);
+    check<P::With<4, 8, 1, 1>, P::With<8, 8, 1>>(Path::cuda_cores);
+  }
+  // The depthwise forward on tensor cores (mta_forward_band): every n-tile's band, the strips its k-steps
+  // read, the zero columns past the loaded ones, tiles above the diagonal, partial tiles.
+  TEST_CASE("depthwise band forward, bf16 K5 symmetric padding: 16-byte patch loads, two k-steps, upper tiles") {
+    using P = MtaCfg<bf16_t, S::softmax, 40, 2, 2, 2, 5, 1, 2, 2, 2, true>;
+    check<P::With<32, 32, 2, 1>>(Path::depthwise_band_mma);
+  }
+  TEST_CASE("depthwise band forward, f16 6 x 11 with causal query padding (the paper's layer), 64-column warp tiles") {
+    using P = ShapedCfg<f16_t, S::softmax, Shape{48, 2, 2, 2, 6, 11, 1, 1, 1, 1, 5, 0, 5, 5, true}>;
+    check<P::With<16, 64, 1, 1>>(Path::depthwise_band_mma);
+  }
+  TEST_CASE("depthwise band forward, bf16 K7, 128-column tiles: two warp tiles per warp, a partial last tile") {
+    using P = MtaCfg<bf16_t, S::softmax, 136, 1, 1, 1, 7, 1, 3, 3, 3, false>;
+    check<P::With<32, 128, 2, 1>>(Path::depthwise_band_mma);
+  }
+  TEST_CASE("depthwise band forward, sparsemax bf16, stride 2 and dilation 2, two outputs per input channel, odd L") {
+    using P = ShapedCfg<bf16_t, S::sparsemax, Shape{37, 2, 4, 2, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, false}>;
+    check<P::With<16, 16, 1, 1>>(Path::depthwise_band_mma);
   }
 }
 

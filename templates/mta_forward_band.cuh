@@ -1,0 +1,154 @@
+// mta forward on tensor cores for depthwise convolutions (one input channel per output channel) in
+// f16/bf16: see mta_forward_uses_band. One filter row a is a banded matrix, so 16 output rows x 8 output
+// columns are, summed over a, the product of 16 rows of normalized scores (row (i * sh + a * dh), the
+// patch columns the 8 outputs' taps reach) with the band
+//   B_a[k][n] = weight[a][c]  where k = n * sw + offset + c * dw, 0 <= c < Kw  (0 elsewhere),
+// k counted from the n-tile's first 8-column strip of the patch (offset = mta_band_offset). The band is
+// the same for every n-tile, so each lane builds its B fragments once per block in registers; A
+// fragments come by ldmatrix from the block's patch of normalized scores in T (P rounded to T, as in
+// the channel-mixing forward and in eager PyTorch's bf16 softmax). A warp tile is 16 output rows x up to
+// 64 columns (kNTiles n-tiles); per filter row it loads the kStrips 8-column strips its fragments start
+// on once (n-tile n, k-step s reads strips sw * n + 2s and the next) and runs kNTiles * kKSteps mma.sync.
+// On CUDA cores the same work costs a shared-memory load and Kw FFMAs per output and filter row, the
+// instruction bound the CUDA-core forward sits at (bench/results, mta notes).
+#pragma once
+
+#include "mma.cuh"
+#include "mta_norm.cuh"
+
+namespace attnjit {
+
+// The block's part of mta_forward for depthwise f16/bf16; grid and block as mta_forward's (kOcTile 1).
+template <class Cfg>
+__device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem) {
+  using T = typename Cfg::T;
+  static_assert(sizeof(T) == 2 && Cfg::kCinG == 1 && Cfg::kOcTile == 1, "depthwise f16/bf16 only");
+  constexpr int kOffset = mta_band_offset(Cfg::kPadLeft);
+  constexpr int kKSteps = mta_band_ksteps(Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
+  constexpr int kNTiles = mta_band_ntiles(Cfg::kTileJ);
+  constexpr int kStrips = mta_band_strips(Cfg::kTileJ, Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
+  constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
+  constexpr int kPatchW = mta_band_patch_w(Cfg::kTileJ, Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
+  constexpr int kPitch = mta_band_pitch(kPatchW);
+  // Columns holding scores some tap reads, in whole packs; the rest of the patch only meets zeros of
+  // the band, and is zero (finite) so that the product is.
+  constexpr int kLoadW = (kOffset + mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw) + 7) / 8 * 8;
+  constexpr int kWarpCols = 8 * kNTiles;
+  constexpr int kWarpTiles = (Cfg::kTileI / 16) * (Cfg::kTileJ / kWarpCols);
+  constexpr int kWarps = Cfg::kThreads / 32;
+  constexpr int kTilesJ = mta_ceil_div(Cfg::kOutW, Cfg::kTileJ);
+  constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
+  static_assert(kLoadW <= kPatchW, "the strips cover every column a tap reads");
+  constexpr int kBandLo = mta_band_lo(Cfg::kSw, Cfg::kPadLeft), kBandW = mta_band_table_w(Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
+
+  T* patch = reinterpret_cast<T*>(smem);  // [kPatchH][kPitch]
+  const int oi0 = (blockIdx.x / kTilesJ) * Cfg::kTileI, oj0 = (blockIdx.x % kTilesJ) * Cfg::kTileJ;
+  const int oc = blockIdx.y, group = oc / Cfg::kCoutG, b = blockIdx.z;
+  T* out = static_cast<T*>(p.out) + (static_cast<long long>(b) * kCout + oc) * Cfg::kOutH * Cfg::kOutW;
+
+  if (oj0 > oi0 + Cfg::kTileI - 1) {  // every position has j > i: zeros, nothing read
+    constexpr int kVec = Cfg::kOutW % 8 == 0 ? 8 : 1;
+    for (int idx = threadIdx.x; idx < Cfg::kTileI * Cfg::kTileJ / kVec; idx += Cfg::kThreads) {
+      const int oi = oi0 + idx / (Cfg::kTileJ / kVec), oj = oj0 + idx % (Cfg::kTileJ / kVec) * kVec;
+      if (oi >= Cfg::kOutH || oj >= Cfg::kOutW) continue;
+      const float zeros[kVec] = {};
+      store_pack<T, kVec>(out + static_cast<long long>(oi) * Cfg::kOutW + oj, zeros);
+    }
+    return;
+  }
+
+  load_normalized_patch<Cfg, kPatchH, kLoadW, 0, T, kPitch>(
+      p, static_cast<long long>(b) * Cfg::kGroups + group, oi0 * Cfg::kSh - Cfg::kPadTop,
+      oj0 * Cfg::kSw - Cfg::kPadLeft - kOffset, patch);
+  if constexpr (kLoadW < kPatchW) {
+    constexpr int kZeroPacks = (kPatchW - kLoadW) / 8;
+    for (int idx = threadIdx.x; idx < kPatchH * kZeroPacks; idx += Cfg::kThreads) {
+      const float zeros[8] = {};
+      store_pack<T, 8>(patch + (idx / kZeroPacks) * kPitch + kLoadW + (idx % kZeroPacks) * 8, zeros);
+    }
+  }
+
+  // The band as pairs: pairs[a][x] = (band value at x - kBandLo, at x - kBandLo + 1) of filter row a, where
+  // the band value at d is weight[a][d / dw] when d = c * dw for a tap c, else 0; lane (g, t) then finds
+  // its B fragment registers b[a][s] = rows k = 16s + (2t, 2t+1 | 2t+8, 2t+9) of column n = g at
+  // x = k - g * sw - offset + kBandLo (pairs start at any k, so a 32-bit table of pairs, not of values).
+  unsigned* pairs = reinterpret_cast<unsigned*>(patch + kPatchH * kPitch);  // [kKh][kBandW]
+  {
+    const unsigned short* w = static_cast<const unsigned short*>(p.weight) + static_cast<long long>(oc) * Cfg::kKh * Cfg::kKw;
+    auto value = [&](int a, int d) -> unsigned short {
+      return d >= 0 && d % Cfg::kDw == 0 && d / Cfg::kDw < Cfg::kKw ? w[a * Cfg::kKw + d / Cfg::kDw] : 0;
+    };
+    for (int idx = threadIdx.x; idx < Cfg::kKh * kBandW; idx += Cfg::kThreads) {
+      const int a = idx / kBandW, d = idx % kBandW - kBandLo;
+      pairs[idx] = pack_pair(value(a, d), value(a, d + 1));
+    }
+  }
+  const float bias = Cfg::kHasBias ? load<T>(p.bias, oc) : 0.0f;
+  __syncthreads();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  unsigned band[Cfg::kKh][kKSteps][2];
+#pragma unroll
+  for (int a = 0; a < Cfg::kKh; ++a) {
+#pragma unroll
+    for (int s = 0; s < kKSteps; ++s) {
+      const unsigned* row = pairs + a * kBandW + 16 * s + 2 * t - g * Cfg::kSw - kOffset + kBandLo;
+      band[a][s][0] = row[0];
+      band[a][s][1] = row[8];
+    }
+  }
+
+  for (int wt = warp; wt < kWarpTiles; wt += kWarps) {
+    const int wi = (wt / (Cfg::kTileJ / kWarpCols)) * 16, wj = (wt % (Cfg::kTileJ / kWarpCols)) * kWarpCols;
+    const int last_row = oi0 + wi + 15;  // n-tiles whose first column is past it are all future
+    float acc[kNTiles][4];
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = bias;
+    if (oj0 + wj <= last_row) {
+      // ldmatrix.x4 of strips (2q, 2q + 1): lanes 0-15 give rows 0-15 of the first, lanes 16-31 of the second.
+      const unsigned short* rows = reinterpret_cast<const unsigned short*>(patch) +
+                                   ((wi + (lane & 15)) * Cfg::kSh) * kPitch + wj * Cfg::kSw + (lane >> 4) * 8;
+#pragma unroll
+      for (int a = 0; a < Cfg::kKh; ++a) {
+        unsigned strip[kStrips][2];  // rows g and g + 8 of each 8-column strip
+#pragma unroll
+        for (int q = 0; q < kStrips / 2; ++q) {
+          unsigned r[4];
+          ldmatrix_x4<false>(r, rows + a * Cfg::kDh * kPitch + 16 * q);
+          strip[2 * q][0] = r[0], strip[2 * q][1] = r[1], strip[2 * q + 1][0] = r[2], strip[2 * q + 1][1] = r[3];
+        }
+#pragma unroll
+        for (int n = 0; n < kNTiles; ++n) {
+          if (oj0 + wj + 8 * n > last_row) break;
+#pragma unroll
+          for (int s = 0; s < kKSteps; ++s) {
+            const int u = Cfg::kSw * n + 2 * s;
+            const unsigned a_frag[4] = {strip[u][0], strip[u][1], strip[u + 1][0], strip[u + 1][1]};
+            Mma16816<T>::run(acc[n], a_frag, band[a][s]);
+          }
+        }
+      }
+    }
+    // c[0..1]: output row g, columns 2t, 2t + 1 of the n-tile; c[2..3]: row g + 8. Masked, then stored.
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int oi = oi0 + wi + g + 8 * h, oj = oj0 + wj + 8 * n + 2 * t;
+        if (oi >= Cfg::kOutH) continue;
+        const float v0 = oj <= oi ? acc[n][2 * h] : 0.0f, v1 = oj + 1 <= oi ? acc[n][2 * h + 1] : 0.0f;
+        T* dst = out + static_cast<long long>(oi) * Cfg::kOutW + oj;
+        if constexpr (Cfg::kOutW % 2 == 0) {
+          if (oj < Cfg::kOutW) {
+            const float pair[2] = {v0, v1};
+            store_pack<T, 2>(dst, pair);
+          }
+        } else {
+          if (oj < Cfg::kOutW) dst[0] = from_float<T>(v0);
+          if (oj + 1 < Cfg::kOutW) dst[1] = from_float<T>(v1);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace attnjit
