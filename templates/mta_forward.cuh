@@ -137,7 +137,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_consta
                                      Cfg::kTileJ, Cfg::kThreads / 32, kPatchH, kPatchW)) {
     mta_forward_mma<Cfg>(p, smem);
   } else if constexpr (mta_forward_uses_band(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw,
-                                             Cfg::kSw, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, kPatchH)) {
+                                             Cfg::kSw, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32,
+                                             kPatchH)) {
     mta_forward_band<Cfg>(p, smem);
   } else {
     mta_forward_fma<Cfg>(p, smem);

@@ -40,6 +40,7 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
   constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
   static_assert(kLoadW <= kPatchW, "the strips cover every column a tap reads");
   constexpr int kBandLo = mta_band_lo(Cfg::kSw, Cfg::kPadLeft), kBandW = mta_band_table_w(Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
+  constexpr int kStagePitch = mta_band_stage_pitch(Cfg::kTileJ);
 
   T* patch = reinterpret_cast<T*>(smem);  // [kPatchH][kPitch]
   const int oi0 = (blockIdx.x / kTilesJ) * Cfg::kTileI, oj0 = (blockIdx.x % kTilesJ) * Cfg::kTileJ;
@@ -86,6 +87,7 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
   const float bias = Cfg::kHasBias ? load<T>(p.bias, oc) : 0.0f;
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  T* stage = reinterpret_cast<T*>(pairs + (Cfg::kKh * kBandW + 3) / 4 * 4) + warp * 16 * kStagePitch;  // [16][kStagePitch]
   unsigned band[Cfg::kKh][kKSteps][2];
 #pragma unroll
   for (int a = 0; a < Cfg::kKh; ++a) {
@@ -128,26 +130,33 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
         }
       }
     }
-    // c[0..1]: output row g, columns 2t, 2t + 1 of the n-tile; c[2..3]: row g + 8. Masked, then stored.
+    // c[0..1]: output row g, columns 2t, 2t + 1 of the n-tile; c[2..3]: row g + 8. Masked, written to the
+    // warp's rows of shared memory, then to the output as 16-byte row pieces (4-byte fragment stores straight
+    // to global memory, 8 rows per instruction, kept L2 busy with partial sectors: the kernel ran at 1 TB/s).
 #pragma unroll
     for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int oi = oi0 + wi + g + 8 * h, oj = oj0 + wj + 8 * n + 2 * t;
-        if (oi >= Cfg::kOutH) continue;
-        const float v0 = oj <= oi ? acc[n][2 * h] : 0.0f, v1 = oj + 1 <= oi ? acc[n][2 * h + 1] : 0.0f;
-        T* dst = out + static_cast<long long>(oi) * Cfg::kOutW + oj;
-        if constexpr (Cfg::kOutW % 2 == 0) {
-          if (oj < Cfg::kOutW) {
-            const float pair[2] = {v0, v1};
-            store_pack<T, 2>(dst, pair);
-          }
-        } else {
-          if (oj < Cfg::kOutW) dst[0] = from_float<T>(v0);
-          if (oj + 1 < Cfg::kOutW) dst[1] = from_float<T>(v1);
-        }
+        const int row = g + 8 * h, col = 8 * n + 2 * t, oi = oi0 + wi + row, oj = oj0 + wj + col;
+        *reinterpret_cast<unsigned*>(stage + row * kStagePitch + col) =
+            pack_floats<T>(oj <= oi ? acc[n][2 * h] : 0.0f, oj + 1 <= oi ? acc[n][2 * h + 1] : 0.0f);
       }
     }
+    __syncwarp();
+    constexpr int kPieces = kWarpCols / 8;  // 16-byte pieces per row
+#pragma unroll
+    for (int c = lane; c < 16 * kPieces; c += 32) {
+      const int row = c / kPieces, col = c % kPieces * 8, oi = oi0 + wi + row, oj = oj0 + wj + col;
+      if (oi >= Cfg::kOutH || oj >= Cfg::kOutW) continue;
+      const T* src = stage + row * kStagePitch + col;
+      T* dst = out + static_cast<long long>(oi) * Cfg::kOutW + oj;
+      if constexpr (Cfg::kOutW % 8 == 0) {
+        *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+      } else {
+        for (int e = 0; e < 8 && oj + e < Cfg::kOutW; ++e) dst[e] = src[e];
+      }
+    }
+    __syncwarp();  // the rows are read before the warp's next tile writes them
   }
 }
 

@@ -140,22 +140,26 @@ ATTNJIT_HD constexpr int mta_band_lo(int sw, int pad_left) { return 7 * sw + mta
 ATTNJIT_HD constexpr int mta_band_table_w(int kw, int sw, int dw, int pad_left) {
   return 16 * mta_band_ksteps(kw, sw, dw, pad_left) + mta_band_lo(sw, pad_left);
 }
-// Shared memory, in bytes: the patch in T, then the band table (4 bytes per pair).
-ATTNJIT_HD constexpr int mta_forward_band_smem_bytes(int patch_h, int tile_j, int kh, int kw, int sw, int dw,
-                                                     int pad_left) {
+// Each warp writes its output tile through rows of shared memory (16 rows, 8 columns more than the tile's, so
+// the fragments' 4-byte stores fall in distinct banks), then to global memory as 16-byte row pieces.
+ATTNJIT_HD constexpr int mta_band_stage_pitch(int tile_j) { return 8 * mta_band_ntiles(tile_j) + 8; }
+// Shared memory, in bytes: the patch in T, the band table (4 bytes per pair, rounded to 16 bytes), the warps'
+// output rows in T.
+ATTNJIT_HD constexpr int mta_forward_band_smem_bytes(int patch_h, int tile_j, int warps, int kh, int kw, int sw,
+                                                     int dw, int pad_left) {
   return 2 * patch_h * mta_band_pitch(mta_band_patch_w(tile_j, kw, sw, dw, pad_left)) +
-         4 * kh * mta_band_table_w(kw, sw, dw, pad_left);
+         (4 * kh * mta_band_table_w(kw, sw, dw, pad_left) + 15) / 16 * 16 + 2 * warps * 16 * mta_band_stage_pitch(tile_j);
 }
 // The decision, the same on the host and in the kernel: 16-bit storage, one input channel per output
 // channel and one output channel per block, whole 16 x 8 tiles, a band of at most two k-steps, the
 // filter's B fragments (2 registers per filter row and k-step) at most 32 registers, shared memory in
 // bounds.
 ATTNJIT_HD constexpr bool mta_forward_uses_band(int elem_bytes, int cin_per_group, int oc_tile, int kh, int kw, int sw,
-                                                int dw, int pad_left, int tile_i, int tile_j, int patch_h) {
+                                                int dw, int pad_left, int tile_i, int tile_j, int warps, int patch_h) {
   return elem_bytes == 2 && cin_per_group == 1 && oc_tile == 1 && tile_i % 16 == 0 && tile_j % 8 == 0 &&
          (tile_j / 8) % mta_band_ntiles(tile_j) == 0 && mta_band_ksteps(kw, sw, dw, pad_left) <= 2 &&
          kh * mta_band_ksteps(kw, sw, dw, pad_left) <= 16 &&
-         mta_forward_band_smem_bytes(patch_h, tile_j, kh, kw, sw, dw, pad_left) <= kMtaMmaSmemLimit;
+         mta_forward_band_smem_bytes(patch_h, tile_j, warps, kh, kw, sw, dw, pad_left) <= kMtaMmaSmemLimit;
 }
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
   return mta_max(patch_h * patch_pitch, warps * (kh * kw + 1));
