@@ -167,7 +167,7 @@ MtaForwardPath mta_forward_path(const KernelSpec& s) {
     return MtaForwardPath::channel_mixing_mma;
   }
   if (mta_forward_uses_band(elem_bytes, s.cin_per_group, s.config.oc_tile, s.kernel_h, s.kernel_w, s.stride_w,
-                            s.dilation_w, s.pad_left, s.config.tile_i, s.config.tile_j, patch_h)) {
+                            s.dilation_w, s.pad_left, s.config.tile_i, s.config.tile_j, s.config.warps, patch_h)) {
     return MtaForwardPath::depthwise_band_mma;
   }
   return MtaForwardPath::cuda_cores;
@@ -202,7 +202,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
           break;
         case MtaForwardPath::depthwise_band_mma:
           shape.smem_bytes = static_cast<unsigned>(mta_forward_band_smem_bytes(
-              patch_h, s.config.tile_j, s.kernel_h, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left));
+              patch_h, s.config.tile_j, s.config.warps, s.kernel_h, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left));
           break;
         default:
           shape.smem_bytes = 4u * mta_forward_smem_floats(patch_h, pitch, s.config.oc_tile, s.kernel_h, s.kernel_w);

@@ -55,6 +55,36 @@ __device__ __forceinline__ bf16_t from_float<bf16_t>(float v) {
   return h;
 }
 
+// Two 16-bit values as one fragment register, the lower column in the low half.
+__device__ __forceinline__ unsigned pack_pair(unsigned short low, unsigned short high) {
+  return static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
+}
+
+// Two floats rounded to T (to nearest even) as one fragment register, `low` in the low half: one cvt (its
+// first source goes to the high half).
+template <class T>
+__device__ __forceinline__ unsigned pack_floats(float low, float high);
+template <>
+__device__ __forceinline__ unsigned pack_floats<bf16_t>(float low, float high) {
+#ifdef ATTNJIT_HOST_EMULATION
+  return pack_pair(from_float<bf16_t>(low).bits, from_float<bf16_t>(high).bits);
+#else
+  unsigned r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
+  return r;
+#endif
+}
+template <>
+__device__ __forceinline__ unsigned pack_floats<f16_t>(float low, float high) {
+#ifdef ATTNJIT_HOST_EMULATION
+  return pack_pair(from_float<f16_t>(low).bits, from_float<f16_t>(high).bits);
+#else
+  unsigned r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
+  return r;
+#endif
+}
+
 template <class T>
 __device__ __forceinline__ float load(const void* base, long long index) {
   return to_float(static_cast<const T*>(base)[index]);

@@ -1,6 +1,6 @@
 // Warp-level tensor-core pieces shared by the kernels that use them: mma.sync.m16n8k16 with fp32
-// accumulation for bf16 and f16, ldmatrix (plain and transposed) from shared memory, cp.async staging, and packing
-// two 16-bit values into a fragment register. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16"; with
+// accumulation for bf16 and f16, ldmatrix (plain and transposed) from shared memory, cp.async staging (packing two
+// 16-bit values into a fragment register, pack_pair and pack_floats, is in common.cuh). Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16"; with
 // g = lane / 4 and c = lane % 4:
 //   A (16 x 16, row-major): a0 = (g, 2c..2c+1), a1 = (g+8, 2c..), a2 = (g, 2c+8..), a3 = (g+8, 2c+8..)
 //   B (16 x 8, k x n):      b0 = (k 2c..2c+1, n g), b1 = (k 2c+8..2c+9, n g)
@@ -43,36 +43,6 @@ struct Mma16816<f16_t> {
 #endif
   }
 };
-
-// Two 16-bit values as one fragment register, the lower column in the low half.
-__device__ __forceinline__ unsigned pack_pair(unsigned short low, unsigned short high) {
-  return static_cast<unsigned>(low) | (static_cast<unsigned>(high) << 16);
-}
-
-// Two floats rounded to T (to nearest even) as one fragment register, `low` in the low half: one cvt (its
-// first source goes to the high half).
-template <class T>
-__device__ __forceinline__ unsigned pack_floats(float low, float high);
-template <>
-__device__ __forceinline__ unsigned pack_floats<bf16_t>(float low, float high) {
-#ifdef ATTNJIT_HOST_EMULATION
-  return pack_pair(from_float<bf16_t>(low).bits, from_float<bf16_t>(high).bits);
-#else
-  unsigned r;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
-  return r;
-#endif
-}
-template <>
-__device__ __forceinline__ unsigned pack_floats<f16_t>(float low, float high) {
-#ifdef ATTNJIT_HOST_EMULATION
-  return pack_pair(from_float<f16_t>(low).bits, from_float<f16_t>(high).bits);
-#else
-  unsigned r;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
-  return r;
-#endif
-}
 
 // The 32-bit shared-state-space address of a generic pointer into shared memory.
 __device__ __forceinline__ unsigned shared_address(const void* p) {

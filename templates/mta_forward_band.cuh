@@ -7,8 +7,9 @@
 // the same for every n-tile, so each lane builds its B fragments once per block in registers; A
 // fragments come by ldmatrix from the block's patch of normalized scores in T (P rounded to T, as in
 // the channel-mixing forward and in eager PyTorch's bf16 softmax). A warp tile is 16 output rows x up to
-// 64 columns (kNTiles n-tiles); per filter row it loads the kStrips 8-column strips its fragments start
-// on once (n-tile n, k-step s reads strips sw * n + 2s and the next) and runs kNTiles * kKSteps mma.sync.
+// 64 columns (kNTiles n-tiles); per filter row it loads each A fragment once (n-tile n, k-step s reads
+// 8-column strips sw * n + 2s and the next: fragments of different (n, s) coincide) and runs
+// kNTiles * kKSteps mma.sync.
 // On CUDA cores the same work costs a shared-memory load and Kw FFMAs per output and filter row, the
 // instruction bound the CUDA-core forward sits at (bench/results, mta notes).
 #pragma once
@@ -26,7 +27,6 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
   constexpr int kOffset = mta_band_offset(Cfg::kPadLeft);
   constexpr int kKSteps = mta_band_ksteps(Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
   constexpr int kNTiles = mta_band_ntiles(Cfg::kTileJ);
-  constexpr int kStrips = mta_band_strips(Cfg::kTileJ, Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
   constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
   constexpr int kPatchW = mta_band_patch_w(Cfg::kTileJ, Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft);
   constexpr int kPitch = mta_band_pitch(kPatchW);
@@ -101,45 +101,54 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
 
   for (int wt = warp; wt < kWarpTiles; wt += kWarps) {
     const int wi = (wt / (Cfg::kTileJ / kWarpCols)) * 16, wj = (wt % (Cfg::kTileJ / kWarpCols)) * kWarpCols;
-    const int last_row = oi0 + wi + 15;  // n-tiles whose first column is past it are all future
+    const int last_row = oi0 + wi + 15;
     float acc[kNTiles][4];
 #pragma unroll
     for (int n = 0; n < kNTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = bias;
-    if (oj0 + wj <= last_row) {
-      // ldmatrix.x4 of strips (2q, 2q + 1): lanes 0-15 give rows 0-15 of the first, lanes 16-31 of the second.
+    if (oj0 + wj <= last_row) {  // else every output of the warp tile is in the future
+      // ldmatrix.x4 from strip u: lanes 0-15 give rows 0-15 of strip u, lanes 16-31 of strip u + 1, which is
+      // the A fragment of every (n-tile n, k-step s) with sw * n + 2s = u, in the registers mma.sync takes
+      // (fragments assembled from two loads' halves cost 4 moves per mma). n-tiles wholly in the future are
+      // computed too and masked at the store: a branch per n-tile cost more than the few diagonal tiles.
       const unsigned short* rows = reinterpret_cast<const unsigned short*>(patch) +
                                    ((wi + (lane & 15)) * Cfg::kSh) * kPitch + wj * Cfg::kSw + (lane >> 4) * 8;
 #pragma unroll
       for (int a = 0; a < Cfg::kKh; ++a) {
-        unsigned strip[kStrips][2];  // rows g and g + 8 of each 8-column strip
 #pragma unroll
-        for (int q = 0; q < kStrips / 2; ++q) {
-          unsigned r[4];
-          ldmatrix_x4<false>(r, rows + a * Cfg::kDh * kPitch + 16 * q);
-          strip[2 * q][0] = r[0], strip[2 * q][1] = r[1], strip[2 * q + 1][0] = r[2], strip[2 * q + 1][1] = r[3];
-        }
-#pragma unroll
-        for (int n = 0; n < kNTiles; ++n) {
-          if (oj0 + wj + 8 * n > last_row) break;
+        for (int u = 0; u <= Cfg::kSw * (kNTiles - 1) + 2 * (kKSteps - 1); ++u) {
+          if (!mta_band_reads_strip(u, Cfg::kSw, kNTiles, kKSteps)) continue;
+          unsigned a_frag[4];
+          ldmatrix_x4<false>(a_frag, rows + a * Cfg::kDh * kPitch + 8 * u);
 #pragma unroll
           for (int s = 0; s < kKSteps; ++s) {
-            const int u = Cfg::kSw * n + 2 * s;
-            const unsigned a_frag[4] = {strip[u][0], strip[u][1], strip[u + 1][0], strip[u + 1][1]};
-            Mma16816<T>::run(acc[n], a_frag, band[a][s]);
+            const int n = (u - 2 * s) / Cfg::kSw;
+            if (u - 2 * s >= 0 && (u - 2 * s) % Cfg::kSw == 0 && n < kNTiles) Mma16816<T>::run(acc[n], a_frag, band[a][s]);
           }
         }
       }
     }
-    // c[0..1]: output row g, columns 2t, 2t + 1 of the n-tile; c[2..3]: row g + 8. Masked, written to the
-    // warp's rows of shared memory, then to the output as 16-byte row pieces (4-byte fragment stores straight
-    // to global memory, 8 rows per instruction, kept L2 busy with partial sectors: the kernel ran at 1 TB/s).
+    // c[0..1]: output row g, columns 2t, 2t + 1 of the n-tile; c[2..3]: row g + 8. Masked (only warp tiles
+    // that reach past the diagonal test), written to the warp's rows of shared memory, then to the output as
+    // 16-byte row pieces (4-byte fragment stores straight to global memory, 8 rows per instruction, kept L2
+    // busy with partial sectors: the kernel ran at 1 TB/s).
+    if (oj0 + wj + kWarpCols - 1 <= oi0 + wi) {
 #pragma unroll
-    for (int n = 0; n < kNTiles; ++n) {
+      for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = g + 8 * h, col = 8 * n + 2 * t, oi = oi0 + wi + row, oj = oj0 + wj + col;
-        *reinterpret_cast<unsigned*>(stage + row * kStagePitch + col) =
-            pack_floats<T>(oj <= oi ? acc[n][2 * h] : 0.0f, oj + 1 <= oi ? acc[n][2 * h + 1] : 0.0f);
+        for (int h = 0; h < 2; ++h) {
+          *reinterpret_cast<unsigned*>(stage + (g + 8 * h) * kStagePitch + 8 * n + 2 * t) =
+              pack_floats<T>(acc[n][2 * h], acc[n][2 * h + 1]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int n = 0; n < kNTiles; ++n) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int row = g + 8 * h, col = 8 * n + 2 * t, oi = oi0 + wi + row, oj = oj0 + wj + col;
+          *reinterpret_cast<unsigned*>(stage + row * kStagePitch + col) =
+              pack_floats<T>(oj <= oi ? acc[n][2 * h] : 0.0f, oj + 1 <= oi ? acc[n][2 * h + 1] : 0.0f);
+        }
       }
     }
     __syncwarp();

@@ -205,11 +205,18 @@ __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i
         if (idx >= kItems) break;
         const int i = i0 + r, js = j0 + c;
         float v[kVec];
+        if (inside[k] && js + kVec - 1 <= i) {  // no future element: no per-element test
 #pragma unroll
-        for (int e = 0; e < kVec; ++e) {
-          v[e] = inside[k] && js + e <= i ? normalize<Cfg::kNorm>(to_float(raw[k].v[e]), stat[k]) : 0.0f;
+          for (int e = 0; e < kVec; ++e) v[e] = normalize<Cfg::kNorm>(to_float(raw[k].v[e]), stat[k]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) {
+            v[e] = inside[k] && js + e <= i ? normalize<Cfg::kNorm>(to_float(raw[k].v[e]), stat[k]) : 0.0f;
+          }
         }
-        store_pack<OutT, kVec>(patch + r * kPitch + c, v);
+        const uint4 packed = {pack_floats<OutT>(v[0], v[1]), pack_floats<OutT>(v[2], v[3]),
+                              pack_floats<OutT>(v[4], v[5]), pack_floats<OutT>(v[6], v[7])};
+        *reinterpret_cast<uint4*>(patch + r * kPitch + c) = packed;  // two floats per cvt
       }
     }
   } else if constexpr (kPhase >= 0 && sizeof(OutT) == 4 && kPitch % 4 == 0) {

@@ -123,10 +123,17 @@ ATTNJIT_HD constexpr int mta_band_ksteps(int kw, int sw, int dw, int pad_left) {
 }
 // n-tiles of 8 output columns per warp tile (a warp tile is 16 rows of up to 64 columns).
 ATTNJIT_HD constexpr int mta_band_ntiles(int tile_j) { return tile_j / 8 < 8 ? tile_j / 8 : 8; }
-// 8-column strips of the patch one warp tile reads (A fragments of n-tile n and k-step s start at strip
-// sw * n + 2 * s), rounded up to whole ldmatrix.x4 loads of two strips.
+// 8-column strips of the patch one warp tile reads: A fragments of n-tile n and k-step s cover strips
+// sw * n + 2s and the next.
 ATTNJIT_HD constexpr int mta_band_strips(int tile_j, int kw, int sw, int dw, int pad_left) {
-  return (sw * (mta_band_ntiles(tile_j) - 1) + 2 * mta_band_ksteps(kw, sw, dw, pad_left) + 1) / 2 * 2;
+  return sw * (mta_band_ntiles(tile_j) - 1) + 2 * mta_band_ksteps(kw, sw, dw, pad_left);
+}
+// Whether some (n-tile n, k-step s) of a warp tile starts its A fragment at strip u = sw * n + 2s.
+ATTNJIT_HD constexpr bool mta_band_reads_strip(int u, int sw, int ntiles, int ksteps) {
+  for (int s = 0; s < ksteps; ++s) {
+    if (u >= 2 * s && (u - 2 * s) % sw == 0 && (u - 2 * s) / sw < ntiles) return true;
+  }
+  return false;
 }
 // The patch: rows as mta_patch_extent, columns to the last warp tile's last strip; the row pitch is an
 // odd number of 16-byte groups, so the 8 row addresses of an ldmatrix fall in distinct banks.

@@ -372,12 +372,15 @@ TEST_CASE("heuristics: depthwise f16/bf16 runs the forward on tensor cores (the 
   const KernelSpec spec = mta_kernel_spec(KernelKind::mta_forward, dw, c.forward);
   CHECK(mta_forward_path(spec) == MtaForwardPath::depthwise_band_mma);
   // K5, pad 2: the patch starts 8 columns left of the tile, the first tap 6 into it; 6 + 7 + 4 + 1 = 18
-  // columns per n-tile, two k-steps; strips 7 + 4 = 11, rounded to 12; 8 + 12 strips wide (pitch 168, odd
-  // in 16-byte groups); 68 rows; the table of pairs 5 rows x (32 + 7 + 6).
+  // columns per n-tile, two k-steps; strips 7 + 4 = 11; 8 + 11 strips wide (pitch 152, odd in 16-byte
+  // groups); 68 rows; the table of pairs 5 rows x (32 + 7 + 6), rounded to 16 bytes; 4 warps' output rows,
+  // 16 x (64 + 8).
   CHECK(mta_band_offset(2) == 6);
   CHECK(mta_band_ksteps(5, 1, 1, 2) == 2);
-  CHECK(mta_band_patch_w(128, 5, 1, 1, 2) == 160);
-  CHECK(launch_shape(spec, dw).smem_bytes == 2u * 68 * 168 + 4u * 5 * 45);
+  CHECK(mta_band_patch_w(128, 5, 1, 1, 2) == 152);
+  CHECK(launch_shape(spec, dw).smem_bytes == 2u * 68 * 152 + 912u + 2u * 4 * 16 * 72);
+  CHECK(mta_band_reads_strip(9, 1, 8, 2));        // n-tile 7, k-step 1
+  CHECK_FALSE(mta_band_reads_strip(3, 2, 8, 2));  // stride 2: even strips only
   dw.kernel_h = 6;  // the paper's 6x11, causal query axis
   dw.kernel_w = 11;
   dw.padding = {5, 0, 5, 5};
