@@ -1,12 +1,15 @@
 // attnjit bench --overheads: attnjit's own costs on a GPU machine. Cold NVRTC compile of each kernel
-// (no CUDA headers are parsed: the templates are the only includes), loading each kernel from the
+// (no CUDA headers are parsed: the templates are the only includes; for comparison, the same kernels
+// again with cuda_fp16.h and cuda_bf16.h included, when the toolkit's headers are there), loading each kernel from the
 // store (lookup, checksum, cuModuleLoadData), and the dispatch overhead of Runtime::mta_forward over
 // bare cuLaunchKernel calls of the same kernels (host time to submit, the GPU left to run).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <string>
 #include <vector>
 #include <nlohmann/json.hpp>
 
@@ -40,6 +43,26 @@ double median_submit_us(F&& submit, int batches, int calls) {
   return per_call[per_call.size() / 2];
 }
 
+// The CUDA toolkit's include folder, for the with-headers comparison: $CUDA_HOME/include, else
+// /usr/local/cuda/include; empty when neither holds cuda_bf16.h.
+std::string cuda_include_dir() {
+  std::vector<std::string> candidates;
+  if (const char* home = std::getenv("CUDA_HOME")) candidates.push_back(std::string(home) + "/include");
+  candidates.push_back("/usr/local/cuda/include");
+  for (const std::string& dir : candidates) {
+    if (std::filesystem::exists(std::filesystem::path(dir) / "cuda_bf16.h")) return dir;
+  }
+  return "";
+}
+
+// The kernel's source as a CUDA program usually starts: the toolkit's fp16/bf16 headers included
+// (attnjit's templates define their own 16-bit types and never include them).
+RenderedKernel with_cuda_headers(RenderedKernel kernel, const std::string& include_dir) {
+  kernel.source = "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n" + kernel.source;
+  kernel.options.push_back("--include-path=" + include_dir);
+  return kernel;
+}
+
 }  // namespace
 
 nlohmann::json measure_overheads(const MtaProblem& p) {
@@ -61,6 +84,17 @@ nlohmann::json measure_overheads(const MtaProblem& p) {
     for (int i = 0; i < kCompiles; ++i) seconds.push_back(detail::compile(render(spec), target, templates()).seconds);
     r["cold_compile_runs_s"][name(spec)] = seconds;
     r["cold_compile_s"][name(spec)] = seconds.front();
+  }
+  // The same kernels with the CUDA headers a hand-written kernel would include (cuda_fp16.h,
+  // cuda_bf16.h) parsed by NVRTC first: what attnjit saves by never including them.
+  if (const std::string include_dir = cuda_include_dir(); !include_dir.empty()) {
+    for (const KernelSpec& spec : specs) {
+      r["cold_compile_with_cuda_headers_s"][name(spec)] =
+          detail::compile(with_cuda_headers(render(spec), include_dir), target, templates()).seconds;
+    }
+    r["cuda_include_dir"] = include_dir;
+  } else {
+    r["cold_compile_with_cuda_headers_s"] = "not measured: no CUDA include folder ($CUDA_HOME/include, /usr/local/cuda/include)";
   }
   {
     detail::KernelCache cache(RuntimeOptions{store.string(), CacheMode::read_write});
