@@ -20,12 +20,58 @@ namespace attnjit {
 // ((a0 + a) / kSh, (c0 + c) / kSw) where both divide evenly, the position exists and is causal; 0
 // elsewhere. The transposed convolution then reads it like the forward reads its patch: a stride-1
 // correlation with the flipped filter.
+// Stride 1 with 16-byte grad_out rows: the padded grid is the output grid, so each thread reads whole
+// 16-byte packs of grad_out (from the pack boundary at or before c0), the loads of up to four packs
+// issued before any is used, and stores the elements that fall inside the patch. (Element by element,
+// one 2-byte load in flight per thread, the input-gradient kernel waited on global loads a third of the
+// time.)
+template <class Cfg>
+inline constexpr bool kGradPatchPacked =
+    Cfg::kSh == 1 && Cfg::kSw == 1 && (Cfg::kOutW * sizeof(typename Cfg::T)) % 16 == 0;
+
 template <class Cfg, int kGh, int kGw>
 __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, int c0, float* patch) {
   using T = typename Cfg::T;
   constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
   const T* grad_out = static_cast<const T*>(p.grad_out) +
                       (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
+  if constexpr (kGradPatchPacked<Cfg>) {
+    constexpr int kVec = 16 / sizeof(T);
+    constexpr int kPacks = mta_ceil_div(kGw + kVec - 1, kVec);  // packs a patch row can touch
+    constexpr int kItems = Cfg::kCoutG * kGh * kPacks;
+    constexpr int kPerThread = mta_ceil_div(kItems, Cfg::kThreads), kBatch = kPerThread < 4 ? kPerThread : 4;
+    const int ca = c0 >= 0 ? c0 / kVec * kVec : -((kVec - 1 - c0) / kVec) * kVec;  // floor to a pack boundary
+#pragma unroll 1
+    for (int k0 = 0; k0 < kPerThread; k0 += kBatch) {
+      Pack<T, kVec> raw[kBatch];
+      bool inside[kBatch];  // the pack holds grad_out, not padding or the future
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int idx = threadIdx.x + (k0 + k) * Cfg::kThreads, row = idx / kPacks;  // row = o * kGh + a
+        const int oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
+        // A pack lies wholly left of column 0 or right of it, and wholly inside the row when it starts inside.
+        inside[k] = idx < kItems && oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
+        if (inside[k]) {
+          raw[k] = *reinterpret_cast<const Pack<T, kVec>*>(
+              grad_out + (static_cast<long long>(row / kGh) * Cfg::kOutH + oi) * Cfg::kOutW + oj);
+        }
+      }
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int idx = threadIdx.x + (k0 + k) * Cfg::kThreads, row = idx / kPacks;
+        if (idx >= kItems) break;
+        const int oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) {
+          const int c = oj + e - c0;
+          if (c >= 0 && c < kGw) {
+            patch[row * kPatchPitch<kGw> + c] = inside[k] && oj + e <= oi ? to_float(raw[k].v[e]) : 0.0f;
+          }
+        }
+      }
+    }
+    return;
+  }
   for (int idx = threadIdx.x; idx < Cfg::kCoutG * kGh * kGw; idx += Cfg::kThreads) {
     const int row = idx / kGw, c = idx % kGw;  // row = o * kGh + a
     const int o = row / kGh, ni = a0 + row % kGh, nj = c0 + c;

@@ -174,13 +174,17 @@ TEST_SUITE("mta_emulated") {
   }
   // The depthwise forward on tensor cores (mta_forward_band): every n-tile's band, the strips its k-steps
   // read, the zero columns past the loaded ones, tiles above the diagonal, partial tiles.
+  // With 16-byte grad_out rows at stride 1 the input gradient loads its grad patch by packs
+  // (kGradPatchPacked): the backward of these two cases takes that path.
   TEST_CASE("depthwise band forward, bf16 K5 symmetric padding: 16-byte patch loads, two k-steps, upper tiles") {
     using P = MtaCfg<bf16_t, S::softmax, 40, 2, 2, 2, 5, 1, 2, 2, 2, true>;
-    check<P::With<32, 32, 2, 1>>(Path::depthwise_band_mma);
+    static_assert(kGradPatchPacked<P>);
+    check<P::With<32, 32, 2, 1>, P::With<8, 16, 2>>(Path::depthwise_band_mma);
   }
   TEST_CASE("depthwise band forward, f16 6 x 11 with causal query padding (the paper's layer), 64-column warp tiles") {
     using P = ShapedCfg<f16_t, S::softmax, Shape{48, 2, 2, 2, 6, 11, 1, 1, 1, 1, 5, 0, 5, 5, true}>;
-    check<P::With<16, 64, 1, 1>>(Path::depthwise_band_mma);
+    static_assert(kGradPatchPacked<P>);
+    check<P::With<16, 64, 1, 1>, P::With<16, 32, 2>>(Path::depthwise_band_mma);
   }
   TEST_CASE("depthwise band forward, bf16 K7, 128-column tiles: two warp tiles per warp, a partial last tile") {
     using P = MtaCfg<bf16_t, S::softmax, 136, 1, 1, 1, 7, 1, 3, 3, 3, false>;
