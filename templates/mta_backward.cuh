@@ -39,50 +39,43 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
     constexpr int kVec = 16 / sizeof(T);
     constexpr int kPacks = mta_ceil_div(kGw + kVec - 1, kVec);  // packs a patch row can touch
     constexpr int kItems = Cfg::kCoutG * kGh * kPacks;
-    constexpr int kPerThread = mta_ceil_div(kItems, Cfg::kThreads), kBatch = kPerThread < 4 ? kPerThread : 4;
     const int ca = c0 >= 0 ? c0 / kVec * kVec : -((kVec - 1 - c0) / kVec) * kVec;  // floor to a pack boundary
-#pragma unroll 1
-    for (int k0 = 0; k0 < kPerThread; k0 += kBatch) {
-      Pack<T, kVec> raw[kBatch];
-      bool inside[kBatch];  // the pack holds grad_out, not padding or the future
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        const int idx = threadIdx.x + (k0 + k) * Cfg::kThreads, row = idx / kPacks;  // row = o * kGh + a
-        const int oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
-        // A pack lies wholly left of column 0 or right of it, and wholly inside the row when it starts inside.
-        inside[k] = idx < kItems && oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
-        if (inside[k]) {
-          raw[k] = *reinterpret_cast<const Pack<T, kVec>*>(
-              grad_out + (static_cast<long long>(row / kGh) * Cfg::kOutH + oi) * Cfg::kOutW + oj);
-        }
-      }
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        const int idx = threadIdx.x + (k0 + k) * Cfg::kThreads, row = idx / kPacks;
-        if (idx >= kItems) break;
-        const int oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
-#pragma unroll
-        for (int e = 0; e < kVec; ++e) {
-          const int c = oj + e - c0;
-          if (c >= 0 && c < kGw) {
-            patch[row * kPatchPitch<kGw> + c] = inside[k] && oj + e <= oi ? to_float(raw[k].v[e]) : 0.0f;
+    Pack<T, kVec> raw[kItemBatch<Cfg, kItems>];
+    bool inside[kItemBatch<Cfg, kItems>];  // the pack holds grad_out, not padding or the future
+    for_each_item_batched<Cfg, kItems>(
+        [&](int idx, int k) {
+          const int row = idx / kPacks;  // row = o * kGh + a
+          const int oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
+          // A pack lies wholly left of column 0 or right of it, and wholly inside the row when it starts inside.
+          inside[k] = idx < kItems && oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
+          if (inside[k]) {
+            raw[k] = *reinterpret_cast<const Pack<T, kVec>*>(
+                grad_out + (static_cast<long long>(row / kGh) * Cfg::kOutH + oi) * Cfg::kOutW + oj);
           }
+        },
+        [&](int idx, int k) {
+          const int row = idx / kPacks, oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) {
+            const int c = oj + e - c0;
+            if (c >= 0 && c < kGw) {
+              patch[row * kPatchPitch<kGw> + c] = inside[k] && oj + e <= oi ? to_float(raw[k].v[e]) : 0.0f;
+            }
+          }
+        });
+  } else {
+    for (int idx = threadIdx.x; idx < Cfg::kCoutG * kGh * kGw; idx += Cfg::kThreads) {
+      const int row = idx / kGw, c = idx % kGw;  // row = o * kGh + a
+      const int o = row / kGh, ni = a0 + row % kGh, nj = c0 + c;
+      float value = 0.0f;
+      if (ni >= 0 && nj >= 0 && ni % Cfg::kSh == 0 && nj % Cfg::kSw == 0) {
+        const int oi = ni / Cfg::kSh, oj = nj / Cfg::kSw;
+        if (oi < Cfg::kOutH && oj < Cfg::kOutW && oj <= oi) {  // grad_out's future is never read
+          value = to_float(grad_out[(static_cast<long long>(o) * Cfg::kOutH + oi) * Cfg::kOutW + oj]);
         }
       }
+      patch[row * kPatchPitch<kGw> + c] = value;
     }
-    return;
-  }
-  for (int idx = threadIdx.x; idx < Cfg::kCoutG * kGh * kGw; idx += Cfg::kThreads) {
-    const int row = idx / kGw, c = idx % kGw;  // row = o * kGh + a
-    const int o = row / kGh, ni = a0 + row % kGh, nj = c0 + c;
-    float value = 0.0f;
-    if (ni >= 0 && nj >= 0 && ni % Cfg::kSh == 0 && nj % Cfg::kSw == 0) {
-      const int oi = ni / Cfg::kSh, oj = nj / Cfg::kSw;
-      if (oi < Cfg::kOutH && oj < Cfg::kOutW && oj <= oi) {  // grad_out's future is never read
-        value = to_float(grad_out[(static_cast<long long>(o) * Cfg::kOutH + oi) * Cfg::kOutW + oj]);
-      }
-    }
-    patch[row * kPatchPitch<kGw> + c] = value;
   }
 }
 

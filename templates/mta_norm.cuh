@@ -138,6 +138,29 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_row_stats(const __grid_cons
   if ((threadIdx.x & 31) == 0) p.row_stats[row_index] = stat;
 }
 
+// Items 0 .. kItems - 1 spread over the block's threads (item threadIdx.x + n * kThreads), a thread taking
+// its items kItemBatch at a time (at most 4): first fetch(item, k) for each item of the batch (k its slot;
+// the caller tests item < kItems), then use(item, k) for those below kItems. A batch's loads are then in
+// flight together (one item at a time, the patch loaders were latency-bound).
+template <class Cfg, int kItems>
+inline constexpr int kItemBatch = mta_ceil_div(kItems, Cfg::kThreads) < 4 ? mta_ceil_div(kItems, Cfg::kThreads) : 4;
+
+template <class Cfg, int kItems, class Fetch, class Use>
+__device__ __forceinline__ void for_each_item_batched(Fetch&& fetch, Use&& use) {
+  constexpr int kPerThread = mta_ceil_div(kItems, Cfg::kThreads), kBatch = kItemBatch<Cfg, kItems>;
+#pragma unroll 1
+  for (int k0 = 0; k0 < kPerThread; k0 += kBatch) {
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) fetch(threadIdx.x + (k0 + k) * Cfg::kThreads, k);
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int item = threadIdx.x + (k0 + k) * Cfg::kThreads;
+      if (item >= kItems) break;
+      use(item, k);
+    }
+  }
+}
+
 // Row pitch of a staged patch kPatchW wide (see mta_patch_pitch).
 template <int kPatchW>
 inline constexpr int kPatchPitch = mta_patch_pitch(kPatchW);
@@ -189,45 +212,39 @@ __device__ void load_normalized_patch(const MtaParams& p, long long plane, int i
     }
   } else if constexpr (kPhase == 0 && sizeof(OutT) == 2 && kPatchW % kVec == 0 && kPitch % 8 == 0 && kVec == 8) {
     // The patch starts on a pack boundary and holds whole packs, stored in 16 bits: one 16-byte load, one
-    // 16-byte store per pack. A thread issues the loads of up to kBatch packs (and their rows' statistics)
-    // before it uses any: one pack at a time left the depthwise tensor-core forward latency-bound, 45% of
-    // DRAM bandwidth with 5 blocks per SM. (8 packs took the kernel from 84 to 132 registers, 4 to 96.)
+    // 16-byte store per pack. A thread issues the loads of up to 4 packs (and their rows' statistics) before
+    // it uses any: one pack at a time left the depthwise tensor-core forward latency-bound, 45% of DRAM
+    // bandwidth with 5 blocks per SM. (8 packs took the kernel from 84 to 132 registers, 4 to 96.)
     constexpr int kPacks = kPatchW / kVec, kItems = kPatchH * kPacks;
-    constexpr int kPerThread = mta_ceil_div(kItems, Cfg::kThreads), kBatch = kPerThread < 4 ? kPerThread : 4;
-    for (int k0 = 0; k0 < kPerThread; k0 += kBatch) {
-      Pack<T, kVec> raw[kBatch];
-      float stat[kBatch];
-      bool inside[kBatch];  // the pack holds scores, not padding or the future
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        const int idx = threadIdx.x + (k0 + k) * Cfg::kThreads, i = i0 + idx / kPacks, js = j0 + idx % kPacks * kVec;
-        // A pack lies wholly left of column 0 or right of it, and wholly inside the row when it starts inside.
-        inside[k] = idx < kItems && i >= 0 && i < Cfg::kL && js >= 0 && js <= i;
-        if (inside[k]) {
-          raw[k] = *reinterpret_cast<const Pack<T, kVec>*>(scores + static_cast<long long>(i) * Cfg::kL + js);
-          stat[k] = stats[i];
-        }
-      }
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        const int idx = threadIdx.x + (k0 + k) * Cfg::kThreads, r = idx / kPacks, c = idx % kPacks * kVec;
-        if (idx >= kItems) break;
-        const int i = i0 + r, js = j0 + c;
-        float v[kVec];
-        if (inside[k] && js + kVec - 1 <= i) {  // no future element: no per-element test
-#pragma unroll
-          for (int e = 0; e < kVec; ++e) v[e] = normalize<Cfg::kNorm>(to_float(raw[k].v[e]), stat[k]);
-        } else {
-#pragma unroll
-          for (int e = 0; e < kVec; ++e) {
-            v[e] = inside[k] && js + e <= i ? normalize<Cfg::kNorm>(to_float(raw[k].v[e]), stat[k]) : 0.0f;
+    Pack<T, kVec> raw[kItemBatch<Cfg, kItems>];
+    float stat[kItemBatch<Cfg, kItems>];
+    bool inside[kItemBatch<Cfg, kItems>];  // the pack holds scores, not padding or the future
+    for_each_item_batched<Cfg, kItems>(
+        [&](int idx, int k) {
+          const int i = i0 + idx / kPacks, js = j0 + idx % kPacks * kVec;
+          // A pack lies wholly left of column 0 or right of it, and wholly inside the row when it starts inside.
+          inside[k] = idx < kItems && i >= 0 && i < Cfg::kL && js >= 0 && js <= i;
+          if (inside[k]) {
+            raw[k] = *reinterpret_cast<const Pack<T, kVec>*>(scores + static_cast<long long>(i) * Cfg::kL + js);
+            stat[k] = stats[i];
           }
-        }
-        const uint4 packed = {pack_floats<OutT>(v[0], v[1]), pack_floats<OutT>(v[2], v[3]),
-                              pack_floats<OutT>(v[4], v[5]), pack_floats<OutT>(v[6], v[7])};
-        *reinterpret_cast<uint4*>(patch + r * kPitch + c) = packed;  // two floats per cvt
-      }
-    }
+        },
+        [&](int idx, int k) {
+          const int r = idx / kPacks, c = idx % kPacks * kVec, i = i0 + r, js = j0 + c;
+          float v[kVec];
+          if (inside[k] && js + kVec - 1 <= i) {  // no future element: no per-element test
+#pragma unroll
+            for (int e = 0; e < kVec; ++e) v[e] = normalize<Cfg::kNorm>(to_float(raw[k].v[e]), stat[k]);
+          } else {
+#pragma unroll
+            for (int e = 0; e < kVec; ++e) {
+              v[e] = inside[k] && js + e <= i ? normalize<Cfg::kNorm>(to_float(raw[k].v[e]), stat[k]) : 0.0f;
+            }
+          }
+          const uint4 packed = {pack_floats<OutT>(v[0], v[1]), pack_floats<OutT>(v[2], v[3]),
+                                pack_floats<OutT>(v[4], v[5]), pack_floats<OutT>(v[6], v[7])};
+          *reinterpret_cast<uint4*>(patch + r * kPitch + c) = packed;  // two floats per cvt
+        });
   } else if constexpr (kPhase >= 0 && sizeof(OutT) == 4 && kPitch % 4 == 0) {
     // Lanes of a warp are cut into segments; a segment's lanes read consecutive packs of one row, and
     // each but the last (when kPhase > 0) stores the patch's 16-byte groups kVec columns wide: its own
