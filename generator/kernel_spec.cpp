@@ -159,18 +159,9 @@ KernelSpec spec_from_json(const std::string& json) {
 
 MtaForwardPath mta_forward_path(const KernelSpec& s) {
   if (s.kind != KernelKind::mta_forward) return MtaForwardPath::none;
-  const int patch_h = mta_patch_extent(s.config.tile_i, s.stride_h, s.kernel_h, s.dilation_h);
-  const int patch_w = mta_patch_extent(s.config.tile_j, s.stride_w, s.kernel_w, s.dilation_w);
-  const int elem_bytes = static_cast<int>(size_of(s.dtype));
-  if (mta_forward_uses_mma(elem_bytes, s.cin_per_group, s.config.oc_tile, s.kernel_h, s.kernel_w, s.config.tile_i,
-                           s.config.tile_j, s.config.warps, patch_h, patch_w)) {
-    return MtaForwardPath::channel_mixing_mma;
-  }
-  if (mta_forward_uses_band(elem_bytes, s.cin_per_group, s.config.oc_tile, s.kernel_h, s.kernel_w, s.stride_w,
-                            s.dilation_w, s.pad_left, s.config.tile_i, s.config.tile_j, s.config.warps, patch_h)) {
-    return MtaForwardPath::depthwise_band_mma;
-  }
-  return MtaForwardPath::cuda_cores;
+  return mta_forward_path_of(static_cast<int>(size_of(s.dtype)), s.cin_per_group, s.config.oc_tile, s.kernel_h,
+                             s.kernel_w, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_left,
+                             s.config.tile_i, s.config.tile_j, s.config.warps);
 }
 
 bool mta_forward_on_tensor_cores(const KernelSpec& s) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "attnjit/attnjit.hpp"
+#include "mta_params.h"  // MtaForwardPath
 
 namespace attnjit {
 
@@ -79,10 +80,8 @@ struct LaunchShape {
 LaunchShape launch_shape(const KernelSpec& spec, const MtaProblem& problem);
 LaunchShape launch_shape(const KernelSpec& spec, const NaProblem& problem);
 
-// Which code an mta forward spec runs (templates/mta_forward.cuh makes the same decisions at compile
-// time): channel mixing on tensor cores (mta_forward_uses_mma), depthwise on tensor cores
-// (mta_forward_uses_band), else CUDA cores. `none` for other kinds.
-enum class MtaForwardPath { none, cuda_cores, channel_mixing_mma, depthwise_band_mma };
+// Which code an mta forward spec runs: mta_forward_path_of (templates/mta_params.h), the decision the
+// kernel makes at compile time, on the spec's constants. `none` for other kinds.
 MtaForwardPath mta_forward_path(const KernelSpec& spec);
 // Either tensor-core path.
 bool mta_forward_on_tensor_cores(const KernelSpec& spec);

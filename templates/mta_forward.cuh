@@ -125,20 +125,19 @@ __device__ __forceinline__ void mta_forward_fma(const MtaParams& p, float* smem)
   }
 }
 
-// grid = (tiles_i * tiles_j, groups * C_out/groups/kOcTile, B); block = kThreads. Tensor cores where
-// mta_forward_uses_mma or mta_forward_uses_band says (the host sized the launch with the same decisions),
-// CUDA cores elsewhere.
+// grid = (tiles_i * tiles_j, groups * C_out/groups/kOcTile, B); block = kThreads. The code path is
+// mta_forward_path_of's, the decision the host sized the launch with.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_constant__ MtaParams p) {
   extern __shared__ __align__(16) float smem[];
   constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
   constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
-  if constexpr (mta_forward_uses_mma(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw, Cfg::kTileI,
-                                     Cfg::kTileJ, Cfg::kThreads / 32, kPatchH, kPatchW)) {
+  constexpr MtaForwardPath kPath =
+      mta_forward_path_of(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw, Cfg::kSh, Cfg::kSw,
+                          Cfg::kDh, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
+  if constexpr (kPath == MtaForwardPath::channel_mixing_mma) {
     mta_forward_mma<Cfg>(p, smem);
-  } else if constexpr (mta_forward_uses_band(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw,
-                                             Cfg::kSw, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32,
-                                             kPatchH)) {
+  } else if constexpr (kPath == MtaForwardPath::depthwise_band_mma) {
     mta_forward_band<Cfg>(p, smem);
   } else {
     mta_forward_fma<Cfg>(p, smem);

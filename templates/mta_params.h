@@ -168,6 +168,23 @@ ATTNJIT_HD constexpr bool mta_forward_uses_band(int elem_bytes, int cin_per_grou
          kh * mta_band_ksteps(kw, sw, dw, pad_left) <= 16 &&
          mta_forward_band_smem_bytes(patch_h, tile_j, warps, kh, kw, sw, dw, pad_left) <= kMtaMmaSmemLimit;
 }
+// Which code mta_forward runs, decided once for the host (launch shape, heuristics, tuner) and the kernel
+// (its if constexpr): channel mixing on tensor cores, else depthwise on tensor cores, else CUDA cores.
+// `none` is the host's answer for a spec of another kind; the kernel never sees it.
+enum class MtaForwardPath : int { none, cuda_cores, channel_mixing_mma, depthwise_band_mma };
+ATTNJIT_HD constexpr MtaForwardPath mta_forward_path_of(int elem_bytes, int cin_per_group, int oc_tile, int kh, int kw,
+                                                        int sh, int sw, int dh, int dw, int pad_left, int tile_i,
+                                                        int tile_j, int warps) {
+  const int patch_h = mta_patch_extent(tile_i, sh, kh, dh), patch_w = mta_patch_extent(tile_j, sw, kw, dw);
+  if (mta_forward_uses_mma(elem_bytes, cin_per_group, oc_tile, kh, kw, tile_i, tile_j, warps, patch_h, patch_w)) {
+    return MtaForwardPath::channel_mixing_mma;
+  }
+  if (mta_forward_uses_band(elem_bytes, cin_per_group, oc_tile, kh, kw, sw, dw, pad_left, tile_i, tile_j, warps,
+                            patch_h)) {
+    return MtaForwardPath::depthwise_band_mma;
+  }
+  return MtaForwardPath::cuda_cores;
+}
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
   return mta_max(patch_h * patch_pitch, warps * (kh * kw + 1));
 }
