@@ -32,23 +32,14 @@ template <class Cfg, class F>
 __device__ __forceinline__ void for_each_causal_pack(const typename Cfg::T* row, int i, F&& f) {
   using T = typename Cfg::T;
   constexpr int kVec = kCausalPack<Cfg>;
-  constexpr int kAhead = 2;  // packs a lane loads before it uses the first (one at a time: 2.2 TB/s)
   const int lane = threadIdx.x & 31;
-  for (int j00 = lane * kVec; j00 <= i; j00 += kAhead * 32 * kVec) {
-    float z[kAhead][kVec];
+  for (int j0 = lane * kVec; j0 <= i; j0 += 32 * kVec) {
+    float z[kVec];
+    load_pack<T, kVec>(row + j0, z);
+    bool valid[kVec];
 #pragma unroll
-    for (int u = 0; u < kAhead; ++u) {
-      if (j00 + u * 32 * kVec <= i) load_pack<T, kVec>(row + j00 + u * 32 * kVec, z[u]);
-    }
-#pragma unroll
-    for (int u = 0; u < kAhead; ++u) {
-      const int j0 = j00 + u * 32 * kVec;
-      if (j0 > i) break;
-      bool valid[kVec];
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) valid[e] = j0 + e <= i;
-      f(z[u], valid);
-    }
+    for (int e = 0; e < kVec; ++e) valid[e] = j0 + e <= i;
+    f(z, valid);
   }
 }
 
