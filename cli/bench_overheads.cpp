@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -43,14 +42,12 @@ double median_submit_us(F&& submit, int batches, int calls) {
   return per_call[per_call.size() / 2];
 }
 
-// The CUDA toolkit's include folder, for the with-headers comparison: $CUDA_HOME/include, else
-// /usr/local/cuda/include; empty when neither holds cuda_bf16.h.
+// The CUDA toolkit's include folder, for the with-headers comparison: the first of cuda_toolkit_roots (the
+// folders NVRTC is looked for in) that holds include/cuda_bf16.h; empty when none does.
 std::string cuda_include_dir() {
-  std::vector<std::string> candidates;
-  if (const char* home = std::getenv("CUDA_HOME")) candidates.push_back(std::string(home) + "/include");
-  candidates.push_back("/usr/local/cuda/include");
-  for (const std::string& dir : candidates) {
-    if (std::filesystem::exists(std::filesystem::path(dir) / "cuda_bf16.h")) return dir;
+  for (const std::string& root : detail::cuda_toolkit_roots()) {
+    const auto dir = std::filesystem::path(root) / "include";
+    if (std::filesystem::exists(dir / "cuda_bf16.h")) return dir.string();
   }
   return "";
 }
@@ -94,7 +91,8 @@ nlohmann::json measure_overheads(const MtaProblem& p) {
     }
     r["cuda_include_dir"] = include_dir;
   } else {
-    r["cold_compile_with_cuda_headers_s"] = "not measured: no CUDA include folder ($CUDA_HOME/include, /usr/local/cuda/include)";
+    r["cold_compile_with_cuda_headers_s"] =
+        fmt::format("not measured: no include/cuda_bf16.h in {}", fmt::join(detail::cuda_toolkit_roots(), ", "));
   }
   {
     detail::KernelCache cache(RuntimeOptions{store.string(), CacheMode::read_write});

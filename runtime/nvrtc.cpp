@@ -11,6 +11,16 @@
 
 namespace attnjit::detail {
 
+std::vector<std::string> cuda_toolkit_roots() {
+  std::vector<std::string> roots;
+  for (const char* var : {"CUDA_HOME", "CUDA_PATH"}) {
+    if (const char* home = std::getenv(var); home && *home) roots.emplace_back(home);
+  }
+  roots.emplace_back("/usr/local/cuda");
+  roots.emplace_back("/usr/local/cuda-13.0");
+  return roots;
+}
+
 namespace {
 
 #define ATTNJIT_NVRTC_FUNCTIONS(X)                                                                   \
@@ -31,11 +41,7 @@ void* open_nvrtc(std::string& library, std::string& tried) {
   std::vector<std::string> candidates;
   if (const char* path = std::getenv("ATTNJIT_NVRTC"); path && *path) candidates.emplace_back(path);
   candidates.emplace_back("libnvrtc.so.13");
-  for (const char* var : {"CUDA_HOME", "CUDA_PATH"}) {
-    if (const char* home = std::getenv(var); home && *home) candidates.push_back(fmt::format("{}/lib64/libnvrtc.so.13", home));
-  }
-  candidates.emplace_back("/usr/local/cuda/lib64/libnvrtc.so.13");
-  candidates.emplace_back("/usr/local/cuda-13.0/lib64/libnvrtc.so.13");
+  for (const std::string& root : cuda_toolkit_roots()) candidates.push_back(root + "/lib64/libnvrtc.so.13");
   for (const auto& candidate : candidates) {
     if (void* handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL)) {
       library = candidate;

@@ -19,6 +19,10 @@ std::string nvrtc_version(std::string* why = nullptr);
 // Where libnvrtc was found ("libnvrtc.so.13" via the loader path, or a full path).
 std::string nvrtc_library();
 
+// The CUDA toolkit folders looked in, in order: $CUDA_HOME, $CUDA_PATH, /usr/local/cuda, /usr/local/cuda-13.0
+// (NVRTC is searched in their lib64/ after the loader path).
+std::vector<std::string> cuda_toolkit_roots();
+
 struct CompiledKernel {
   std::vector<char> cubin;
   std::string lowered_name;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 #include <thread>
 #include <tuple>
@@ -121,6 +122,21 @@ TEST_SUITE("nvrtc_compile") {
       CHECK(option.rfind("-I", 0) != 0);
       CHECK(option.find("--include-path") == std::string::npos);
     }
+  }
+
+  TEST_CASE("cuda_toolkit_roots: $CUDA_HOME, then $CUDA_PATH, then the standard folders") {
+    const char* home = std::getenv("CUDA_HOME");
+    const char* path = std::getenv("CUDA_PATH");
+    const std::string saved_home = home ? home : "", saved_path = path ? path : "";
+    ::setenv("CUDA_HOME", "/opt/cuda-a", 1);
+    ::setenv("CUDA_PATH", "/opt/cuda-b", 1);
+    CHECK(detail::cuda_toolkit_roots() ==
+          std::vector<std::string>{"/opt/cuda-a", "/opt/cuda-b", "/usr/local/cuda", "/usr/local/cuda-13.0"});
+    ::unsetenv("CUDA_PATH");
+    ::setenv("CUDA_HOME", "", 1);  // empty: skipped
+    CHECK(detail::cuda_toolkit_roots() == std::vector<std::string>{"/usr/local/cuda", "/usr/local/cuda-13.0"});
+    if (home) ::setenv("CUDA_HOME", saved_home.c_str(), 1); else ::unsetenv("CUDA_HOME");
+    if (path) ::setenv("CUDA_PATH", saved_path.c_str(), 1);
   }
 
   TEST_CASE("a compile error carries the kernel name, the options and NVRTC's log") {
