@@ -169,6 +169,13 @@ bool mta_forward_on_tensor_cores(const KernelSpec& s) {
   return path == MtaForwardPath::channel_mixing_mma || path == MtaForwardPath::depthwise_band_mma;
 }
 
+bool mta_backward_input_on_tensor_cores(const KernelSpec& s) {
+  return s.kind == KernelKind::mta_backward_input &&
+         mta_backward_input_uses_band(static_cast<int>(size_of(s.dtype)), s.cout_per_group, s.kernel_h, s.kernel_w,
+                                      s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_left, s.out_w,
+                                      s.config.tile_i, s.config.tile_j, s.config.warps);
+}
+
 LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
   const int batch = problem.batch;
   LaunchShape shape;
@@ -201,9 +208,13 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
       break;
     case KernelKind::mta_backward_input:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cin * mta_ceil_div(s.length, s.config.tile_i));
-      shape.smem_bytes = 4u * mta_backward_input_smem_floats(s.cout_per_group, s.kernel_h, s.kernel_w, s.dilation_h,
-                                                             s.dilation_w, s.config.tile_i, s.config.tile_j,
-                                                             s.config.warps);
+      shape.smem_bytes = mta_backward_input_on_tensor_cores(s)
+                             ? static_cast<unsigned>(mta_backward_band_smem_bytes(
+                                   s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, s.pad_left, s.config.tile_i,
+                                   s.config.tile_j, s.config.warps))
+                             : 4u * mta_backward_input_smem_floats(s.cout_per_group, s.kernel_h, s.kernel_w,
+                                                                   s.dilation_h, s.dilation_w, s.config.tile_i,
+                                                                   s.config.tile_j, s.config.warps);
       break;
     case KernelKind::mta_backward_weight:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cout * s.cin_per_group *

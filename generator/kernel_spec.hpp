@@ -85,6 +85,9 @@ LaunchShape launch_shape(const KernelSpec& spec, const NaProblem& problem);
 MtaForwardPath mta_forward_path(const KernelSpec& spec);
 // Either tensor-core path.
 bool mta_forward_on_tensor_cores(const KernelSpec& spec);
+// Whether an mta input-gradient spec computes dP on tensor cores: mta_backward_input_uses_band
+// (templates/mta_params.h), the kernel's own compile-time decision, on the spec's constants.
+bool mta_backward_input_on_tensor_cores(const KernelSpec& spec);
 
 // Whether a neighborhood-attention spec runs on tensor cores (templates/na_forward_mma.cuh,
 // na_backward_mma.cuh): a config with lanes = 0.

@@ -4,13 +4,16 @@
 //                        strip of kTileI rows of one input channel and sweeps it twice: first the
 //                        per-row reduction the normalization's backward needs (softmax: sum P*dP;
 //                        sparsemax: sum of dP and size of the support), then grad_scores = dZ, with
-//                        the future written as 0.
+//                        the future written as 0. dP runs on tensor cores for depthwise f16/bf16 at
+//                        stride 1 (the band product of mta_band.cuh on a 16-bit grad patch, through
+//                        shared memory), else on CUDA cores (transposed_conv_run).
 //   mta_backward_weight  per (batch, strip of output rows, output channel, input channel of its group):
 //                        the strip's contribution to grad_weight (and grad_bias), reduced inside the
 //                        block in a fixed order and written to a workspace slot, no atomics.
 //   mta_reduce_weight    sums the workspace slots in a fixed order: the same bits on every run.
 #pragma once
 
+#include "mta_band.cuh"
 #include "mta_norm.cuh"
 
 namespace attnjit {
@@ -169,10 +172,142 @@ __device__ void write_weight_partials(const MtaParams& p, int b, int group, int 
   });
 }
 
+// The input gradient's band path (mta_backward_input_uses_band): its constants, from the Cfg.
+template <class Cfg>
+struct MtaBackwardBand {
+  static constexpr bool kOn = mta_backward_input_uses_band(sizeof(typename Cfg::T), Cfg::kCoutG, Cfg::kKh, Cfg::kKw,
+                                                           Cfg::kSh, Cfg::kSw, Cfg::kDh, Cfg::kDw, Cfg::kPadLeft,
+                                                           Cfg::kOutW, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
+  static constexpr int kLead = mta_backward_band_lead(Cfg::kKw, Cfg::kDw, Cfg::kPadLeft);
+  static constexpr int kOffset = mta_band_offset(kLead);
+  static constexpr int kKSteps = mta_band_ksteps(Cfg::kKw, 1, Cfg::kDw, kLead);
+  static constexpr int kNTiles = mta_backward_band_ntiles(Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
+  static constexpr int kGh = mta_grad_patch_extent(Cfg::kTileI, Cfg::kKh, Cfg::kDh);
+  static constexpr int kPatchW = mta_band_patch_w_of(Cfg::kTileJ, kNTiles, Cfg::kKw, 1, Cfg::kDw, kLead);
+  static constexpr int kPitch = mta_band_pitch(kPatchW);
+  // Columns holding grad_out some tap reads, in whole packs; the rest only meets zeros of the band.
+  static constexpr int kLoadW = (kOffset + mta_grad_patch_extent(Cfg::kTileJ, Cfg::kKw, Cfg::kDw) + 7) / 8 * 8;
+  static constexpr int kBandLo = mta_band_lo(1, kLead), kBandW = mta_band_table_w(Cfg::kKw, 1, Cfg::kDw, kLead);
+  static constexpr int kDpPitch = mta_backward_band_dp_pitch(Cfg::kTileJ);
+  // Bytes of the patch's region (which the weight-gradient sums reuse) and of the band table.
+  static constexpr int kRegionBytes =
+      (mta_max(2 * kGh * kPitch, mta_fuses_weight_grad(1, Cfg::kKh, Cfg::kKw) ? 4 * (Cfg::kThreads / 32) * Cfg::kKh * Cfg::kKw : 0) + 15) / 16 * 16;
+  static constexpr int kTableBytes = (4 * Cfg::kKh * kBandW + 15) / 16 * 16;
+};
+
+// The band path's grad patch: grad_out of the block's one output channel over rows [a0, a0 + kGh) and
+// columns [cs, cs + kPatchW), cs a multiple of 8, as 16-bit packs: each pack holding grad_out is copied
+// whole (its future elements zeroed), packs past kLoadW or outside grad_out or wholly in the future are
+// zeros. Four packs' loads in flight per thread.
+template <class Cfg>
+__device__ void load_grad_patch16(const MtaParams& p, int b, int oc, int a0, int cs, typename Cfg::T* patch) {
+  using T = typename Cfg::T;
+  using Band = MtaBackwardBand<Cfg>;
+  constexpr int kPacks = Band::kPatchW / 8, kItems = Band::kGh * kPacks;
+  constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
+  const T* grad_out = static_cast<const T*>(p.grad_out) + (static_cast<long long>(b) * kCout + oc) * Cfg::kOutH * Cfg::kOutW;
+  Pack<T, 8> raw[kItemBatch<Cfg, kItems>];
+  bool inside[kItemBatch<Cfg, kItems>];  // the pack holds grad_out, not padding or the future
+  for_each_item_batched<Cfg, kItems>(
+      [&](int idx, int k) {
+        const int c = idx % kPacks * 8, oi = a0 + idx / kPacks, oj = cs + c;
+        inside[k] = idx < kItems && c < Band::kLoadW && oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
+        if (inside[k]) raw[k] = *reinterpret_cast<const Pack<T, 8>*>(grad_out + static_cast<long long>(oi) * Cfg::kOutW + oj);
+      },
+      [&](int idx, int k) {
+        const int r = idx / kPacks, c = idx % kPacks * 8, future = a0 + r - (cs + c);  // elements e > future are
+        const unsigned short* bits = reinterpret_cast<const unsigned short*>(raw[k].v);  // in the future
+        unsigned word[4];
+#pragma unroll
+        for (int h = 0; h < 4; ++h) {
+          word[h] = pack_pair(inside[k] && 2 * h <= future ? bits[2 * h] : 0,
+                              inside[k] && 2 * h + 1 <= future ? bits[2 * h + 1] : 0);
+        }
+        *reinterpret_cast<uint4*>(patch + r * Band::kPitch + c) = make_uint4(word[0], word[1], word[2], word[3]);
+      });
+}
+
+// The band path's dP of the tile at column j0, into dp (rows kDpPitch apart): each warp takes warp tiles
+// of 16 rows x 8 * kNTiles columns; warp tiles wholly in the future are skipped (their dP is never read).
+// The band fragments come from the table in shared memory per use (in registers they would be live
+// through the runs, beside the weight gradient's accumulators).
+template <class Cfg>
+__device__ __forceinline__ void band_dp_tile(const typename Cfg::T* patch, const unsigned* pairs, int i0, int j0, float* dp) {
+  using Band = MtaBackwardBand<Cfg>;
+  constexpr int kWarpCols = 8 * Band::kNTiles;
+  constexpr int kWarpTiles = (Cfg::kTileI / 16) * (Cfg::kTileJ / kWarpCols);
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  for (int wt = threadIdx.x >> 5; wt < kWarpTiles; wt += Cfg::kThreads / 32) {
+    const int wi = (wt / (Cfg::kTileJ / kWarpCols)) * 16, wj = (wt % (Cfg::kTileJ / kWarpCols)) * kWarpCols;
+    if (j0 + wj > i0 + wi + 15) continue;
+    float acc[Band::kNTiles][4] = {};
+    band_warp_tile<typename Cfg::T, Cfg::kKh, 1, Cfg::kDh, 1, Band::kNTiles, Band::kKSteps, Band::kPitch>(
+        acc, patch, wi, wj, [&](int a, int s) {
+          return band_fragment<1, Band::kOffset, Band::kBandLo, Band::kBandW>(pairs, a, s);
+        });
+#pragma unroll
+    for (int n = 0; n < Band::kNTiles; ++n) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        *reinterpret_cast<float2*>(dp + (wi + g + 8 * h) * Band::kDpPitch + wj + 8 * n + 2 * t) =
+            make_float2(acc[n][2 * h], acc[n][2 * h + 1]);
+      }
+    }
+  }
+}
+
+// The band path's fused weight gradient for the run (r, q0 .. q0 + kRun - 1): wacc[kh][kw] += sum_e P[e] *
+// the grad patch value its tap meets, as transposed_conv_run's kWeight part, read from the 16-bit patch
+// (8-byte loads from the 4-element boundary at or before the run's first column; q0 is a multiple of 4).
+template <class Cfg, int kRun, int kWAcc>
+__device__ __forceinline__ void band_weight_run(const typename Cfg::T* patch, int r, int q0, const float (&prob)[kRun],
+                                                float (&wacc)[kWAcc]) {
+  using T = typename Cfg::T;
+  using Band = MtaBackwardBand<Cfg>;
+  constexpr int kSpan = kRun + (Cfg::kKw - 1) * Cfg::kDw;
+  constexpr int kSkip = Band::kOffset % 4, kWords = (kSkip + kSpan + 3) / 4;
+  static_assert(kRun == 4, "runs start on 4-element boundaries");
+#pragma unroll
+  for (int kh = 0; kh < Cfg::kKh; ++kh) {
+    const T* row = patch + (r + (Cfg::kKh - 1 - kh) * Cfg::kDh) * Band::kPitch + q0 + Band::kOffset - kSkip;
+    float x[4 * kWords];
+#pragma unroll
+    for (int q = 0; q < kWords; ++q) {
+      const Pack<T, 4> pack = *reinterpret_cast<const Pack<T, 4>*>(row + 4 * q);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) x[4 * q + e] = to_float(pack.v[e]);
+    }
+#pragma unroll
+    for (int kw = 0; kw < Cfg::kKw; ++kw) {
+#pragma unroll
+      for (int e = 0; e < kRun; ++e) {
+        wacc[kh * Cfg::kKw + kw] = fmaf(prob[e], x[kSkip + e + (Cfg::kKw - 1 - kw) * Cfg::kDw], wacc[kh * Cfg::kKw + kw]);
+      }
+    }
+  }
+}
+
+// dP of the run (r, q0 .. q0 + kRun - 1) and, with kWithWeight, its taps of the fused weight gradient: on
+// the band path dP is read from the tile's (dp_tile) and the weight taps from the 16-bit grad patch at
+// patch; on CUDA cores both come from the float grad patch and the filters w.
+template <class Cfg, bool kWithWeight, int kGh, int kGp, int kRun, int kWAcc>
+__device__ __forceinline__ void run_dp(const float* w, const float* patch, const float* dp_tile, int r, int q0,
+                                       const float (&prob)[kRun], float (&dp)[kRun], float (&wacc)[kWAcc]) {
+  using Band = MtaBackwardBand<Cfg>;
+  if constexpr (Band::kOn) {
+    const float4 v = *reinterpret_cast<const float4*>(dp_tile + r * Band::kDpPitch + q0);
+    dp[0] = v.x, dp[1] = v.y, dp[2] = v.z, dp[3] = v.w;
+    if constexpr (kWithWeight) band_weight_run<Cfg, kRun>(reinterpret_cast<const typename Cfg::T*>(patch), r, q0, prob, wacc);
+  } else {
+    transposed_conv_run<Cfg, kGh, kGp, kRun, kWithWeight>(w, patch, r, q0, prob, dp, wacc);
+  }
+}
+
 // grid = (B * C_in * strips); block = kThreads; strips = ceil(L / kTileI). One block owns a strip of
 // kTileI rows of one input channel and sweeps its causal tiles of kTileJ columns twice, each time with
-// the tile's grad patch in shared memory and dP recomputed in registers: first for the per-row
-// reductions of the normalization's backward, then for grad_scores. Tiles above the diagonal are
+// the tile's grad patch in shared memory and dP recomputed (in registers on CUDA cores, or by the warps'
+// band products into shared memory): first for the per-row reductions of the normalization's backward,
+// then for grad_scores. Tiles above the diagonal are
 // written as zeros without reading anything. Each thread owns the same runs of kRun positions in
 // every tile, so its row partials accumulate in registers and are combined in a fixed order.
 template <class Cfg>
@@ -197,10 +332,18 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   constexpr int kPatchFloats = mta_backward_input_patch_floats(Cfg::kCoutG, Cfg::kKh, Cfg::kKw, Cfg::kDh, Cfg::kDw,
                                                                Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
 
+  using Band = MtaBackwardBand<Cfg>;
+  constexpr bool kBand = Band::kOn;
+
+  // CUDA cores: the float grad patch and the filters. Band: the 16-bit grad patch, the band table, dP.
   extern __shared__ __align__(16) float smem[];
   float* patch = smem;                              // [kCoutG][kGh][kGp], 16-byte aligned rows
   float* w = patch + kPatchFloats;                  // [kCoutG][kKh][kKw] for this input channel
-  float* partial = w + Cfg::kCoutG * kK;            // [kTileRuns] per-run partials of the row reductions
+  T* patch16 = reinterpret_cast<T*>(smem);          // band: [kGh][Band::kPitch]
+  unsigned* pairs = reinterpret_cast<unsigned*>(smem + Band::kRegionBytes / 4);  // band: [kKh][Band::kBandW]
+  float* dp_tile = smem + (Band::kRegionBytes + Band::kTableBytes) / 4;          // band: [kTileI][Band::kDpPitch]
+  float* partial = kBand ? dp_tile + Cfg::kTileI * Band::kDpPitch : w + Cfg::kCoutG * kK;  // [kTileRuns] per-run
+                                                                                             // partials of the row reductions
   float* row_sum = partial + kTileRuns;             // [kTileI]
   float* row_count = row_sum + Cfg::kTileI;         // [kTileI] (sparsemax: support size)
 
@@ -213,10 +356,31 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   T* grad_scores = static_cast<T*>(p.grad_scores) + plane * Cfg::kL * Cfg::kL;
   const int a0 = i0 + Cfg::kPadTop - (Cfg::kKh - 1) * Cfg::kDh;  // padded-grid row of the patch's first row
 
-  for (int idx = threadIdx.x; idx < Cfg::kCoutG * kK; idx += Cfg::kThreads) {
-    const int o = idx / kK;
-    w[idx] = load<T>(p.weight, (static_cast<long long>(group * Cfg::kCoutG + o) * Cfg::kCinG + icg) * kK + idx % kK);
+  if constexpr (kBand) {  // the flipped filter's band: row a, tap c is weight[Kh - 1 - a][Kw - 1 - c]
+    const unsigned short* filter = static_cast<const unsigned short*>(p.weight) + (static_cast<long long>(group) * Cfg::kCinG + icg) * kK;
+    build_band_table<Cfg::kThreads, Cfg::kKh, Band::kBandW, Band::kBandLo>(pairs, [&](int a, int d) -> unsigned short {
+      return d >= 0 && d % Cfg::kDw == 0 && d / Cfg::kDw < Cfg::kKw
+                 ? filter[(Cfg::kKh - 1 - a) * Cfg::kKw + Cfg::kKw - 1 - d / Cfg::kDw]
+                 : 0;
+    });
+  } else {
+    for (int idx = threadIdx.x; idx < Cfg::kCoutG * kK; idx += Cfg::kThreads) {
+      const int o = idx / kK;
+      w[idx] = load<T>(p.weight, (static_cast<long long>(group * Cfg::kCoutG + o) * Cfg::kCinG + icg) * kK + idx % kK);
+    }
   }
+  // The tile's dP source: the grad patch, and on the band path dP itself (both sweeps).
+  auto prepare_tile = [&](int j0) {
+    __syncthreads();  // the previous tile's patch and dP are no longer read (and the filters are written)
+    if constexpr (kBand) {
+      load_grad_patch16<Cfg>(p, b, group, a0, j0 - Band::kLead - Band::kOffset, patch16);
+      __syncthreads();
+      band_dp_tile<Cfg>(patch16, pairs, i0, j0, dp_tile);
+    } else {
+      load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
+    }
+    __syncthreads();
+  };
   float stat[kRuns];
 #pragma unroll
   for (int k = 0; k < kRuns; ++k) {
@@ -236,9 +400,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   for (int t = 0; t < kWAcc; ++t) wacc[t] = 0.0f;
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
-    __syncthreads();  // the previous tile's patch is no longer read (and the weights are written)
-    load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
-    __syncthreads();
+    prepare_tile(j0);
 #pragma unroll
     for (int k = 0; k < kRuns; ++k) {
       const int run = threadIdx.x + k * Cfg::kThreads;
@@ -247,7 +409,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       if (i >= Cfg::kL || j > i) continue;
       float prob[kRun], dp[kRun];
       load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-      transposed_conv_run<Cfg, kGh, kGp, kRun, kWeight>(w, patch, r, q0, prob, dp, wacc);
+      run_dp<Cfg, kWeight, kGh, kGp, kRun>(w, smem, dp_tile, r, q0, prob, dp, wacc);
 #pragma unroll
       for (int e = 0; e < kRun; ++e) {
         const bool valid = j + e <= i;  // dP of a future position may be anything: select, never multiply
@@ -281,9 +443,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   // round it to 8 bits of mantissa in bf16 before the subtraction.
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
-    __syncthreads();
-    load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
-    __syncthreads();
+    prepare_tile(j0);
 #pragma unroll
     for (int k = 0; k < kRuns; ++k) {
       const int run = threadIdx.x + k * Cfg::kThreads;
@@ -296,7 +456,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       if (j <= i) {
         float prob[kRun], dp[kRun], unused[1];
         load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-        transposed_conv_run<Cfg, kGh, kGp, kRun, false>(w, patch, r, q0, prob, dp, unused);
+        run_dp<Cfg, false, kGh, kGp, kRun>(w, smem, dp_tile, r, q0, prob, dp, unused);
 #pragma unroll
         for (int e = 0; e < kRun; ++e) {
           const bool valid = j + e <= i;

@@ -14,7 +14,7 @@
 // instruction bound the CUDA-core forward sits at (bench/results, mta notes).
 #pragma once
 
-#include "mma.cuh"
+#include "mta_band.cuh"
 #include "mta_norm.cuh"
 
 namespace attnjit {
@@ -69,34 +69,22 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
     }
   }
 
-  // The band as pairs: pairs[a][x] = (band value at x - kBandLo, at x - kBandLo + 1) of filter row a, where
-  // the band value at d is weight[a][d / dw] when d = c * dw for a tap c, else 0; lane (g, t) then finds
-  // its B fragment registers b[a][s] = rows k = 16s + (2t, 2t+1 | 2t+8, 2t+9) of column n = g at
-  // x = k - g * sw - offset + kBandLo (pairs start at any k, so a 32-bit table of pairs, not of values).
   unsigned* pairs = reinterpret_cast<unsigned*>(patch + kPatchH * kPitch);  // [kKh][kBandW]
   {
     const unsigned short* w = static_cast<const unsigned short*>(p.weight) + static_cast<long long>(oc) * Cfg::kKh * Cfg::kKw;
-    auto value = [&](int a, int d) -> unsigned short {
+    build_band_table<Cfg::kThreads, Cfg::kKh, kBandW, kBandLo>(pairs, [&](int a, int d) -> unsigned short {
       return d >= 0 && d % Cfg::kDw == 0 && d / Cfg::kDw < Cfg::kKw ? w[a * Cfg::kKw + d / Cfg::kDw] : 0;
-    };
-    for (int idx = threadIdx.x; idx < Cfg::kKh * kBandW; idx += Cfg::kThreads) {
-      const int a = idx / kBandW, d = idx % kBandW - kBandLo;
-      pairs[idx] = pack_pair(value(a, d), value(a, d + 1));
-    }
+    });
   }
   const float bias = Cfg::kHasBias ? load<T>(p.bias, oc) : 0.0f;
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
   T* stage = reinterpret_cast<T*>(pairs + (Cfg::kKh * kBandW + 3) / 4 * 4) + warp * 16 * kStagePitch;  // [16][kStagePitch]
-  unsigned band[Cfg::kKh][kKSteps][2];
+  BandFragment band[Cfg::kKh][kKSteps];  // built once per block: the band is the same for every warp tile
 #pragma unroll
   for (int a = 0; a < Cfg::kKh; ++a) {
 #pragma unroll
-    for (int s = 0; s < kKSteps; ++s) {
-      const unsigned* row = pairs + a * kBandW + 16 * s + 2 * t - g * Cfg::kSw - kOffset + kBandLo;
-      band[a][s][0] = row[0];
-      band[a][s][1] = row[8];
-    }
+    for (int s = 0; s < kKSteps; ++s) band[a][s] = band_fragment<Cfg::kSw, kOffset, kBandLo, kBandW>(pairs, a, s);
   }
 
   for (int wt = warp; wt < kWarpTiles; wt += kWarps) {
@@ -106,26 +94,10 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
 #pragma unroll
     for (int n = 0; n < kNTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = bias;
     if (oj0 + wj <= last_row) {  // else every output of the warp tile is in the future
-      // ldmatrix.x4 from strip u: lanes 0-15 give rows 0-15 of strip u, lanes 16-31 of strip u + 1, which is
-      // the A fragment of every (n-tile n, k-step s) with sw * n + 2s = u, in the registers mma.sync takes
-      // (fragments assembled from two loads' halves cost 4 moves per mma). n-tiles wholly in the future are
-      // computed too and masked at the store: a branch per n-tile cost more than the few diagonal tiles.
-      const unsigned short* rows = reinterpret_cast<const unsigned short*>(patch) +
-                                   ((wi + (lane & 15)) * Cfg::kSh) * kPitch + wj * Cfg::kSw + (lane >> 4) * 8;
-#pragma unroll
-      for (int a = 0; a < Cfg::kKh; ++a) {
-#pragma unroll
-        for (int u = 0; u <= Cfg::kSw * (kNTiles - 1) + 2 * (kKSteps - 1); ++u) {
-          if (!mta_band_reads_strip(u, Cfg::kSw, kNTiles, kKSteps)) continue;
-          unsigned a_frag[4];
-          ldmatrix_x4<false>(a_frag, rows + a * Cfg::kDh * kPitch + 8 * u);
-#pragma unroll
-          for (int s = 0; s < kKSteps; ++s) {
-            const int n = (u - 2 * s) / Cfg::kSw;
-            if (u - 2 * s >= 0 && (u - 2 * s) % Cfg::kSw == 0 && n < kNTiles) Mma16816<T>::run(acc[n], a_frag, band[a][s]);
-          }
-        }
-      }
+      // n-tiles wholly in the future are computed too and masked at the store: a branch per n-tile cost more
+      // than the few diagonal tiles.
+      band_warp_tile<T, Cfg::kKh, Cfg::kSh, Cfg::kDh, Cfg::kSw, kNTiles, kKSteps, kPitch>(
+          acc, patch, wi, wj, [&](int a, int s) -> const BandFragment& { return band[a][s]; });
     }
     // c[0..1]: output row g, columns 2t, 2t + 1 of the n-tile; c[2..3]: row g + 8. Masked (only warp tiles
     // that reach past the diagonal test), written to the warp's rows of shared memory, then to the output as

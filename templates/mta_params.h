@@ -123,10 +123,13 @@ ATTNJIT_HD constexpr int mta_band_ksteps(int kw, int sw, int dw, int pad_left) {
 }
 // n-tiles of 8 output columns per warp tile (a warp tile is 16 rows of up to 64 columns).
 ATTNJIT_HD constexpr int mta_band_ntiles(int tile_j) { return tile_j / 8 < 8 ? tile_j / 8 : 8; }
-// 8-column strips of the patch one warp tile reads: A fragments of n-tile n and k-step s cover strips
-// sw * n + 2s and the next.
+// 8-column strips of the patch a warp tile of `ntiles` n-tiles reads: A fragments of n-tile n and k-step s
+// cover strips sw * n + 2s and the next.
+ATTNJIT_HD constexpr int mta_band_strips_of(int ntiles, int kw, int sw, int dw, int pad_left) {
+  return sw * (ntiles - 1) + 2 * mta_band_ksteps(kw, sw, dw, pad_left);
+}
 ATTNJIT_HD constexpr int mta_band_strips(int tile_j, int kw, int sw, int dw, int pad_left) {
-  return sw * (mta_band_ntiles(tile_j) - 1) + 2 * mta_band_ksteps(kw, sw, dw, pad_left);
+  return mta_band_strips_of(mta_band_ntiles(tile_j), kw, sw, dw, pad_left);
 }
 // Whether some (n-tile n, k-step s) of a warp tile starts its A fragment at strip u = sw * n + 2s.
 ATTNJIT_HD constexpr bool mta_band_reads_strip(int u, int sw, int ntiles, int ksteps) {
@@ -137,8 +140,11 @@ ATTNJIT_HD constexpr bool mta_band_reads_strip(int u, int sw, int ntiles, int ks
 }
 // The patch: rows as mta_patch_extent, columns to the last warp tile's last strip; the row pitch is an
 // odd number of 16-byte groups, so the 8 row addresses of an ldmatrix fall in distinct banks.
+ATTNJIT_HD constexpr int mta_band_patch_w_of(int tile_j, int ntiles, int kw, int sw, int dw, int pad_left) {
+  return 8 * (sw * (tile_j / 8 - ntiles) + mta_band_strips_of(ntiles, kw, sw, dw, pad_left));
+}
 ATTNJIT_HD constexpr int mta_band_patch_w(int tile_j, int kw, int sw, int dw, int pad_left) {
-  return 8 * (sw * (tile_j / 8 - mta_band_ntiles(tile_j)) + mta_band_strips(tile_j, kw, sw, dw, pad_left));
+  return mta_band_patch_w_of(tile_j, mta_band_ntiles(tile_j), kw, sw, dw, pad_left);
 }
 ATTNJIT_HD constexpr int mta_band_pitch(int patch_w) { return (patch_w / 8) % 2 == 0 ? patch_w + 8 : patch_w; }
 // The band's table of value pairs per filter row (see mta_forward_band): entries for d from -kBandLo (the
@@ -184,6 +190,48 @@ ATTNJIT_HD constexpr MtaForwardPath mta_forward_path_of(int elem_bytes, int cin_
     return MtaForwardPath::depthwise_band_mma;
   }
   return MtaForwardPath::cuda_cores;
+}
+// The input gradient's dP on tensor cores (mta_backward_input with a depthwise filter, f16/bf16, stride 1):
+// dP is the correlation of the grad patch (grad_out, causal, zero-padded) with the flipped filter, which is
+// the forward's band product with sw = sh = 1 and the tap lead (kw - 1) * dw - pad_left in place of
+// pad_left: the patch's first column is tile column j0 - lead. The grad patch is then a 16-bit copy of
+// grad_out starting on a 16-byte column (offset = mta_band_offset(lead)).
+ATTNJIT_HD constexpr int mta_backward_band_lead(int kw, int dw, int pad_left) { return (kw - 1) * dw - pad_left; }
+// Warp tiles are 16 rows x 8 * ntiles columns: the widest (fewest ldmatrix per output) that still gives
+// every warp one.
+ATTNJIT_HD constexpr int mta_backward_band_ntiles(int tile_i, int tile_j, int warps) {
+  for (int n = 8; n > 1; n /= 2) {
+    if ((tile_j / 8) % n == 0 && (tile_i / 16) * (tile_j / (8 * n)) >= warps) return n;
+  }
+  return 1;
+}
+// dP of the tile goes through shared memory as floats, rows tile_j + 8 apart: the fragments' 8-byte stores
+// (rows g, columns 2t) of a half-warp then fall in distinct banks when tile_j is a multiple of 32.
+ATTNJIT_HD constexpr int mta_backward_band_dp_pitch(int tile_j) { return tile_j + 8; }
+// Shared memory, in bytes: the grad patch in T (whose space then holds the block's weight-gradient sums,
+// warps * taps floats), the band table, dP of the tile, the per-run partials and the rows' totals.
+ATTNJIT_HD constexpr int mta_backward_band_smem_bytes(int kh, int kw, int dh, int dw, int pad_left, int tile_i,
+                                                      int tile_j, int warps) {
+  const int lead = mta_backward_band_lead(kw, dw, pad_left);
+  const int patch_w = mta_band_patch_w_of(tile_j, mta_backward_band_ntiles(tile_i, tile_j, warps), kw, 1, dw, lead);
+  const int patch = 2 * mta_grad_patch_extent(tile_i, kh, dh) * mta_band_pitch(patch_w);
+  const int sums = mta_fuses_weight_grad(1, kh, kw) ? 4 * warps * kh * kw : 0;
+  return (mta_max(patch, sums) + 15) / 16 * 16 + (4 * kh * mta_band_table_w(kw, 1, dw, lead) + 15) / 16 * 16 +
+         4 * tile_i * mta_backward_band_dp_pitch(tile_j) + 4 * tile_i * (tile_j / mta_backward_input_run(tile_j)) +
+         4 * 2 * tile_i;
+}
+// The decision, the same on the host and in the kernel: 16-bit storage, one output channel per group (the
+// band is one filter), stride 1 on both axes (grad_out is the padded grid, no scatter), 16-byte grad_out
+// rows, a lead of at least 0, whole 16-row warp tiles over tiles of 32-column multiples, a band of at
+// most two k-steps and shared memory in bounds.
+ATTNJIT_HD constexpr bool mta_backward_input_uses_band(int elem_bytes, int cout_per_group, int kh, int kw, int sh,
+                                                       int sw, int dh, int dw, int pad_left, int out_w, int tile_i,
+                                                       int tile_j, int warps) {
+  return elem_bytes == 2 && cout_per_group == 1 && sh == 1 && sw == 1 && (out_w * 2) % 16 == 0 &&
+         mta_backward_band_lead(kw, dw, pad_left) >= 0 && tile_i % 16 == 0 && tile_j % 32 == 0 &&
+         mta_band_ksteps(kw, 1, dw, mta_backward_band_lead(kw, dw, pad_left)) <= 2 &&
+         kh * mta_band_ksteps(kw, 1, dw, mta_backward_band_lead(kw, dw, pad_left)) <= 16 &&
+         mta_backward_band_smem_bytes(kh, kw, dh, dw, pad_left, tile_i, tile_j, warps) <= kMtaMmaSmemLimit;
 }
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
   return mta_max(patch_h * patch_pitch, warps * (kh * kw + 1));

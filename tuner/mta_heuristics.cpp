@@ -78,6 +78,16 @@ std::optional<TileConfig> band_forward_config(const MtaProblem& p) {
   return t;
 }
 
+// Depthwise f16/bf16 at stride 1 computes the input gradient's dP on tensor cores
+// (mta_backward_input_uses_band): strips of 32 rows swept 64 columns at a time by 4 warps (four warp tiles
+// of 16 x 32; 512 runs of 4, four per thread), the strip shrinking with L; none when the problem does not
+// qualify.
+std::optional<TileConfig> band_backward_input_config(const MtaProblem& p) {
+  const TileConfig t{std::min(32, next_pow2(p.length)), std::min(64, next_pow2(p.length)), 4, 0};
+  if (!mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, p, t))) return std::nullopt;
+  return t;
+}
+
 }  // namespace
 
 // Warps for a block of `items` (what a thread takes at a time: a run of up to 4 outputs in the forward and
@@ -118,6 +128,7 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   // group's output channels does not fit the budget.
   c.backward_input = {std::min(16, next_pow2(p.length)), std::min(kMaxSweep, next_pow2(p.length)), 0, 0};
   fit(c.backward_input, KernelKind::mta_backward_input, p, [](const TileConfig& t) { return heuristic_warps(runs_of(t)); });
+  if (auto band = band_backward_input_config(p)) c.backward_input = *band;
 
   c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
   fit(c.backward_weight, KernelKind::mta_backward_weight, p,

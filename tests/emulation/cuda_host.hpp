@@ -35,6 +35,11 @@ inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z,
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
 };
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+struct alignas(8) float2 {
+  float x, y;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
 struct Dim3 {
   unsigned x = 0, y = 0, z = 0;
 };

@@ -82,9 +82,10 @@ void expect(const char* what, DType dtype, const std::vector<double>& got, const
 }
 
 // Forward under Fwd's tiles, then (when Input is not void) the backward: the input gradient under Input's
-// tiles, the weight-gradient partials under Weight's when the problem does not fuse them, the reduction.
+// tiles (its dP on tensor cores or not, as input_band says), the weight-gradient partials under Weight's
+// when the problem does not fuse them, the reduction.
 template <class Fwd, class Input = void, class Weight = Input>
-void check(MtaForwardPath expected_path) {
+void check(MtaForwardPath expected_path, bool input_band = false) {
   using T = typename Fwd::T;
   const MtaProblem p = Fwd::problem();
   const KernelSpec forward = mta_kernel_spec(KernelKind::mta_forward, p, Fwd::config());
@@ -125,6 +126,7 @@ void check(MtaForwardPath expected_path) {
     configs.backward_input = Input::config();
     configs.backward_weight = Weight::config();
     const MtaKernelSpecs specs = mta_kernel_specs(p, configs);
+    REQUIRE(mta_backward_input_on_tensor_cores(specs.backward_input) == input_band);
     std::vector<float> workspace(mta_workspace_bytes(p, configs) / 4);
     std::memset(workspace.data(), 0xFF, workspace.size() * 4);
     std::vector<T> grad_scores = poisoned<T>(n_scores), grad_weight = poisoned<T>(n_weight),
@@ -184,7 +186,7 @@ TEST_SUITE("mta_emulated") {
   TEST_CASE("depthwise band forward, f16 6 x 11 with causal query padding (the paper's layer), 64-column warp tiles") {
     using P = ShapedCfg<f16_t, S::softmax, Shape{48, 2, 2, 2, 6, 11, 1, 1, 1, 1, 5, 0, 5, 5, true}>;
     static_assert(kGradPatchPacked<P>);
-    check<P::With<16, 64, 1, 1>, P::With<16, 32, 2>>(Path::depthwise_band_mma);
+    check<P::With<16, 64, 1, 1>, P::With<16, 16, 2>>(Path::depthwise_band_mma);
   }
   TEST_CASE("depthwise band forward, bf16 K7, 128-column tiles: two warp tiles per warp, a partial last tile") {
     using P = MtaCfg<bf16_t, S::softmax, 136, 1, 1, 1, 7, 1, 3, 3, 3, false>;
@@ -193,6 +195,30 @@ TEST_SUITE("mta_emulated") {
   TEST_CASE("depthwise band forward, sparsemax bf16, stride 2 and dilation 2, two outputs per input channel, odd L") {
     using P = ShapedCfg<bf16_t, S::sparsemax, Shape{37, 2, 4, 2, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, false}>;
     check<P::With<16, 16, 1, 1>>(Path::depthwise_band_mma);
+  }
+  // The input gradient's dP on tensor cores (mta_backward_input_uses_band): the flipped filter's band on a
+  // 16-bit grad patch, dP through shared memory, the fused weight gradient from the 16-bit patch. Partial
+  // strips and tiles, warp tiles of 16, 32 and 64 columns, leads (taps left of the diagonal) of 0, 2, 5 and
+  // 6, a weight gradient of its own, sparsemax with dilation on both axes.
+  TEST_CASE("band input gradient, bf16 K5 symmetric padding: 16 x 16 warp tiles, a partial strip and tile") {
+    using P = MtaCfg<bf16_t, S::softmax, 40, 2, 2, 2, 5, 1, 2, 2, 2, true>;
+    check<P::With<32, 32, 2, 1>, P::With<32, 32, 4>>(Path::depthwise_band_mma, true);
+  }
+  TEST_CASE("band input gradient, f16 6 x 11 with causal query padding (the paper's layer), 16 x 32 warp tiles") {
+    using P = ShapedCfg<f16_t, S::softmax, Shape{48, 2, 2, 2, 6, 11, 1, 1, 1, 1, 5, 0, 5, 5, true}>;
+    check<P::With<16, 64, 1, 1>, P::With<16, 32, 1>>(Path::depthwise_band_mma, true);
+  }
+  TEST_CASE("band input gradient, sparsemax bf16, dilation 2 x 2, bias, 16 x 64 warp tiles over two strips") {
+    using P = ShapedCfg<bf16_t, S::sparsemax, Shape{64, 2, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true}>;
+    check<P::With<16, 16, 1, 1>, P::With<32, 64, 2>>(Path::depthwise_band_mma, true);
+  }
+  TEST_CASE("band input gradient, bf16 K3 causal key padding (lead 0), one input channel per group of two") {
+    using P = ShapedCfg<bf16_t, S::softmax, Shape{40, 4, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, false}>;
+    check<P::With<8, 8, 1, 1>, P::With<16, 32, 2>>(Path::cuda_cores, true);
+  }
+  TEST_CASE("band input gradient, bf16 7 x 11 (77 taps: the weight gradient in a kernel of its own)") {
+    using P = ShapedCfg<bf16_t, S::softmax, Shape{48, 1, 1, 1, 7, 11, 1, 1, 1, 1, 3, 3, 5, 5, false}>;
+    check<P::With<16, 64, 1, 1>, P::With<16, 32, 2>, P::With<8, 16, 2>>(Path::depthwise_band_mma, true);
   }
 }
 
