@@ -123,12 +123,37 @@ __device__ __forceinline__ void load_pack(const T* p, float (&out)[kN]) {
   for (int e = 0; e < kN; ++e) out[e] = to_float(pack.v[e]);
 }
 
+// 16-bit packs are assembled as 32-bit words and stored as one 4-, 8- or 16-byte vector: stored as a Pack of
+// 16-bit structs, the compiler split them into one 2-byte store per element (the input gradient's
+// grad_scores and the upper-triangle zeros went out 2 bytes per instruction, 4x the L2 store sectors,
+// bench/results/2026-11-23_H100_fff5507).
 template <class T, int kN>
 __device__ __forceinline__ void store_pack(T* p, const float (&in)[kN]) {
-  Pack<T, kN> pack;
+  if constexpr (sizeof(T) == 2 && (kN == 2 || kN == 4 || kN == 8)) {
+    unsigned w[kN / 2];
 #pragma unroll
-  for (int e = 0; e < kN; ++e) pack.v[e] = from_float<T>(in[e]);
-  *reinterpret_cast<Pack<T, kN>*>(p) = pack;
+    for (int e = 0; e < kN / 2; ++e) w[e] = pack_floats<T>(in[2 * e], in[2 * e + 1]);
+    if constexpr (kN == 2) {
+      *reinterpret_cast<unsigned*>(p) = w[0];
+    } else if constexpr (kN == 4) {
+#ifdef ATTNJIT_HOST_EMULATION
+      *reinterpret_cast<uint2*>(p) = make_uint2(w[0], w[1]);
+#else
+      asm volatile("st.v2.b32 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
+#endif
+    } else {
+#ifdef ATTNJIT_HOST_EMULATION
+      *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+#else
+      asm volatile("st.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
+#endif
+    }
+  } else {
+    Pack<T, kN> pack;
+#pragma unroll
+    for (int e = 0; e < kN; ++e) pack.v[e] = from_float<T>(in[e]);
+    *reinterpret_cast<Pack<T, kN>*>(p) = pack;
+  }
 }
 // Writes kRun consecutive values of one row (a run), as one vector store when the row length lets every run
 // start aligned (kOutW a multiple of kRun), else element by element up to the row's end.

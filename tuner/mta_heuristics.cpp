@@ -79,11 +79,15 @@ std::optional<TileConfig> band_forward_config(const MtaProblem& p) {
 }
 
 // Depthwise f16/bf16 at stride 1 computes the input gradient's dP on tensor cores
-// (mta_backward_input_uses_band): strips of 32 rows swept 64 columns at a time by 4 warps (four warp tiles
-// of 16 x 32; 512 runs of 4, four per thread), the strip shrinking with L; none when the problem does not
-// qualify.
+// (mta_backward_input_uses_band): strips of 16 rows swept 64 columns at a time, 8 warps (a run of 4
+// positions each) up to 32 taps, else 4 (two runs each: the fused weight gradient's accumulators, one per
+// tap, limit the warps an SM holds). Tuned on the H100 (bench/results/2026-11-23_H100_fff5507, tune.txt):
+// 16 x 64 x 8 won K3, K5, L=8192 and fp16 by 3-7% over 16 x 64 x 4, which won K7 and 6x11 (by 22% over 8
+// warps on K7); strips of 32 rows ran 1.2-1.4x slower (168 registers, 3 blocks of 4 warps per SM). None
+// when the problem does not qualify.
 std::optional<TileConfig> band_backward_input_config(const MtaProblem& p) {
-  const TileConfig t{std::min(32, next_pow2(p.length)), std::min(64, next_pow2(p.length)), 4, 0};
+  const int warps = p.kernel_h * p.kernel_w <= 32 ? 8 : 4;
+  const TileConfig t{std::min(16, next_pow2(p.length)), std::min(64, next_pow2(p.length)), warps, 0};
   if (!mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, p, t))) return std::nullopt;
   return t;
 }

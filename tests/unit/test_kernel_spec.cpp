@@ -331,8 +331,8 @@ TEST_CASE("mta_workspace_bytes = 4 * B * strips * C_out * (C_in/g*Kh*Kw + 1); st
   CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 7 * 8 * (2 * 3 * 3 + 1));
   c.backward_input.tile_i = 100;  // 1 strip
   CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 1 * 8 * (2 * 3 * 3 + 1));
-  const MtaProblem a = bf16_softmax_5x5();  // heuristic strip of 32 rows over 1024 (dP on tensor cores): 32 strips
-  CHECK(mta_workspace_bytes(a, mta_heuristic_configs(a)) == 4u * 2 * 32 * 16 * (1 * 5 * 5 + 1));
+  const MtaProblem a = bf16_softmax_5x5();  // heuristic strip of 16 rows over 1024: 64 strips
+  CHECK(mta_workspace_bytes(a, mta_heuristic_configs(a)) == 4u * 2 * 64 * 16 * (1 * 5 * 5 + 1));
 
   // 9 output channels per group x 3 x 3 = 81 taps > 72: a separate weight kernel, strips of out_h.
   MtaProblem wide = grouped_strided();
@@ -405,20 +405,26 @@ TEST_CASE("heuristics: depthwise f16/bf16 runs the forward on tensor cores (the 
 TEST_CASE("heuristics: depthwise f16/bf16 at stride 1 computes the input gradient's dP on tensor cores") {
   MtaProblem dw = bf16_softmax_5x5();
   const MtaConfigs c = mta_heuristic_configs(dw);
-  CHECK((c.backward_input == TileConfig{32, 64, 4, 0}));
+  CHECK((c.backward_input == TileConfig{16, 64, 8, 0}));  // 25 taps: 8 warps
   const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_input, dw, c.backward_input);
   CHECK(mta_backward_input_on_tensor_cores(spec));
   // K5, pad 2: the taps reach 4 - 2 = 2 columns left of dP's column (the lead); the patch starts at a
-  // multiple of 8 columns, the first tap 6 into it. Four warps over 32 x 64: warp tiles of 16 x 32 (4 n-tiles),
-  // the patch 8 * (4 + 3 + 4) = 88 columns (odd in 16-byte groups), 36 rows; the weight sums (4 warps x 25
-  // floats) fit in its 6336 bytes; the table 5 x (32 + 7 + 6) pairs rounded to 16 bytes; dP 32 x (64 + 8)
-  // floats; 32 x 16 run partials; 2 x 32 row totals.
+  // multiple of 8 columns, the first tap 6 into it. Eight warps over 16 x 64: warp tiles of 16 x 8 (1 n-tile),
+  // the patch 8 * (7 + 0 + 4) = 88 columns (odd in 16-byte groups), 20 rows; the weight sums (8 warps x 25
+  // floats) fit in its 3520 bytes; the table 5 x (32 + 7 + 6) pairs rounded to 16 bytes; dP 16 x (64 + 8)
+  // floats; 16 x 16 run partials; 2 x 16 row totals.
   CHECK(mta_backward_band_lead(5, 1, 2) == 2);
+  CHECK(mta_backward_band_ntiles(16, 64, 8) == 1);
   CHECK(mta_backward_band_ntiles(32, 64, 4) == 4);
   CHECK(mta_backward_band_ntiles(16, 64, 4) == 2);
   CHECK(mta_backward_band_ntiles(64, 64, 4) == 8);
+  CHECK(mta_band_patch_w_of(64, 1, 5, 1, 1, 2) == 88);
   CHECK(mta_band_patch_w_of(64, 4, 5, 1, 1, 2) == 88);
-  CHECK(launch_shape(spec, dw).smem_bytes == 2u * 36 * 88 + 912u + 4u * 32 * 72 + 4u * 32 * 16 + 4u * 2 * 32);
+  CHECK(launch_shape(spec, dw).smem_bytes == 2u * 20 * 88 + 912u + 4u * 16 * 72 + 4u * 16 * 16 + 4u * 2 * 16);
+  MtaProblem k7 = dw;  // 49 taps: 4 warps
+  k7.kernel_h = k7.kernel_w = 7;
+  k7.padding = Padding::symmetric(3);
+  CHECK((mta_heuristic_configs(k7).backward_input == TileConfig{16, 64, 4, 0}));
   // Not on tensor cores: f32, stride 2, two output channels per group (the band is one filter), causal
   // key padding past the taps (a negative lead: the patch would start right of dP's column).
   MtaProblem p = dw;
