@@ -123,31 +123,29 @@ __device__ __forceinline__ void load_pack(const T* p, float (&out)[kN]) {
   for (int e = 0; e < kN; ++e) out[e] = to_float(pack.v[e]);
 }
 
-// 16-bit packs are assembled as 32-bit words and stored as one 4-, 8- or 16-byte vector: stored as a Pack of
-// 16-bit structs, the compiler split them into one 2-byte store per element (the input gradient's
-// grad_scores and the upper-triangle zeros went out 2 bytes per instruction, 4x the L2 store sectors,
-// bench/results/2026-11-23_H100_fff5507).
+// Writes a pack of kN values to the kernel's output in global memory (never read back by the kernel).
+// 16-bit packs are assembled as 32-bit words and stored by one st.global of 4, 8 or 16 bytes: as a Pack of
+// 16-bit structs, or as a uint2 built from the words, NVRTC and nvcc split the store into 2- or 4-byte
+// stores inside the kernels (the input gradient's grad_scores went out 2 bytes per instruction, 4x the L2
+// store sectors, bench/results/2026-11-23_H100_fff5507). No "memory" clobber: nothing in the kernel reads
+// the output, so loads may still be scheduled across the store.
 template <class T, int kN>
 __device__ __forceinline__ void store_pack(T* p, const float (&in)[kN]) {
   if constexpr (sizeof(T) == 2 && (kN == 2 || kN == 4 || kN == 8)) {
     unsigned w[kN / 2];
 #pragma unroll
     for (int e = 0; e < kN / 2; ++e) w[e] = pack_floats<T>(in[2 * e], in[2 * e + 1]);
+#ifdef ATTNJIT_HOST_EMULATION
+    for (int e = 0; e < kN / 2; ++e) reinterpret_cast<unsigned*>(p)[e] = w[e];
+#else
     if constexpr (kN == 2) {
-      *reinterpret_cast<unsigned*>(p) = w[0];
+      asm volatile("st.global.b32 [%0], %1;" ::"l"(p), "r"(w[0]));
     } else if constexpr (kN == 4) {
-#ifdef ATTNJIT_HOST_EMULATION
-      *reinterpret_cast<uint2*>(p) = make_uint2(w[0], w[1]);
-#else
-      asm volatile("st.v2.b32 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
-#endif
+      asm volatile("st.global.v2.b32 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]));
     } else {
-#ifdef ATTNJIT_HOST_EMULATION
-      *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
-#else
-      asm volatile("st.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
-#endif
+      asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]));
     }
+#endif
   } else {
     Pack<T, kN> pack;
 #pragma unroll

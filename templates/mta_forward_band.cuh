@@ -64,8 +64,7 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
   if constexpr (kLoadW < kPatchW) {
     constexpr int kZeroPacks = (kPatchW - kLoadW) / 8;
     for (int idx = threadIdx.x; idx < kPatchH * kZeroPacks; idx += Cfg::kThreads) {
-      const float zeros[8] = {};
-      store_pack<T, 8>(patch + (idx / kZeroPacks) * kPitch + kLoadW + (idx % kZeroPacks) * 8, zeros);
+      *reinterpret_cast<uint4*>(patch + (idx / kZeroPacks) * kPitch + kLoadW + (idx % kZeroPacks) * 8) = make_uint4(0, 0, 0, 0);
     }
   }
 

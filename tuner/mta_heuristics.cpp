@@ -78,17 +78,20 @@ std::optional<TileConfig> band_forward_config(const MtaProblem& p) {
   return t;
 }
 
-// Depthwise f16/bf16 at stride 1 computes the input gradient's dP on tensor cores
-// (mta_backward_input_uses_band): strips of 16 rows swept 64 columns at a time, 8 warps (a run of 4
-// positions each) up to 32 taps, else 4 (two runs each: the fused weight gradient's accumulators, one per
-// tap, limit the warps an SM holds). Tuned on the H100 (bench/results/2026-11-23_H100_fff5507, tune.txt):
-// 16 x 64 x 8 won K3, K5, L=8192 and fp16 by 3-7% over 16 x 64 x 4, which won K7 and 6x11 (by 22% over 8
-// warps on K7); strips of 32 rows ran 1.2-1.4x slower (168 registers, 3 blocks of 4 warps per SM). None
-// when the problem does not qualify.
-std::optional<TileConfig> band_backward_input_config(const MtaProblem& p) {
-  const int warps = p.kernel_h * p.kernel_w <= 32 ? 8 : 4;
-  const TileConfig t{std::min(16, next_pow2(p.length)), std::min(64, next_pow2(p.length)), warps, 0};
-  if (!mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, p, t))) return std::nullopt;
+// The input gradient of 16-bit depthwise convolutions (one output channel per group), from tuning the
+// benchmark shapes on the H100 (bench/results/2026-11-23_H100_19aadcd, tune.txt): up to 32 taps, strips of
+// 8 rows swept 128 columns at a time by 8 warps, dP on CUDA cores (K3 461 us and K5 628 us, against 575 and
+// 814 for the best band configs); more taps, dP on tensor cores (mta_backward_input_uses_band) in strips of
+// 16 rows swept 64 columns at a time by 4 warps (K7 971 us and the paper's 6x11 2194 us, against 1081 and
+// 2218 on CUDA cores). Strips of 32 rows ran 1.2-1.4x slower either way. None for other problems, or where
+// the config does not fit (L below 16 or the band's conditions).
+std::optional<TileConfig> depthwise_backward_input_config(const MtaProblem& p) {
+  if (size_of(p.dtype) != 2 || p.out_channels != p.groups) return std::nullopt;
+  const bool band = p.kernel_h * p.kernel_w > 32;
+  const TileConfig t = band ? TileConfig{std::min(16, next_pow2(p.length)), std::min(64, next_pow2(p.length)), 4, 0}
+                            : TileConfig{std::min(8, next_pow2(p.length)), std::min(128, next_pow2(p.length)), 8, 0};
+  const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_input, p, t);
+  if (mta_backward_input_on_tensor_cores(spec) != band || launch_shape(spec, p).smem_bytes > kSmemBudget) return std::nullopt;
   return t;
 }
 
@@ -132,7 +135,7 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   // group's output channels does not fit the budget.
   c.backward_input = {std::min(16, next_pow2(p.length)), std::min(kMaxSweep, next_pow2(p.length)), 0, 0};
   fit(c.backward_input, KernelKind::mta_backward_input, p, [](const TileConfig& t) { return heuristic_warps(runs_of(t)); });
-  if (auto band = band_backward_input_config(p)) c.backward_input = *band;
+  if (auto dw = depthwise_backward_input_config(p)) c.backward_input = *dw;
 
   c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
   fit(c.backward_weight, KernelKind::mta_backward_weight, p,

@@ -142,21 +142,21 @@ inline std::vector<MtaCase> mta_grid() {
   band.bias = Bias::present;
   band.dtype = DType::f16;
   cases.push_back({"tensor cores: depthwise band, strided and dilated key axis, f16", band});
-  // Depthwise f16/bf16 at stride 1 computes the input gradient's dP on tensor cores too
-  // (mta_backward_input_uses_band): dilation on both axes, the taps 6 columns left of the diagonal, a
-  // partial last strip and tile (264 = 8 x 32 + 8), sparsemax with bias.
+  // Depthwise f16/bf16 at stride 1 with more than 32 taps computes the input gradient's dP on tensor cores
+  // too (mta_backward_input_uses_band): 5x7 taps dilated on both axes, the taps 6 columns left of the
+  // diagonal, a partial last strip and tile (264 = 16 x 16 + 8), sparsemax with bias.
   MtaProblem band_input;
   band_input.batch = 2;
   band_input.in_channels = band_input.out_channels = band_input.groups = 3;
   band_input.length = 264;
-  band_input.kernel_h = 3;
+  band_input.kernel_h = 5;
   band_input.kernel_w = 7;
   band_input.dilation_h = band_input.dilation_w = 2;
-  band_input.padding = {4, 0, 6, 6};
+  band_input.padding = {8, 0, 6, 6};
   band_input.bias = Bias::present;
   band_input.norm = Norm::sparsemax;
   band_input.dtype = DType::bf16;
-  cases.push_back({"tensor cores: band input gradient, dilated 3x7, causal query padding, bf16 sparsemax", band_input});
+  cases.push_back({"tensor cores: band input gradient, dilated 5x7, causal query padding, bf16 sparsemax", band_input});
   return cases;
 }
 

@@ -331,8 +331,8 @@ TEST_CASE("mta_workspace_bytes = 4 * B * strips * C_out * (C_in/g*Kh*Kw + 1); st
   CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 7 * 8 * (2 * 3 * 3 + 1));
   c.backward_input.tile_i = 100;  // 1 strip
   CHECK(mta_workspace_bytes(p, c) == 4u * 3 * 1 * 8 * (2 * 3 * 3 + 1));
-  const MtaProblem a = bf16_softmax_5x5();  // heuristic strip of 16 rows over 1024: 64 strips
-  CHECK(mta_workspace_bytes(a, mta_heuristic_configs(a)) == 4u * 2 * 64 * 16 * (1 * 5 * 5 + 1));
+  const MtaProblem a = bf16_softmax_5x5();  // heuristic strip of 8 rows over 1024: 128 strips
+  CHECK(mta_workspace_bytes(a, mta_heuristic_configs(a)) == 4u * 2 * 128 * 16 * (1 * 5 * 5 + 1));
 
   // 9 output channels per group x 3 x 3 = 81 taps > 72: a separate weight kernel, strips of out_h.
   MtaProblem wide = grouped_strided();
@@ -402,43 +402,47 @@ TEST_CASE("heuristics: depthwise f16/bf16 runs the forward on tensor cores (the 
         MtaForwardPath::cuda_cores);
 }
 
-TEST_CASE("heuristics: depthwise f16/bf16 at stride 1 computes the input gradient's dP on tensor cores") {
+TEST_CASE("heuristics: depthwise f16/bf16 at stride 1 computes the input gradient's dP on tensor cores past 32 taps") {
   MtaProblem dw = bf16_softmax_5x5();
+  CHECK((mta_heuristic_configs(dw).backward_input == TileConfig{8, 128, 8, 0}));  // 25 taps: CUDA cores
+  CHECK_FALSE(mta_backward_input_on_tensor_cores(
+      mta_kernel_spec(KernelKind::mta_backward_input, dw, mta_heuristic_configs(dw).backward_input)));
+  dw.kernel_h = dw.kernel_w = 7;  // 49 taps: the band path
+  dw.padding = Padding::symmetric(3);
   const MtaConfigs c = mta_heuristic_configs(dw);
-  CHECK((c.backward_input == TileConfig{16, 64, 8, 0}));  // 25 taps: 8 warps
+  CHECK((c.backward_input == TileConfig{16, 64, 4, 0}));
   const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_input, dw, c.backward_input);
   CHECK(mta_backward_input_on_tensor_cores(spec));
-  // K5, pad 2: the taps reach 4 - 2 = 2 columns left of dP's column (the lead); the patch starts at a
-  // multiple of 8 columns, the first tap 6 into it. Eight warps over 16 x 64: warp tiles of 16 x 8 (1 n-tile),
-  // the patch 8 * (7 + 0 + 4) = 88 columns (odd in 16-byte groups), 20 rows; the weight sums (8 warps x 25
-  // floats) fit in its 3520 bytes; the table 5 x (32 + 7 + 6) pairs rounded to 16 bytes; dP 16 x (64 + 8)
-  // floats; 16 x 16 run partials; 2 x 16 row totals.
-  CHECK(mta_backward_band_lead(5, 1, 2) == 2);
+  // K7, pad 3: the taps reach 6 - 3 = 3 columns left of dP's column (the lead); the patch starts at a
+  // multiple of 8 columns, the first tap 5 into it: 5 + 7 + 6 + 1 = 19 columns per n-tile, two k-steps.
+  // Four warps over 16 x 64: warp tiles of 16 x 16 (2 n-tiles), the patch 8 * (6 + 1 + 4) = 88 columns
+  // (odd in 16-byte groups), 22 rows; the weight sums (4 warps x 49 floats) fit in its 3872 bytes; the
+  // table 7 x (32 + 7 + 5) pairs rounded to 16 bytes; dP 16 x (64 + 8) floats; 16 x 16 run partials; 2 x 16
+  // row totals.
+  CHECK(mta_backward_band_lead(7, 1, 3) == 3);
+  CHECK(mta_band_ksteps(7, 1, 1, 3) == 2);
+  CHECK(mta_backward_band_ntiles(16, 64, 4) == 2);
   CHECK(mta_backward_band_ntiles(16, 64, 8) == 1);
   CHECK(mta_backward_band_ntiles(32, 64, 4) == 4);
-  CHECK(mta_backward_band_ntiles(16, 64, 4) == 2);
   CHECK(mta_backward_band_ntiles(64, 64, 4) == 8);
-  CHECK(mta_band_patch_w_of(64, 1, 5, 1, 1, 2) == 88);
-  CHECK(mta_band_patch_w_of(64, 4, 5, 1, 1, 2) == 88);
-  CHECK(launch_shape(spec, dw).smem_bytes == 2u * 20 * 88 + 912u + 4u * 16 * 72 + 4u * 16 * 16 + 4u * 2 * 16);
-  MtaProblem k7 = dw;  // 49 taps: 4 warps
-  k7.kernel_h = k7.kernel_w = 7;
-  k7.padding = Padding::symmetric(3);
-  CHECK((mta_heuristic_configs(k7).backward_input == TileConfig{16, 64, 4, 0}));
-  // Not on tensor cores: f32, stride 2, two output channels per group (the band is one filter), causal
-  // key padding past the taps (a negative lead: the patch would start right of dP's column).
+  CHECK(mta_band_patch_w_of(64, 2, 7, 1, 1, 3) == 88);
+  CHECK(launch_shape(spec, dw).smem_bytes == 2u * 22 * 88 + 1232u + 4u * 16 * 72 + 4u * 16 * 16 + 4u * 2 * 16);
+  // The band path by config: K5 in 16 x 64 strips. Not on tensor cores: f32, stride 2, two output channels
+  // per group (the band is one filter), 8-row strips, causal key padding past the taps (a negative lead:
+  // the patch would start right of dP's column).
+  dw = bf16_softmax_5x5();
+  CHECK(mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, dw, {16, 64, 8, 0})));
+  const TileConfig band_tiles{16, 64, 8, 0};
   MtaProblem p = dw;
   p.dtype = DType::f32;
-  CHECK_FALSE(mta_backward_input_on_tensor_cores(
-      mta_kernel_spec(KernelKind::mta_backward_input, p, mta_heuristic_configs(p).backward_input)));
+  CHECK_FALSE(mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, p, band_tiles)));
   p = dw;
   p.stride_w = 2;
-  CHECK_FALSE(mta_backward_input_on_tensor_cores(
-      mta_kernel_spec(KernelKind::mta_backward_input, p, mta_heuristic_configs(p).backward_input)));
+  CHECK_FALSE(mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, p, band_tiles)));
   p = dw;
   p.out_channels = 32;
-  CHECK_FALSE(mta_backward_input_on_tensor_cores(
-      mta_kernel_spec(KernelKind::mta_backward_input, p, mta_heuristic_configs(p).backward_input)));
+  CHECK_FALSE(mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, p, band_tiles)));
+  CHECK_FALSE(mta_backward_input_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_input, dw, {8, 128, 8, 0})));
   CHECK_FALSE(mta_backward_input_uses_band(2, 1, 5, 5, 1, 1, 1, 1, 6, 2048, 32, 64, 4));  // lead 4 - 6 < 0
   // The paper's 6x11 with causal query padding: lead 5, two k-steps.
   p = dw;
