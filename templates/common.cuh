@@ -130,7 +130,7 @@ __device__ __forceinline__ void load_pack(const T* p, float (&out)[kN]) {
 // store sectors, bench/results/2026-11-23_H100_fff5507). No "memory" clobber: nothing in the kernel reads
 // the output, so loads may still be scheduled across the store.
 template <class T, int kN>
-__device__ __forceinline__ void store_pack(T* p, const float (&in)[kN]) {
+__device__ __forceinline__ void store_pack_global(T* p, const float (&in)[kN]) {
   if constexpr (sizeof(T) == 2 && (kN == 2 || kN == 4 || kN == 8)) {
     unsigned w[kN / 2];
 #pragma unroll
@@ -153,12 +153,13 @@ __device__ __forceinline__ void store_pack(T* p, const float (&in)[kN]) {
     *reinterpret_cast<Pack<T, kN>*>(p) = pack;
   }
 }
-// Writes kRun consecutive values of one row (a run), as one vector store when the row length lets every run
-// start aligned (kOutW a multiple of kRun), else element by element up to the row's end.
+// Writes kRun consecutive values of one output row in global memory (a run), as one vector store when the
+// row length lets every run start aligned (kOutW a multiple of kRun), else element by element up to the
+// row's end.
 template <class T, int kRun, int kOutW>
 __device__ __forceinline__ void store_run(T* out, int oj, const float (&v)[kRun]) {
   if constexpr (kOutW % kRun == 0 && (kRun * sizeof(T)) % 4 == 0 && kRun * sizeof(T) <= 16) {
-    store_pack<T, kRun>(out, v);
+    store_pack_global<T, kRun>(out, v);
   } else {
 #pragma unroll
     for (int r = 0; r < kRun; ++r) {

@@ -241,10 +241,9 @@ __device__ __forceinline__ void band_dp_tile(const typename Cfg::T* patch, const
     const int wi = (wt / (Cfg::kTileJ / kWarpCols)) * 16, wj = (wt % (Cfg::kTileJ / kWarpCols)) * kWarpCols;
     if (j0 + wj > i0 + wi + 15) continue;
     float acc[Band::kNTiles][4] = {};
-    band_warp_tile<typename Cfg::T, Cfg::kKh, 1, Cfg::kDh, 1, Band::kNTiles, Band::kKSteps, Band::kPitch>(
-        acc, patch, wi, wj, [&](int a, int s) {
-          return band_fragment<1, Band::kOffset, Band::kBandLo, Band::kBandW>(pairs, a, s);
-        });
+    band_warp_tile<typename Cfg::T, Cfg::kKh, Cfg::kDh, 1, Band::kNTiles, Band::kKSteps, Band::kPitch>(
+        acc, band_rows<1, 1, Band::kPitch>(patch, wi, wj, lane),
+        [&](int a, int s) { return band_fragment<1, Band::kOffset, Band::kBandLo, Band::kBandW>(pairs, a, s, g, t); });
 #pragma unroll
     for (int n = 0; n < Band::kNTiles; ++n) {
 #pragma unroll

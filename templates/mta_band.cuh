@@ -29,23 +29,25 @@ __device__ __forceinline__ void build_band_table(unsigned* pairs, Value&& value)
 }
 
 template <int kSw, int kOffset, int kBandLo, int kBandW>
-__device__ __forceinline__ BandFragment band_fragment(const unsigned* pairs, int a, int s) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+__device__ __forceinline__ BandFragment band_fragment(const unsigned* pairs, int a, int s, int g, int t) {
   const unsigned* row = pairs + a * kBandW + 16 * s + 2 * t - g * kSw - kOffset + kBandLo;
   return {{row[0], row[8]}};
 }
 
 // acc[n] += the warp tile's band product: 16 rows (wi .. wi + 15) x kNTiles n-tiles of 8 columns from wj,
 // summed over the filter rows a; row m of filter row a reads patch row (wi + m) * kSh + a * kDh from
-// column wj * kSw. band(a, s) gives the lane's BandFragment. Per filter row each A fragment is loaded once:
+// column wj * kSw, so the lane's ldmatrix rows start at band_rows(...). band(a, s) gives the lane's
+// BandFragment. Per filter row each A fragment is loaded once:
 // ldmatrix.x4 from strip u gives, on lanes 0-15, rows 0-15 of strip u and on lanes 16-31 of strip u + 1,
 // the A fragment of every (n-tile n, k-step s) with kSw * n + 2s = u, in the registers mma.sync takes
 // (fragments assembled from two loads' halves cost 4 moves per mma).
-template <class T, int kKh, int kSh, int kDh, int kSw, int kNTiles, int kKSteps, int kPitch, class Band>
-__device__ __forceinline__ void band_warp_tile(float (&acc)[kNTiles][4], const T* patch, int wi, int wj, Band&& band) {
-  const int lane = threadIdx.x & 31;
-  const unsigned short* rows =
-      reinterpret_cast<const unsigned short*>(patch) + ((wi + (lane & 15)) * kSh) * kPitch + wj * kSw + (lane >> 4) * 8;
+template <int kSh, int kSw, int kPitch, class T>
+__device__ __forceinline__ const unsigned short* band_rows(const T* patch, int wi, int wj, int lane) {
+  return reinterpret_cast<const unsigned short*>(patch) + ((wi + (lane & 15)) * kSh) * kPitch + wj * kSw + (lane >> 4) * 8;
+}
+
+template <class T, int kKh, int kDh, int kSw, int kNTiles, int kKSteps, int kPitch, class Band>
+__device__ __forceinline__ void band_warp_tile(float (&acc)[kNTiles][4], const unsigned short* rows, Band&& band) {
 #pragma unroll
   for (int a = 0; a < kKh; ++a) {
 #pragma unroll

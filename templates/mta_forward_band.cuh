@@ -47,13 +47,19 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
   const int oc = blockIdx.y, group = oc / Cfg::kCoutG, b = blockIdx.z;
   T* out = static_cast<T*>(p.out) + (static_cast<long long>(b) * kCout + oc) * Cfg::kOutH * Cfg::kOutW;
 
-  if (oj0 > oi0 + Cfg::kTileI - 1) {  // every position has j > i: zeros, nothing read
+  // Every position has j > i: zeros, nothing read. Stored as a Pack of zeros converted by cvt, which the
+  // compilers emit as 2-byte stores: 16-byte stores of the same zeros (which T{} or store_pack_global give)
+  // measured 2.5% slower on the H100 (dw K5 and K7 forward 249 -> 255 and 267 -> 273 us,
+  // bench/results/2026-11-23_H100_3230f67, the A/B in its notes).
+  if (oj0 > oi0 + Cfg::kTileI - 1) {
     constexpr int kVec = Cfg::kOutW % 8 == 0 ? 8 : 1;
     for (int idx = threadIdx.x; idx < Cfg::kTileI * Cfg::kTileJ / kVec; idx += Cfg::kThreads) {
       const int oi = oi0 + idx / (Cfg::kTileJ / kVec), oj = oj0 + idx % (Cfg::kTileJ / kVec) * kVec;
       if (oi >= Cfg::kOutH || oj >= Cfg::kOutW) continue;
-      const float zeros[kVec] = {};
-      store_pack<T, kVec>(out + static_cast<long long>(oi) * Cfg::kOutW + oj, zeros);
+      Pack<T, kVec> zeros;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) zeros.v[e] = from_float<T>(0.0f);
+      *reinterpret_cast<Pack<T, kVec>*>(out + static_cast<long long>(oi) * Cfg::kOutW + oj) = zeros;
     }
     return;
   }
@@ -83,7 +89,7 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
 #pragma unroll
   for (int a = 0; a < Cfg::kKh; ++a) {
 #pragma unroll
-    for (int s = 0; s < kKSteps; ++s) band[a][s] = band_fragment<Cfg::kSw, kOffset, kBandLo, kBandW>(pairs, a, s);
+    for (int s = 0; s < kKSteps; ++s) band[a][s] = band_fragment<Cfg::kSw, kOffset, kBandLo, kBandW>(pairs, a, s, g, t);
   }
 
   for (int wt = warp; wt < kWarpTiles; wt += kWarps) {
@@ -95,8 +101,9 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
     if (oj0 + wj <= last_row) {  // else every output of the warp tile is in the future
       // n-tiles wholly in the future are computed too and masked at the store: a branch per n-tile cost more
       // than the few diagonal tiles.
-      band_warp_tile<T, Cfg::kKh, Cfg::kSh, Cfg::kDh, Cfg::kSw, kNTiles, kKSteps, kPitch>(
-          acc, patch, wi, wj, [&](int a, int s) -> const BandFragment& { return band[a][s]; });
+      band_warp_tile<T, Cfg::kKh, Cfg::kDh, Cfg::kSw, kNTiles, kKSteps, kPitch>(
+          acc, band_rows<Cfg::kSh, Cfg::kSw, kPitch>(patch, wi, wj, lane),
+          [&](int a, int s) -> const BandFragment& { return band[a][s]; });
     }
     // c[0..1]: output row g, columns 2t, 2t + 1 of the n-tile; c[2..3]: row g + 8. Masked (only warp tiles
     // that reach past the diagonal test), written to the warp's rows of shared memory, then to the output as

@@ -140,7 +140,7 @@ __device__ __forceinline__ void na_store(void* base, long long row, int lane, co
     const int d = na_element<Cfg::kLanes>(lane, q);
     const float y[4] = {x[4 * q] * factor, x[4 * q + 1] * factor, x[4 * q + 2] * factor, x[4 * q + 3] * factor};
     if constexpr (Cfg::kD % 4 == 0) {
-      if (d < Cfg::kD) store_pack<T, 4>(p + d, y);
+      if (d < Cfg::kD) store_pack_global<T, 4>(p + d, y);
     } else {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
