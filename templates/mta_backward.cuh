@@ -306,8 +306,7 @@ __device__ __forceinline__ void run_dp(const float* w, const float* patch, const
 // kTileI rows of one input channel and sweeps its causal tiles of kTileJ columns twice, each time with
 // the tile's grad patch in shared memory and dP recomputed (in registers on CUDA cores, or by the warps'
 // band products into shared memory): first for the per-row reductions of the normalization's backward,
-// then for grad_scores. Tiles above the diagonal are
-// written as zeros without reading anything. Each thread owns the same runs of kRun positions in
+// then for grad_scores. Tiles above the diagonal are written as zeros without reading anything. Each thread owns the same runs of kRun positions in
 // every tile, so its row partials accumulate in registers and are combined in a fixed order.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid_constant__ MtaParams p) {
@@ -341,8 +340,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   T* patch16 = reinterpret_cast<T*>(smem);          // band: [kGh][Band::kPitch]
   unsigned* pairs = reinterpret_cast<unsigned*>(smem + Band::kRegionBytes / 4);  // band: [kKh][Band::kBandW]
   float* dp_tile = smem + (Band::kRegionBytes + Band::kTableBytes) / 4;          // band: [kTileI][Band::kDpPitch]
-  float* partial = kBand ? dp_tile + Cfg::kTileI * Band::kDpPitch : w + Cfg::kCoutG * kK;  // [kTileRuns] per-run
-                                                                                             // partials of the row reductions
+  // [kTileRuns] per-run partials of the row reductions, after either path's buffers
+  float* partial = kBand ? dp_tile + Cfg::kTileI * Band::kDpPitch : w + Cfg::kCoutG * kK;
   float* row_sum = partial + kTileRuns;             // [kTileI]
   float* row_count = row_sum + Cfg::kTileI;         // [kTileI] (sparsemax: support size)
 
