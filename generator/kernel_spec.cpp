@@ -212,13 +212,9 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
                              ? static_cast<unsigned>(mta_backward_band_smem_bytes(
                                    s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, s.pad_left, s.config.tile_i,
                                    s.config.tile_j, s.config.warps))
-                             : 4u * (mta_backward_input_smem_floats(s.cout_per_group, s.kernel_h, s.kernel_w,
-                                                                    s.dilation_h, s.dilation_w, s.config.tile_i,
-                                                                    s.config.tile_j, s.config.warps) +
-                                     mta_backward_input_prefetch_floats(
-                                         static_cast<int>(size_of(s.dtype)), s.cout_per_group, s.kernel_h,
-                                         s.kernel_w, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.out_w,
-                                         s.config.tile_i, s.config.tile_j, s.config.warps));
+                             : 4u * mta_backward_input_smem_floats(s.cout_per_group, s.kernel_h, s.kernel_w,
+                                                                   s.dilation_h, s.dilation_w, s.config.tile_i,
+                                                                   s.config.tile_j, s.config.warps);
       break;
     case KernelKind::mta_backward_weight:
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cout * s.cin_per_group *

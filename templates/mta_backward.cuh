@@ -32,77 +32,41 @@ template <class Cfg>
 inline constexpr bool kGradPatchPacked =
     Cfg::kSh == 1 && Cfg::kSw == 1 && (Cfg::kOutW * sizeof(typename Cfg::T)) % 16 == 0;
 
-// The packed loader's two halves, so that the loads of one tile can be in flight while the block
-// computes on another (mta_backward_input_prefetches): fetch(idx, k) loads item idx (a 16-byte pack of
-// row idx / kPacks of the patch) into slot k, store(idx, k) writes the slot's elements that fall inside
-// the patch.
-template <class Cfg, int kGh, int kGw>
-struct GradPatchPacks {
-  using T = typename Cfg::T;
-  static constexpr int kVec = 16 / sizeof(T);
-  static constexpr int kPacks = mta_ceil_div(kGw + kVec - 1, kVec);  // packs a patch row can touch
-  static constexpr int kItems = Cfg::kCoutG * kGh * kPacks;
-  static constexpr int kSlots = kItemBatch<Cfg, kItems>;
-  Pack<T, kVec> raw[kSlots];
-  bool inside[kSlots];  // the pack holds grad_out, not padding or the future
-  const T* grad_out;    // the group's first output channel
-  int a0, c0, ca;       // the patch's first row and column; ca: c0 floored to a pack boundary
-
-  __device__ GradPatchPacks(const MtaParams& p, int b, int group) {
-    constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
-    grad_out = static_cast<const T*>(p.grad_out) +
-               (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
-  }
-  __device__ void at(int a0_, int c0_) {
-    a0 = a0_, c0 = c0_;
-    ca = c0 >= 0 ? c0 / kVec * kVec : -((kVec - 1 - c0) / kVec) * kVec;
-  }
-  __device__ void fetch(int idx, int k) {
-    const int row = idx / kPacks;  // row = o * kGh + a
-    const int oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
-    // A pack lies wholly left of column 0 or right of it, and wholly inside the row when it starts inside.
-    inside[k] = idx < kItems && oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
-    if (inside[k]) {
-      raw[k] = *reinterpret_cast<const Pack<T, kVec>*>(
-          grad_out + (static_cast<long long>(row / kGh) * Cfg::kOutH + oi) * Cfg::kOutW + oj);
-    }
-  }
-  __device__ void store(int idx, int k, float* patch) const {
-    const int row = idx / kPacks, oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      const int c = oj + e - c0;
-      if (c >= 0 && c < kGw) {
-        patch[row * kPatchPitch<kGw> + c] = inside[k] && oj + e <= oi ? to_float(raw[k].v[e]) : 0.0f;
-      }
-    }
-  }
-  // With every thread's items in one batch of slots (mta_backward_input_prefetches): all of them.
-  __device__ void fetch_all() {
-#pragma unroll
-    for (int k = 0; k < kSlots; ++k) fetch(threadIdx.x + k * Cfg::kThreads, k);
-  }
-  __device__ void store_all(float* patch) const {
-#pragma unroll
-    for (int k = 0; k < kSlots; ++k) {
-      if (threadIdx.x + k * Cfg::kThreads < kItems) store(threadIdx.x + k * Cfg::kThreads, k, patch);
-    }
-  }
-};
-
 template <class Cfg, int kGh, int kGw>
 __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, int c0, float* patch) {
   using T = typename Cfg::T;
   constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
+  const T* grad_out = static_cast<const T*>(p.grad_out) +
+                      (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
   if constexpr (kGradPatchPacked<Cfg>) {
-    using Packs = GradPatchPacks<Cfg, kGh, kGw>;
-    Packs packs(p, b, group);
-    packs.at(a0, c0);
-    for_each_item_batched<Cfg, Packs::kItems>([&](int idx, int k) { packs.fetch(idx, k); },
-                                              [&](int idx, int k) { packs.store(idx, k, patch); });
+    constexpr int kVec = 16 / sizeof(T);
+    constexpr int kPacks = mta_ceil_div(kGw + kVec - 1, kVec);  // packs a patch row can touch
+    constexpr int kItems = Cfg::kCoutG * kGh * kPacks;
+    const int ca = c0 >= 0 ? c0 / kVec * kVec : -((kVec - 1 - c0) / kVec) * kVec;  // floor to a pack boundary
+    Pack<T, kVec> raw[kItemBatch<Cfg, kItems>];
+    bool inside[kItemBatch<Cfg, kItems>];  // the pack holds grad_out, not padding or the future
+    for_each_item_batched<Cfg, kItems>(
+        [&](int idx, int k) {
+          const int row = idx / kPacks;  // row = o * kGh + a
+          const int oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
+          // A pack lies wholly left of column 0 or right of it, and wholly inside the row when it starts inside.
+          inside[k] = idx < kItems && oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
+          if (inside[k]) {
+            raw[k] = *reinterpret_cast<const Pack<T, kVec>*>(
+                grad_out + (static_cast<long long>(row / kGh) * Cfg::kOutH + oi) * Cfg::kOutW + oj);
+          }
+        },
+        [&](int idx, int k) {
+          const int row = idx / kPacks, oi = a0 + row % kGh, oj = ca + idx % kPacks * kVec;
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) {
+            const int c = oj + e - c0;
+            if (c >= 0 && c < kGw) {
+              patch[row * kPatchPitch<kGw> + c] = inside[k] && oj + e <= oi ? to_float(raw[k].v[e]) : 0.0f;
+            }
+          }
+        });
   } else {
-    const T* grad_out = static_cast<const T*>(p.grad_out) +
-                        (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
     for (int idx = threadIdx.x; idx < Cfg::kCoutG * kGh * kGw; idx += Cfg::kThreads) {
       const int row = idx / kGw, c = idx % kGw;  // row = o * kGh + a
       const int o = row / kGh, ni = a0 + row % kGh, nj = c0 + c;
@@ -368,18 +332,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
 
   using Band = MtaBackwardBand<Cfg>;
   constexpr bool kBand = Band::kOn;
-  constexpr bool kPrefetch =
-      !kBand && mta_backward_input_prefetches(sizeof(T), Cfg::kCoutG, Cfg::kKh, Cfg::kKw, Cfg::kSh, Cfg::kSw, Cfg::kDh,
-                                              Cfg::kDw, Cfg::kOutW, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
-  constexpr int kPatch1 = (kPatchFloats + 3) / 4 * 4;  // the second patch buffer's offset (16-byte aligned)
 
-  // CUDA cores: the float grad patch (two buffers with kPrefetch) and the filters. Band: the 16-bit grad
-  // patch, the band table, dP.
+  // CUDA cores: the float grad patch and the filters. Band: the 16-bit grad patch, the band table, dP.
   extern __shared__ __align__(16) float smem[];
   float* patch = smem;                              // [kCoutG][kGh][kGp], 16-byte aligned rows
-  float* patch1 = smem + kPatch1;                   // kPrefetch: the second buffer, as patch
-  // [kCoutG][kKh][kKw] for this input channel
-  float* w = kPrefetch ? patch1 + Cfg::kCoutG * kGh * kGp : patch + kPatchFloats;
+  float* w = patch + kPatchFloats;                  // [kCoutG][kKh][kKw] for this input channel
   T* patch16 = reinterpret_cast<T*>(smem);          // band: [kGh][Band::kPitch]
   unsigned* pairs = reinterpret_cast<unsigned*>(smem + Band::kRegionBytes / 4);  // band: [kKh][Band::kBandW]
   float* dp_tile = smem + (Band::kRegionBytes + Band::kTableBytes) / 4;          // band: [kTileI][Band::kDpPitch]
@@ -410,41 +367,17 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       w[idx] = load<T>(p.weight, (static_cast<long long>(group * Cfg::kCoutG + o) * Cfg::kCinG + icg) * kK + idx % kK);
     }
   }
-  // The tile's dP source: the grad patch, and on the band path dP itself (both sweeps). With kPrefetch the
-  // patch of tile tj is in buffer tj % 2: prepare_tile loads the next tile's packs into registers before
-  // the runs of this one, finish_tile stores them to the other buffer after.
-  const int last_row = min(i0 + Cfg::kTileI, Cfg::kL) - 1;
-  const int causal_tiles = last_row / Cfg::kTileJ + 1;
-  auto patch_c0 = [&](int tj) { return tj * Cfg::kTileJ + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw; };
-  auto tile_patch = [&](int tj) { return kPrefetch && (tj & 1) ? patch1 : patch; };
-  GradPatchPacks<Cfg, kGh, kGw> packs(p, b, group);  // kPrefetch: the next tile's packs
-  auto prepare_tile = [&](int tj) {
+  // The tile's dP source: the grad patch, and on the band path dP itself (both sweeps).
+  auto prepare_tile = [&](int j0) {
     __syncthreads();  // the previous tile's patch and dP are no longer read (and the filters are written)
     if constexpr (kBand) {
-      load_grad_patch16<Cfg>(p, b, group, a0, tj * Cfg::kTileJ - Band::kLead - Band::kOffset, patch16);
+      load_grad_patch16<Cfg>(p, b, group, a0, j0 - Band::kLead - Band::kOffset, patch16);
       __syncthreads();
-      band_dp_tile<Cfg>(patch16, pairs, i0, tj * Cfg::kTileJ, dp_tile);
-      __syncthreads();
-    } else if constexpr (kPrefetch) {
-      if (tj == 0) {
-        packs.at(a0, patch_c0(0));
-        packs.fetch_all();
-        packs.store_all(patch);
-        __syncthreads();
-      }
-      if (tj + 1 < causal_tiles) {
-        packs.at(a0, patch_c0(tj + 1));
-        packs.fetch_all();
-      }
+      band_dp_tile<Cfg>(patch16, pairs, i0, j0, dp_tile);
     } else {
-      load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, patch_c0(tj), patch);
-      __syncthreads();
+      load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
     }
-  };
-  auto finish_tile = [&](int tj) {
-    if constexpr (kPrefetch) {
-      if (tj + 1 < causal_tiles) packs.store_all(tile_patch(tj + 1));  // read last by tile tj - 1's runs
-    }
+    __syncthreads();
   };
   float stat[kRuns];
 #pragma unroll
@@ -455,6 +388,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
 
   // Sweep 1: the per-run partials of the row reductions (softmax: sum P*dP; sparsemax: sum of dP and
   // size of the support) over the causal tiles.
+  const int last_row = min(i0 + Cfg::kTileI, Cfg::kL) - 1;
+  const int causal_tiles = last_row / Cfg::kTileJ + 1;
   float sum[kRuns], count[kRuns];
 #pragma unroll
   for (int k = 0; k < kRuns; ++k) sum[k] = count[k] = 0.0f;
@@ -463,7 +398,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   for (int t = 0; t < kWAcc; ++t) wacc[t] = 0.0f;
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
-    prepare_tile(tj);
+    prepare_tile(j0);
 #pragma unroll
     for (int k = 0; k < kRuns; ++k) {
       const int run = threadIdx.x + k * Cfg::kThreads;
@@ -472,7 +407,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       if (i >= Cfg::kL || j > i) continue;
       float prob[kRun], dp[kRun];
       load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-      run_dp<Cfg, kWeight, kGh, kGp, kRun>(w, tile_patch(tj), dp_tile, r, q0, prob, dp, wacc);
+      run_dp<Cfg, kWeight, kGh, kGp, kRun>(w, smem, dp_tile, r, q0, prob, dp, wacc);
 #pragma unroll
       for (int e = 0; e < kRun; ++e) {
         const bool valid = j + e <= i;  // dP of a future position may be anything: select, never multiply
@@ -484,7 +419,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
         }
       }
     }
-    finish_tile(tj);
   }
   // Row totals, in a fixed order: run partials to shared memory, one thread per row.
   for (int pass = 0; pass < (kSoftmax ? 1 : 2); ++pass) {
@@ -507,7 +441,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   // round it to 8 bits of mantissa in bf16 before the subtraction.
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
-    prepare_tile(tj);
+    prepare_tile(j0);
 #pragma unroll
     for (int k = 0; k < kRuns; ++k) {
       const int run = threadIdx.x + k * Cfg::kThreads;
@@ -520,7 +454,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       if (j <= i) {
         float prob[kRun], dp[kRun], unused[1];
         load_probs_run<Cfg, kRun>(scores + static_cast<long long>(i) * Cfg::kL, i, j, stat[k], prob);
-        run_dp<Cfg, false, kGh, kGp, kRun>(w, tile_patch(tj), dp_tile, r, q0, prob, dp, unused);
+        run_dp<Cfg, false, kGh, kGp, kRun>(w, smem, dp_tile, r, q0, prob, dp, unused);
 #pragma unroll
         for (int e = 0; e < kRun; ++e) {
           const bool valid = j + e <= i;
@@ -533,7 +467,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       }
       store_run<T, kRun, Cfg::kL>(grad_scores + static_cast<long long>(i) * Cfg::kL + j, j, dz);
     }
-    finish_tile(tj);
   }
   // Above the diagonal: zeros, nothing read.
   for (int tj = causal_tiles; tj < kTilesJ; ++tj) {

@@ -191,26 +191,6 @@ ATTNJIT_HD constexpr MtaForwardPath mta_forward_path_of(int elem_bytes, int cin_
   }
   return MtaForwardPath::cuda_cores;
 }
-// The input gradient on CUDA cores double-buffers its grad patch when the patch is loaded as 16-byte packs
-// (stride 1, 16-byte grad_out rows: kGradPatchPacked) and every thread's packs fit one batch of four
-// registers' worth: the next tile's packs are loaded into registers while the runs compute on the current
-// tile, then stored to the second buffer (the tile loop waited on the patch's global loads before). The
-// extra shared memory, in floats: one more patch, and up to 3 floats to start it on 16 bytes.
-ATTNJIT_HD constexpr bool mta_backward_input_prefetches(int elem_bytes, int cout_per_group, int kh, int kw, int sh,
-                                                        int sw, int dh, int dw, int out_w, int tile_i, int tile_j,
-                                                        int warps) {
-  return sh == 1 && sw == 1 && (out_w * elem_bytes) % 16 == 0 &&
-         cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) *
-                 mta_ceil_div(mta_grad_patch_extent(tile_j, kw, dw) + 16 / elem_bytes - 1, 16 / elem_bytes) <=
-             4 * 32 * warps;
-}
-ATTNJIT_HD constexpr int mta_backward_input_prefetch_floats(int elem_bytes, int cout_per_group, int kh, int kw, int sh,
-                                                            int sw, int dh, int dw, int out_w, int tile_i,
-                                                            int tile_j, int warps) {
-  return mta_backward_input_prefetches(elem_bytes, cout_per_group, kh, kw, sh, sw, dh, dw, out_w, tile_i, tile_j, warps)
-             ? cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) * mta_patch_pitch(mta_grad_patch_extent(tile_j, kw, dw)) + 3
-             : 0;
-}
 // The input gradient's dP on tensor cores (mta_backward_input with a depthwise filter, f16/bf16, stride 1):
 // dP is the correlation of the grad patch (grad_out, causal, zero-padded) with the flipped filter, which is
 // the forward's band product with sw = sh = 1 and the tap lead (kw - 1) * dw - pad_left in place of

@@ -196,13 +196,6 @@ TEST_SUITE("mta_emulated") {
     using P = ShapedCfg<bf16_t, S::sparsemax, Shape{37, 2, 4, 2, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, false}>;
     check<P::With<16, 16, 1, 1>>(Path::depthwise_band_mma);
   }
-  // The input gradient on CUDA cores double-buffers its packed grad patch (mta_backward_input_prefetches;
-  // so do the bf16 K5 and f16 6x11 cases above): here three packs per thread, over 8 column tiles.
-  TEST_CASE("input gradient with a double-buffered grad patch, sparsemax bf16 K5, bias, three packs per thread") {
-    using P = MtaCfg<bf16_t, S::sparsemax, 64, 2, 2, 2, 5, 1, 2, 2, 2, true>;
-    static_assert(mta_backward_input_prefetches(2, 1, 5, 5, 1, 1, 1, 1, 64, 8, 32, 1));
-    check<P::With<16, 16, 1, 1>, P::With<8, 32, 1>>(Path::depthwise_band_mma);
-  }
   // The input gradient's dP on tensor cores (mta_backward_input_uses_band): the flipped filter's band on a
   // 16-bit grad patch, dP through shared memory, the fused weight gradient from the 16-bit patch. Partial
   // strips and tiles, warp tiles of 16, 32 and 64 columns, leads (taps left of the diagonal) of 0, 2, 5 and
