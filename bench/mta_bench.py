@@ -164,6 +164,16 @@ def markdown(meta, rows):
     return "\n".join(out) + "\n"
 
 
+def build_commit(attnjit):
+    """The commit a build folder was made from: its COMMIT file (written beside the binaries when a build is
+    carried to a GPU machine), as tests/run_gpu_suite.sh and bench/gpu_round.sh read it."""
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(attnjit)), "COMMIT")) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--attnjit", default="build/attnjit", help="the attnjit command")
@@ -180,7 +190,7 @@ def main():
     problems = json.load(open(args.shapes))["problems"]
     gpu = torch.cuda.get_device_name(0)
     # ATTNJIT_COMMIT names the commit of a build made elsewhere (the working copy's git may lag it)
-    commit = os.environ.get("ATTNJIT_COMMIT") or \
+    commit = os.environ.get("ATTNJIT_COMMIT") or build_commit(args.attnjit) or \
         subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu": gpu, "commit": commit,
             "torch": torch.__version__,

@@ -22,7 +22,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from mta_bench import run_attnjit, time_cuda, fmt_us  # noqa: E402  (the same timing and CLI driver)
+from mta_bench import build_commit, run_attnjit, time_cuda, fmt_us  # noqa: E402  (the same timing and CLI driver)
 
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
@@ -151,7 +151,7 @@ def main():
     args = ap.parse_args()
     problems = json.load(open(args.shapes))["problems"]
     gpu = torch.cuda.get_device_name(0)
-    commit = os.environ.get("ATTNJIT_COMMIT") or \
+    commit = os.environ.get("ATTNJIT_COMMIT") or build_commit(args.attnjit) or \
         subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu": gpu,
             "commit": commit, "torch": torch.__version__,
