@@ -183,16 +183,18 @@ struct MtaBackwardBand {
   static constexpr int kKSteps = mta_band_ksteps(Cfg::kKw, 1, Cfg::kDw, kLead);
   static constexpr int kNTiles = mta_backward_band_ntiles(Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
   static constexpr int kGh = mta_grad_patch_extent(Cfg::kTileI, Cfg::kKh, Cfg::kDh);
-  static constexpr int kPatchW = mta_band_patch_w_of(Cfg::kTileJ, kNTiles, Cfg::kKw, 1, Cfg::kDw, kLead);
+  static constexpr int kPatchW =
+      mta_backward_band_patch_w(Cfg::kKw, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
   static constexpr int kPitch = mta_band_pitch(kPatchW);
   // Columns holding grad_out some tap reads, in whole packs; the rest only meets zeros of the band.
   static constexpr int kLoadW = (kOffset + mta_grad_patch_extent(Cfg::kTileJ, Cfg::kKw, Cfg::kDw) + 7) / 8 * 8;
   static constexpr int kBandLo = mta_band_lo(1, kLead), kBandW = mta_band_table_w(Cfg::kKw, 1, Cfg::kDw, kLead);
   static constexpr int kDpPitch = mta_backward_band_dp_pitch(Cfg::kTileJ);
-  // Bytes of the patch's region (which the weight-gradient sums reuse) and of the band table.
-  static constexpr int kRegionBytes =
-      (mta_max(2 * kGh * kPitch, mta_fuses_weight_grad(1, Cfg::kKh, Cfg::kKw) ? 4 * (Cfg::kThreads / 32) * Cfg::kKh * Cfg::kKw : 0) + 15) / 16 * 16;
-  static constexpr int kTableBytes = (4 * Cfg::kKh * kBandW + 15) / 16 * 16;
+  // Offsets in shared memory (mta_backward_band_smem_bytes' parts): the band table after the patch's
+  // region, dP after the table.
+  static constexpr int kRegionBytes = mta_backward_band_region_bytes(Cfg::kKh, Cfg::kKw, Cfg::kDh, Cfg::kDw, Cfg::kPadLeft,
+                                                                     Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
+  static constexpr int kTableBytes = mta_band_table_bytes(Cfg::kKh, Cfg::kKw, 1, Cfg::kDw, kLead);
 };
 
 // The band path's grad patch: grad_out of the block's one output channel over rows [a0, a0 + kGh) and

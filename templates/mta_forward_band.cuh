@@ -84,7 +84,8 @@ __device__ __forceinline__ void mta_forward_band(const MtaParams& p, float* smem
   const float bias = Cfg::kHasBias ? load<T>(p.bias, oc) : 0.0f;
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-  T* stage = reinterpret_cast<T*>(pairs + (Cfg::kKh * kBandW + 3) / 4 * 4) + warp * 16 * kStagePitch;  // [16][kStagePitch]
+  T* stage = reinterpret_cast<T*>(pairs + mta_band_table_bytes(Cfg::kKh, Cfg::kKw, Cfg::kSw, Cfg::kDw, Cfg::kPadLeft) / 4) +
+             warp * 16 * kStagePitch;  // [16][kStagePitch]
   BandFragment band[Cfg::kKh][kKSteps];  // built once per block: the band is the same for every warp tile
 #pragma unroll
   for (int a = 0; a < Cfg::kKh; ++a) {

@@ -128,9 +128,6 @@ ATTNJIT_HD constexpr int mta_band_ntiles(int tile_j) { return tile_j / 8 < 8 ? t
 ATTNJIT_HD constexpr int mta_band_strips_of(int ntiles, int kw, int sw, int dw, int pad_left) {
   return sw * (ntiles - 1) + 2 * mta_band_ksteps(kw, sw, dw, pad_left);
 }
-ATTNJIT_HD constexpr int mta_band_strips(int tile_j, int kw, int sw, int dw, int pad_left) {
-  return mta_band_strips_of(mta_band_ntiles(tile_j), kw, sw, dw, pad_left);
-}
 // Whether some (n-tile n, k-step s) of a warp tile starts its A fragment at strip u = sw * n + 2s.
 ATTNJIT_HD constexpr bool mta_band_reads_strip(int u, int sw, int ntiles, int ksteps) {
   for (int s = 0; s < ksteps; ++s) {
@@ -153,6 +150,10 @@ ATTNJIT_HD constexpr int mta_band_lo(int sw, int pad_left) { return 7 * sw + mta
 ATTNJIT_HD constexpr int mta_band_table_w(int kw, int sw, int dw, int pad_left) {
   return 16 * mta_band_ksteps(kw, sw, dw, pad_left) + mta_band_lo(sw, pad_left);
 }
+// The table's bytes in shared memory: 4 per pair, rounded to 16 bytes (what follows it starts aligned).
+ATTNJIT_HD constexpr int mta_band_table_bytes(int kh, int kw, int sw, int dw, int pad_left) {
+  return (4 * kh * mta_band_table_w(kw, sw, dw, pad_left) + 15) / 16 * 16;
+}
 // Each warp writes its output tile through rows of shared memory (16 rows, 8 columns more than the tile's, so
 // the fragments' 4-byte stores fall in distinct banks), then to global memory as 16-byte row pieces.
 ATTNJIT_HD constexpr int mta_band_stage_pitch(int tile_j) { return 8 * mta_band_ntiles(tile_j) + 8; }
@@ -161,7 +162,7 @@ ATTNJIT_HD constexpr int mta_band_stage_pitch(int tile_j) { return 8 * mta_band_
 ATTNJIT_HD constexpr int mta_forward_band_smem_bytes(int patch_h, int tile_j, int warps, int kh, int kw, int sw,
                                                      int dw, int pad_left) {
   return 2 * patch_h * mta_band_pitch(mta_band_patch_w(tile_j, kw, sw, dw, pad_left)) +
-         (4 * kh * mta_band_table_w(kw, sw, dw, pad_left) + 15) / 16 * 16 + 2 * warps * 16 * mta_band_stage_pitch(tile_j);
+         mta_band_table_bytes(kh, kw, sw, dw, pad_left) + 2 * warps * 16 * mta_band_stage_pitch(tile_j);
 }
 // The decision, the same on the host and in the kernel: 16-bit storage, one input channel per output
 // channel and one output channel per block, whole 16 x 8 tiles, a band of at most two k-steps, the
@@ -208,15 +209,25 @@ ATTNJIT_HD constexpr int mta_backward_band_ntiles(int tile_i, int tile_j, int wa
 // dP of the tile goes through shared memory as floats, rows tile_j + 8 apart: the fragments' 8-byte stores
 // (rows g, columns 2t) of a half-warp then fall in distinct banks when tile_j is a multiple of 32.
 ATTNJIT_HD constexpr int mta_backward_band_dp_pitch(int tile_j) { return tile_j + 8; }
-// Shared memory, in bytes: the grad patch in T (whose space then holds the block's weight-gradient sums,
-// warps * taps floats), the band table, dP of the tile, the per-run partials and the rows' totals.
+// The 16-bit grad patch's width (to the last warp tile's last strip) and row pitch.
+ATTNJIT_HD constexpr int mta_backward_band_patch_w(int kw, int dw, int pad_left, int tile_i, int tile_j, int warps) {
+  return mta_band_patch_w_of(tile_j, mta_backward_band_ntiles(tile_i, tile_j, warps), kw, 1, dw,
+                             mta_backward_band_lead(kw, dw, pad_left));
+}
+// Shared memory, in bytes, laid out in this order (the host's total and the kernel's offsets both come from
+// these): the grad patch in T, whose region then holds the block's weight-gradient sums (warps * taps
+// floats), rounded to 16 bytes; the band table; dP of the tile; the per-run partials; the rows' totals.
+ATTNJIT_HD constexpr int mta_backward_band_region_bytes(int kh, int kw, int dh, int dw, int pad_left, int tile_i,
+                                                        int tile_j, int warps) {
+  const int patch = 2 * mta_grad_patch_extent(tile_i, kh, dh) *
+                    mta_band_pitch(mta_backward_band_patch_w(kw, dw, pad_left, tile_i, tile_j, warps));
+  const int sums = mta_fuses_weight_grad(1, kh, kw) ? 4 * warps * kh * kw : 0;
+  return (mta_max(patch, sums) + 15) / 16 * 16;
+}
 ATTNJIT_HD constexpr int mta_backward_band_smem_bytes(int kh, int kw, int dh, int dw, int pad_left, int tile_i,
                                                       int tile_j, int warps) {
-  const int lead = mta_backward_band_lead(kw, dw, pad_left);
-  const int patch_w = mta_band_patch_w_of(tile_j, mta_backward_band_ntiles(tile_i, tile_j, warps), kw, 1, dw, lead);
-  const int patch = 2 * mta_grad_patch_extent(tile_i, kh, dh) * mta_band_pitch(patch_w);
-  const int sums = mta_fuses_weight_grad(1, kh, kw) ? 4 * warps * kh * kw : 0;
-  return (mta_max(patch, sums) + 15) / 16 * 16 + (4 * kh * mta_band_table_w(kw, 1, dw, lead) + 15) / 16 * 16 +
+  return mta_backward_band_region_bytes(kh, kw, dh, dw, pad_left, tile_i, tile_j, warps) +
+         mta_band_table_bytes(kh, kw, 1, dw, mta_backward_band_lead(kw, dw, pad_left)) +
          4 * tile_i * mta_backward_band_dp_pitch(tile_j) + 4 * tile_i * (tile_j / mta_backward_input_run(tile_j)) +
          4 * 2 * tile_i;
 }
@@ -227,10 +238,10 @@ ATTNJIT_HD constexpr int mta_backward_band_smem_bytes(int kh, int kw, int dh, in
 ATTNJIT_HD constexpr bool mta_backward_input_uses_band(int elem_bytes, int cout_per_group, int kh, int kw, int sh,
                                                        int sw, int dh, int dw, int pad_left, int out_w, int tile_i,
                                                        int tile_j, int warps) {
-  return elem_bytes == 2 && cout_per_group == 1 && sh == 1 && sw == 1 && (out_w * 2) % 16 == 0 &&
-         mta_backward_band_lead(kw, dw, pad_left) >= 0 && tile_i % 16 == 0 && tile_j % 32 == 0 &&
-         mta_band_ksteps(kw, 1, dw, mta_backward_band_lead(kw, dw, pad_left)) <= 2 &&
-         kh * mta_band_ksteps(kw, 1, dw, mta_backward_band_lead(kw, dw, pad_left)) <= 16 &&
+  const int lead = mta_backward_band_lead(kw, dw, pad_left);
+  return elem_bytes == 2 && cout_per_group == 1 && sh == 1 && sw == 1 && (out_w * 2) % 16 == 0 && lead >= 0 &&
+         tile_i % 16 == 0 && tile_j % 32 == 0 && mta_band_ksteps(kw, 1, dw, lead) <= 2 &&
+         kh * mta_band_ksteps(kw, 1, dw, lead) <= 16 &&
          mta_backward_band_smem_bytes(kh, kw, dh, dw, pad_left, tile_i, tile_j, warps) <= kMtaMmaSmemLimit;
 }
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
