@@ -90,7 +90,10 @@ bool mta_forward_on_tensor_cores(const KernelSpec& spec);
 bool mta_backward_input_on_tensor_cores(const KernelSpec& spec);
 
 // Whether a neighborhood-attention spec runs on tensor cores (templates/na_forward_mma.cuh,
-// na_backward_mma.cuh): a config with lanes = 0.
+// na_backward_mma.cuh): a config with lanes = 0, or kNaWarpgroupLanes for the forward on warpgroups.
 bool na_on_tensor_cores(const KernelSpec& spec);
+// Whether it is the forward on sm_90's warpgroup tensor cores (templates/na_forward_wgmma.cuh): lanes =
+// kNaWarpgroupLanes. Such a kernel compiles for sm_90a and runs on sm_90 only.
+bool na_on_warpgroups(const KernelSpec& spec);
 
 }  // namespace attnjit

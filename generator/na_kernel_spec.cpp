@@ -31,7 +31,11 @@ KernelSpec na_kernel_spec(KernelKind kind, const NaProblem& problem, const TileC
   return canonical(spec);
 }
 
-bool na_on_tensor_cores(const KernelSpec& s) { return is_neighborhood_attention(s.kind) && s.config.lanes == 0; }
+bool na_on_tensor_cores(const KernelSpec& s) {
+  return is_neighborhood_attention(s.kind) && (s.config.lanes == 0 || s.config.lanes == kNaWarpgroupLanes);
+}
+
+bool na_on_warpgroups(const KernelSpec& s) { return s.kind == KernelKind::na_forward && s.config.lanes == kNaWarpgroupLanes; }
 
 LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
   LaunchShape shape;
@@ -49,6 +53,8 @@ LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
     // (tile_j <= 4096 rows and head_dim <= 1024, which check_na_config and validate ensure, keep this in range)
   } else if (s.kind == KernelKind::na_backward_fused) {
     shape.smem_bytes = static_cast<unsigned>(na_backward_fused_smem_bytes(s.config.tile_j, s.head_dim));
+  } else if (na_on_warpgroups(s)) {
+    shape.smem_bytes = static_cast<unsigned>(na_forward_wgmma_smem_bytes(s.config.tile_j, s.head_dim, s.config.warps));
   } else if (s.kind == KernelKind::na_forward) {
     shape.smem_bytes = static_cast<unsigned>(na_forward_mma_smem_bytes(s.config.tile_j, s.head_dim, s.config.warps));
   } else {

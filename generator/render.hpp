@@ -16,6 +16,7 @@ struct RenderedKernel {
   std::string name_expression;  // for nvrtcAddNameExpression / nvrtcGetLoweredName
   std::vector<std::string> options;  // NVRTC options, without the arch
   std::string spec_json;
+  bool sm90a = false;  // uses wgmma: compiles for sm_90a (sm_90's arch-specific features), for sm_90 targets only
 };
 
 RenderedKernel render(const KernelSpec& spec);
@@ -28,6 +29,8 @@ struct CompileTarget {
   std::string nvrtc_version;  // "13.0"
 };
 
+// The kernel's options plus the target: --gpu-architecture=target.arch, or sm_90a for a kernel that uses
+// wgmma (an Error for any target but sm_90).
 std::vector<std::string> nvrtc_options(const RenderedKernel& kernel, const CompileTarget& target);
 
 // SHA-256 of the source and every template it can include: what the store matches binaries on when

@@ -44,11 +44,16 @@ struct Mma16816<f16_t> {
   }
 };
 
-// The 32-bit shared-state-space address of a generic pointer into shared memory.
+// The 32-bit shared-state-space address of a generic pointer into shared memory (emulated: its offset in
+// the block's shared memory).
 __device__ __forceinline__ unsigned shared_address(const void* p) {
+#ifdef ATTNJIT_HOST_EMULATION
+  return attnjit_host::shared_offset(p);
+#else
   unsigned address;
   asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(p));
   return address;
+#endif
 }
 
 // cp.async of 16 bytes, global to shared, through L2 only: the copy runs while the thread goes on; the

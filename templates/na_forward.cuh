@@ -12,6 +12,7 @@
 
 #include "na_common.cuh"
 #include "na_forward_mma.cuh"
+#include "na_forward_wgmma.cuh"
 
 namespace attnjit {
 
@@ -89,10 +90,13 @@ __device__ __forceinline__ void na_forward_lanes(const NaParams& p) {
   }
 }
 
-// kLanes = 0 selects the tensor-core forward (na_forward_mma.cuh), else lane groups on CUDA cores.
+// kLanes = 0 selects the tensor-core forward (na_forward_mma.cuh), kNaWarpgroupLanes the warpgroup one
+// (na_forward_wgmma.cuh, sm_90a), else lane groups on CUDA cores.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) na_forward(const __grid_constant__ NaParams p) {
-  if constexpr (Cfg::kLanes == 0) {
+  if constexpr (Cfg::kLanes == kNaWarpgroupLanes) {
+    na_forward_wgmma<Cfg>(p);
+  } else if constexpr (Cfg::kLanes == 0) {
     na_forward_mma<Cfg>(p);
   } else {
     na_forward_lanes<Cfg>(p);

@@ -35,6 +35,11 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
   for (int warps : {2, 4, 8}) {  // tensor cores, where the dtype and D allow (add drops what the check refuses)
     for (int keys : {32, 48, 64, 128}) add({16 * warps, keys, warps, 0, 0});
   }
+  if (limits.warpgroup_mma) {  // sm_90's warpgroup tensor cores: the forward, D = 64 or 128
+    for (int warps : {4, 8}) {
+      for (int keys : {64, 128}) add({16 * warps, keys, warps, 0, kNaWarpgroupLanes});
+    }
+  }
   return out;
 }
 

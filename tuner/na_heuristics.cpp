@@ -200,6 +200,19 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     }
     return;
   }
+  if (c.lanes == kNaWarpgroupLanes) {  // warpgroup tensor cores (sm_90)
+    if (kind != KernelKind::na_forward || !na_forward_wgmma_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim)) {
+      fail(fmt::format("lanes {} (warpgroup tensor cores, sm_90) is the forward's only, for f16 or bf16 and a head dim of "
+                       "64 or 128",
+                       kNaWarpgroupLanes));
+    }
+    if (c.warps % 4 != 0 || c.warps > 8 || c.tile_i != 16 * c.warps) {
+      fail("warpgroup tensor cores: warps must be 4 or 8 and tile_i 16 * warps (64 queries per warpgroup)");
+    }
+    if (c.tile_j != 64 && c.tile_j != 128) fail("warpgroup tensor cores: tile_j must be 64 or 128 keys");
+    if (smem_bytes(kind, p, c) > kSmemLimit) fail("past 227 KiB of shared memory");
+    return;
+  }
   if (c.lanes == 0) {  // tensor cores
     if (!mma_eligible(kind, p)) {
       fail(kind == KernelKind::na_forward
@@ -211,7 +224,9 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
     if (smem_bytes(kind, p, c) > kSmemLimit) fail("past 227 KiB of shared memory");
     return;
   }
-  if (c.lanes < 1 || c.lanes > 32 || (c.lanes & (c.lanes - 1)) != 0) fail("lanes must be 0 (tensor cores), 1, 2, 4, 8, 16 or 32");
+  if (c.lanes < 1 || c.lanes > 32 || (c.lanes & (c.lanes - 1)) != 0) {
+    fail(fmt::format("lanes must be 0 (tensor cores), {} (warpgroup tensor cores, sm_90), 1, 2, 4, 8, 16 or 32", kNaWarpgroupLanes));
+  }
   if (c.warps < 1 || c.warps > 32) fail("warps must be 1 to 32");
   if (c.tile_j < 1) fail("tile_j (rows staged at a time) must be at least 1");
   const int groups = 32 * c.warps / c.lanes;

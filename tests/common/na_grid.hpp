@@ -12,6 +12,7 @@
 
 #include "attnjit/attnjit.hpp"
 #include "tests/common/all_pairs.hpp"
+#include "na_params.h"  // kNaWarpgroupLanes
 #include "tuner/na_heuristics.hpp"
 
 namespace attnjit::testing {
@@ -91,6 +92,22 @@ inline std::vector<NaCase> na_grid() {
   NaConfigs two_warps_causal = na_heuristic_configs(causal);
   two_warps_causal.backward_fused = na_fused_config(causal, 2);
   cases.push_back({"fused backward, 2 warps, kernel 31, D = 96", causal, two_warps_causal});
+  // The forward on sm_90's warpgroups (lanes kNaWarpgroupLanes; the gpu suite runs these on sm_90 only).
+  const NaProblem dilated = {.batch = 2, .heads = 2, .length = 1000, .head_dim = 64, .kernel_size = 65, .dilation = 2,
+                             .dtype = DType::bf16};
+  NaConfigs warpgroup = na_heuristic_configs(dilated);
+  warpgroup.forward = {64, 64, 4, 0, kNaWarpgroupLanes};
+  cases.push_back({"forward on warpgroups (wgmma), D = 64, 64-key tiles, dilation 2", dilated, warpgroup});
+  const NaProblem wide = {.batch = 1, .heads = 2, .length = 333, .head_dim = 128, .kernel_size = 257,
+                          .window = NaWindow::causal, .dtype = DType::f16};
+  NaConfigs two_groups = na_heuristic_configs(wide);
+  two_groups.forward = {128, 128, 8, 0, kNaWarpgroupLanes};
+  cases.push_back({"forward on warpgroups, two per block, 128-key tiles, D = 128, causal", wide, two_groups});
+  const NaProblem long_shifted = {.batch = 1, .heads = 1, .length = 4096, .head_dim = 128, .kernel_size = 129,
+                                  .dilation = 4, .window = NaWindow::shifted, .dtype = DType::bf16};
+  NaConfigs shifted_groups = na_heuristic_configs(long_shifted);
+  shifted_groups.forward = {64, 128, 4, 0, kNaWarpgroupLanes};
+  cases.push_back({"forward on warpgroups, D = 128, shifted, dilation 4, unmasked tiles", long_shifted, shifted_groups});
   return cases;
 }
 

@@ -178,6 +178,58 @@ inline void ldmatrix_x4(unsigned (&r)[4], const unsigned short* row, bool trans)
   warp_barrier().arrive_and_wait();
 }
 
+// Offset of a pointer into the test's shared memory (what a shared-state-space address is on a GPU whose
+// block's shared memory starts at 0); aborts for any other pointer.
+inline unsigned shared_offset(const void* p) {
+  const auto* base = static_cast<const unsigned char*>(shared_memory.base);
+  const auto* at = static_cast<const unsigned char*>(p);
+  if (base == nullptr || at < base || at >= base + shared_memory.bytes) std::abort();
+  return static_cast<unsigned>(at - base);
+}
+
+// wgmma.mma_async.m64n64k16 with A from registers and B through a matrix descriptor in the 128-byte swizzle
+// (templates/wgmma.cuh), run when issued: each warp of the warpgroup computes its own 16 rows, so the lanes
+// of a warp hand in their A fragments as for mma.sync. B's element (k, n) is at the logical byte offset
+//   K-major:  start + (n / 8) * SBO + (n % 8) * 128 + 2k
+//   MN-major: start + (n / 64) * LBO + (k / 8) * SBO + (k % 8) * 128 + 2 (n % 64)
+// of shared memory, swizzled as the hardware does (bits 4-6 of the address XOR bits 7-9), so a kernel that
+// stages a tile in another layout than its descriptor describes reads the wrong values.
+template <class ToFloat>
+void wgmma_m64n64k16(float (&d)[8][4], const unsigned (&a)[4], unsigned long long desc, bool trans_b, bool accumulate,
+                     ToFloat to_float) {
+  if ((desc >> 62) != 1 || ((desc >> 46) & 0xFFFF) != 0 || ((desc >> 14) & 3) != 0 || ((desc >> 30) & 3) != 0) {
+    std::abort();  // only the 128-byte swizzle, base offset 0
+  }
+  const unsigned start = static_cast<unsigned>(desc & 0x3FFF) << 4, lbo = static_cast<unsigned>((desc >> 16) & 0x3FFF) << 4,
+                 sbo = static_cast<unsigned>((desc >> 32) & 0x3FFF) << 4;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
+  for (int r = 0; r < 4; ++r) w.a[lane][r] = a[r];
+  warp_barrier().arrive_and_wait();
+  auto half = [&](unsigned reg, int k) { return to_float(static_cast<unsigned short>(k % 2 ? reg >> 16 : reg & 0xffff)); };
+  auto A = [&](int row, int k) { return half(w.a[(row % 8) * 4 + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k); };
+  const auto* smem = static_cast<const unsigned char*>(shared_memory.base);
+  auto B = [&](int k, int n) {
+    const unsigned logical = trans_b ? start + (n / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + 2 * (n % 64)
+                                     : start + (n / 8) * sbo + (n % 8) * 128 + 2 * k;
+    const unsigned physical = logical ^ (((logical >> 7) & 7) << 4);
+    if (physical + 2 > shared_memory.bytes) std::abort();
+    unsigned short bits;
+    std::memcpy(&bits, smem + physical, 2);
+    return to_float(bits);
+  };
+  const int g = lane / 4, q = lane % 4;
+  for (int j = 0; j < 8; ++j) {
+    for (int e = 0; e < 4; ++e) {
+      const int row = g + (e >= 2 ? 8 : 0), n = 8 * j + 2 * q + e % 2;
+      float sum = accumulate ? d[j][e] : 0.0f;
+      for (int k = 0; k < 16; ++k) sum += A(row, k) * B(k, n);
+      d[j][e] = sum;
+    }
+  }
+  warp_barrier().arrive_and_wait();
+}
+
 // cp.async: a thread's copies wait in its groups and land only when cp_async_wait_group lets them, so a kernel
 // that reads shared memory before waiting reads the poison. (A copy landing early, as hardware may, is not
 // emulated.)

@@ -160,6 +160,20 @@ TEST_SUITE("na_emulated") {
     check<Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 40, 16, 65, 3, 16, 8, 1, 2>>();
     check<Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 16, 1, 0>, Cfg<bf16_t, K::causal, 1, 16, 1, 1, 16, 8, 1, 2>>();
   }
+  // The forward on warpgroups (lanes kNaWarpgroupLanes, wgmma emulated from its descriptors: a tile staged
+  // in another layout than the descriptor says reads wrong values).
+  TEST_CASE("warpgroup tensor cores (lanes 128): clipped bf16 D = 64, 64-key tiles, a window over several tiles, dilation 2") {
+    check<Cfg<bf16_t, K::clipped, 150, 64, 65, 2, 64, 64, 4, kNaWarpgroupLanes>,
+          Cfg<bf16_t, K::clipped, 150, 64, 65, 2, 16, 24, 2, 8>>();
+  }
+  TEST_CASE("warpgroup tensor cores: causal f16 D = 128, two warpgroups, 128-key tiles, rows past the group's end") {
+    check<Cfg<f16_t, K::causal, 100, 128, 33, 1, 128, 128, 8, kNaWarpgroupLanes>,
+          Cfg<f16_t, K::causal, 100, 128, 33, 1, 16, 24, 2, 16>>();
+  }
+  TEST_CASE("warpgroup tensor cores: shifted bf16 D = 128, 64-key tiles inside every row's window (no mask) and edges") {
+    check<Cfg<bf16_t, K::shifted, 300, 128, 129, 1, 64, 64, 4, kNaWarpgroupLanes>,
+          Cfg<bf16_t, K::shifted, 300, 128, 129, 1, 16, 24, 2, 16>>();
+  }
   TEST_CASE("tensor-core backward (lanes 0): clipped bf16 D = 64, dilation 2, several query and key tiles") {
     check<Cfg<bf16_t, K::clipped, 150, 64, 33, 2, 32, 16, 2, 0>, Cfg<bf16_t, K::clipped, 150, 64, 33, 2, 32, 16, 2, 0>>();
   }

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "na_params.h"  // kNaWarpgroupLanes
 #include "tuner/na_candidates.hpp"
 #include "tuner/na_choice.hpp"
 #include "tuner/tune_report.hpp"
@@ -37,6 +38,31 @@ TEST_SUITE("tuner") {
     for (const TileConfig& t : small) {
       CHECK(launch_shape(na_kernel_spec(KernelKind::na_forward, wide, t), wide).smem_bytes <= 40u * 1024);
     }
+  }
+
+  TEST_CASE("na candidates: the forward on warpgroups only on sm_90, only for f16/bf16 with D = 64 or 128") {
+    const NaProblem wide{.batch = 8, .heads = 16, .length = 4096, .head_dim = 64, .kernel_size = 257, .dtype = DType::bf16};
+    auto warpgroup_configs = [](const std::vector<TileConfig>& c) {
+      return std::count_if(c.begin(), c.end(), [](const TileConfig& t) { return t.lanes == kNaWarpgroupLanes; });
+    };
+    const DeviceLimits sm90{1024, 227 * 1024, true};
+    CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, wide, DeviceLimits{})) == 0);
+    CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, wide, sm90)) == 4);  // 4 or 8 warps, 64 or 128 keys
+    CHECK(warpgroup_configs(na_candidates(KernelKind::na_backward_query, wide, sm90)) == 0);
+    NaProblem odd = wide;
+    odd.head_dim = 96;
+    CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, odd, sm90)) == 0);
+    odd = wide;
+    odd.dtype = DType::f32;
+    CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, odd, sm90)) == 0);
+    // The config check names what is wrong.
+    CHECK_THROWS_WITH_AS(check_na_config(KernelKind::na_forward, wide, {32, 64, 2, 0, kNaWarpgroupLanes}),
+                         doctest::Contains("warps must be 4 or 8"), Error);
+    CHECK_THROWS_WITH_AS(check_na_config(KernelKind::na_forward, wide, {64, 32, 4, 0, kNaWarpgroupLanes}),
+                         doctest::Contains("tile_j must be 64 or 128"), Error);
+    CHECK_THROWS_WITH_AS(check_na_config(KernelKind::na_backward_query, wide, {64, 64, 4, 0, kNaWarpgroupLanes}),
+                         doctest::Contains("the forward's only"), Error);
+    CHECK_NOTHROW(check_na_config(KernelKind::na_forward, wide, {128, 128, 8, 0, kNaWarpgroupLanes}));
   }
 
   TEST_CASE("na problem keys round trip, say op na, and mta keys are not taken for them") {

@@ -79,11 +79,27 @@ TEST_SUITE("nvrtc_compile") {
         if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
       }
     }
-    MESSAGE(specs.size() << " distinct kernels x 2 archs");
+    MESSAGE(specs.size() << " distinct kernels x 2 archs (the forward on warpgroups for sm_90 only)");
     CHECK(specs.size() > 100);
+    std::vector<KernelSpec> portable;
+    for (const KernelSpec& spec : specs) {
+      if (!na_on_warpgroups(spec)) portable.push_back(spec);
+    }
+    REQUIRE(portable.size() + 3 <= specs.size());  // the grid's three warpgroup forwards are among them
     for (const char* arch : {"sm_80", "sm_90"}) {
-      const std::string failures = compile_everything(specs, arch);
+      const std::string failures = compile_everything(std::string(arch) == "sm_90" ? specs : portable, arch);
       CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);
+    }
+    // A warpgroup forward compiles for sm_90a, and for no other target: a clear error, not NVRTC's.
+    const auto warpgroup = std::find_if(specs.begin(), specs.end(), [](const KernelSpec& s) { return na_on_warpgroups(s); });
+    REQUIRE(warpgroup != specs.end());
+    const std::vector<std::string> options = nvrtc_options(render(*warpgroup), {"sm_90", detail::nvrtc_version()});
+    CHECK(std::find(options.begin(), options.end(), "--gpu-architecture=sm_90a") != options.end());
+    try {
+      nvrtc_options(render(*warpgroup), {"sm_80", detail::nvrtc_version()});
+      FAIL("a warpgroup forward was given options for sm_80");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("only sm_90 has") != std::string::npos);
     }
   }
 

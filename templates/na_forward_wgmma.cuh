@@ -1,0 +1,201 @@
+// Neighborhood attention forward on sm_90's warpgroup tensor cores (wgmma.mma_async; f16/bf16, D 64 or 128):
+// the loop of na_forward_mma.cuh with each warpgroup's 64 queries multiplied by a whole key tile per
+// instruction instead of each warp's 16 rows by 8 keys, so the issue slots go to the softmax.
+//
+// A block owns kRows = 64 * warpgroups consecutive queries of one dilation group; warp w the 16 rows
+// t0 + 16w .. t0 + 16w + 15 (the layout of wgmma's accumulators). The block's keys [first(t0),
+// last(t_end - 1)] come in tiles of kChunk (64 or 128) keys, two buffers, cp.async staging tile i + 1 while
+// the warps compute on tile i (one barrier per tile). Keys and values are staged in the 128-byte swizzle
+// (wgmma.cuh), D / 64 column blocks of kChunk rows each; rows past the range are zero. The queries are
+// staged once at na_mma_pitch and held as A fragments (ldmatrix). Per tile, a warpgroup none of whose rows
+// sees a key of it skips it; otherwise S = Q K^T (kChunk / 64 wgmma per k-step, K-major B), the mask and the
+// online softmax exactly as na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V
+// with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B). The output
+// leaves through the warp's staged query rows (na_store_tile).
+#pragma once
+
+#include "na_mma.cuh"
+#include "wgmma.cuh"
+
+namespace attnjit {
+
+template <class Cfg>
+__device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
+  using T = typename Cfg::T;
+  static_assert(na_forward_wgmma_eligible(sizeof(T), Cfg::kD), "wgmma takes f16/bf16 and D = 64 or 128");
+  static_assert(Cfg::kThreads % 128 == 0 && Cfg::kRows == Cfg::kThreads / 2, "64 queries per warpgroup");
+  static_assert(Cfg::kChunk == 64 || Cfg::kChunk == 128, "key tiles of 64 or 128 keys");
+  constexpr int kPitch = na_mma_pitch(Cfg::kD);
+  constexpr int kKSteps = Cfg::kD / 16, kNTiles = Cfg::kChunk / 8, kDTiles = Cfg::kD / 8;
+  constexpr int kBlockBytes = Cfg::kChunk * 128;            // one 64-column block of a staged tile
+  constexpr int kTileBytes = Cfg::kD / 64 * kBlockBytes;    // one tensor's tile
+  const NaBlock blk = na_block<Cfg>();
+  if (blk.t0 >= blk.n) return;
+  extern __shared__ float4 smem4[];
+  // [2][keys, values] tiles from the first 1024-byte boundary (the swizzle's atoms), then the queries.
+  unsigned char* raw = reinterpret_cast<unsigned char*>(smem4);
+  unsigned char* buffers = raw + ((1024 - shared_address(raw) % 1024) % 1024);
+  unsigned short* queries = reinterpret_cast<unsigned short*>(buffers + 4 * kTileBytes);  // [kRows][kPitch]
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+  const NaWarpBand band = na_warp_band<Cfg, true>(blk, warp, g);
+  const int t_end = band.end, first = band.first, last = band.last;
+  const int(&rows_t)[2] = band.rows;
+  NaRange window[2];
+  int inner_first = -(1 << 30), inner_last = 1 << 30;  // as na_forward_mma: the keys every row of the warp sees
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const bool valid = rows_t[r] < t_end;
+    window[r] = valid ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, rows_t[r]) : NaRange{1, 0};
+    if (valid) inner_first = mta_max(inner_first, window[r].first), inner_last = na_min(inner_last, window[r].last);
+  }
+#pragma unroll
+  for (int offset = 4; offset < 32; offset *= 2) {
+    inner_first = mta_max(inner_first, __shfl_xor_sync(kFullMask, inner_first, offset));
+    inner_last = na_min(inner_last, __shfl_xor_sync(kFullMask, inner_last, offset));
+  }
+  // The warpgroup's keys: a tile outside them is skipped by all its four warps together.
+  const int wg0 = blk.t0 + 64 * (warp / 4), wg1 = na_min(wg0 + 63, t_end - 1);
+  const int wg_first = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg0).first : 1;
+  const int wg_last = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg1).last : 0;
+
+  // Thread x stages 16-byte pack x % (D / 8) of rows x / (D / 8), + kStep, ...: its column, and with it the
+  // swizzled chunk (kStep is a multiple of 8), is fixed.
+  constexpr int kPacks = Cfg::kD / 8, kStep = Cfg::kThreads / kPacks;
+  static_assert(kStep % 8 == 0 && Cfg::kChunk % kStep == 0, "a fixed swizzled chunk per thread");
+  const int r0 = threadIdx.x / kPacks, col = threadIdx.x % kPacks;
+  const int to_offset = col / 8 * kBlockBytes + swizzle128_offset(r0, col % 8);
+  const T* key_base = static_cast<const T*>(p.key);
+  const T* value_base = static_cast<const T*>(p.value);
+  const int tiles = (last - first) / Cfg::kChunk + 1;
+  auto stage = [&](int tile) {  // rows past the range zero: P = 0 there, and V's zeros add nothing
+    const int c0 = first + tile * Cfg::kChunk, rows = na_min(Cfg::kChunk, last + 1 - c0);
+    unsigned char* to = buffers + (tile & 1) * 2 * kTileBytes + to_offset;
+    const long long from = na_row<Cfg>(blk, c0 + r0) + col * 8;
+#pragma unroll
+    for (int k = 0; k < Cfg::kChunk / kStep; ++k) {
+      const bool valid = r0 + k * kStep < rows;
+      const long long at = from + static_cast<long long>(k) * kStep * Cfg::kDil * Cfg::kD;
+      cp_async_16(to + k * kStep * 128, valid ? key_base + at : key_base, valid);
+      cp_async_16(to + kTileBytes + k * kStep * 128, valid ? value_base + at : value_base, valid);
+    }
+  };
+  na_stage_async<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
+  stage(0);
+  cp_async_commit();
+  unsigned qa[kKSteps][4];
+  float o[kDTiles][4];
+#pragma unroll
+  for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
+  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // as na_forward_mma
+
+  for (int tile = 0; tile < tiles; ++tile) {
+    cp_async_wait_group<0>();
+    fence_proxy_async_shared();  // the landed tile, for wgmma's reads
+    __syncthreads();
+    if (tile + 1 < tiles) stage(tile + 1);
+    cp_async_commit();
+    if (tile == 0) {
+#pragma unroll
+      for (int ks = 0; ks < kKSteps; ++ks) na_load_a_shared<kPitch>(qa[ks], queries + 16 * warp * kPitch, ks, lane);
+    }
+    const int c0 = first + tile * Cfg::kChunk;
+    if (c0 > wg_last || c0 + Cfg::kChunk - 1 < wg_first) continue;  // warpgroup-uniform
+    const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
+    const unsigned char* values = keys + kTileBytes;
+    float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
+    const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
+#pragma unroll
+      for (int half = 0; half < Cfg::kChunk / 64; ++half) {  // keys 64 half .. + 63: 8 atoms (8192 bytes) further
+        Wgmma64<T, 0>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * half]), qa[ks],
+                           k_desc + (ks / 4 * kBlockBytes + half * 8192 + ks % 4 * 32) / 16, ks > 0);
+      }
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_fence_operands(s);
+    float row_max[2] = {neg_inf(), neg_inf()};
+    if (c0 >= inner_first && c0 + Cfg::kChunk - 1 <= inner_last) {  // warp-uniform: every row sees every key
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], s[nt][e]);
+      }
+    } else {
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, j = c0 + nt * 8 + 2 * c + (e & 1);
+          const bool seen = j >= window[r].first && j <= window[r].last;
+          s[nt][e] = seen ? s[nt][e] : neg_inf();
+          row_max[r] = fmaxf(row_max[r], s[nt][e]);
+        }
+      }
+    }
+    float base[2], alpha[2], row_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
+      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
+      const float m_new = fmaxf(m[r], row_max[r]);
+      base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
+      alpha[r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
+      m[r] = m_new;
+    }
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[nt][e] = fast_exp2(fmaf(s[nt][e], p.scale_log2, -base[e >> 1]));
+        row_sum[e >> 1] += s[nt][e];
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[r], row_sum[r]);
+#pragma unroll
+    for (int dt = 0; dt < kDTiles; ++dt) {
+      o[dt][0] *= alpha[0];
+      o[dt][1] *= alpha[0];
+      o[dt][2] *= alpha[1];
+      o[dt][3] *= alpha[1];
+    }
+    unsigned pa[Cfg::kChunk / 16][4];  // P's A fragments, keys 16 kk .. + 15, all packed before the fence
+#pragma unroll
+    for (int kk = 0; kk < Cfg::kChunk / 16; ++kk) {
+      pa[kk][0] = pack_floats<T>(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = pack_floats<T>(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = pack_floats<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = pack_floats<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+    const unsigned long long v_desc = wgmma_descriptor(values, 1024, 1024);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < Cfg::kChunk / 16; ++kk) {  // V's rows 16 kk .. + 15: 2048 bytes (>> 4: 128) further
+#pragma unroll
+      for (int h = 0; h < Cfg::kD / 64; ++h) {
+        Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * h]), pa[kk], v_desc + (h * kBlockBytes + kk * 2048) / 16, true);
+      }
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_fence_operands(o);
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(kFullMask, l[r], 1);
+    l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
+  }
+  const float inverse[2] = {1.0f / l[0], 1.0f / l[1]};  // l >= 1 for every row: its max contributes 1
+  na_store_tile<Cfg>(p.out_write, blk, blk.t0 + 16 * warp, t_end, lane, o, inverse, queries + 16 * warp * kPitch);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (rows_t[r] < t_end && c == 0) p.logsumexp[na_stat_index<Cfg>(blk, rows_t[r])] = fmaf(m[r], p.scale_log2, log2f(l[r])) * kLn2;
+  }
+}
+
+}  // namespace attnjit

@@ -1,0 +1,117 @@
+// Warpgroup-level tensor-core pieces for sm_90a (wgmma.mma_async), for kernels whose blocks are warpgroups
+// (4 consecutive warps, 128 threads): one instruction computes a 64 x 64 x 16 product, A from registers
+// (each warp its 16 rows, the layout of mma.sync's A fragments, mma.cuh), B from shared memory through a
+// matrix descriptor, D in registers (each warp its 16 rows, every n8 tile laid out as mma.sync's C fragments:
+// d[j] = (g, 8j + 2c), (g, 8j + 2c + 1), (g + 8, 8j + 2c), (g + 8, 8j + 2c + 1)).
+//
+// B tiles are staged in the 128-byte swizzle: rows of 128 bytes (64 16-bit values) in atoms of 8 rows
+// (1024 bytes, 1024-byte aligned), the 16-byte chunk c of row r at chunk c ^ (r % 8) (swizzle128_offset).
+// The same staging serves both operand orders (PTX ISA, "Shared Memory Matrix Layout" of wgmma):
+//   K-major (B^T's rows staged, e.g. keys x head dim for S = Q K^T): row n of B^T at byte n * 128; one
+//     descriptor per k-step, its start 32 bytes further each step; 8-row groups 1024 bytes apart (SBO).
+//   MN-major (B's rows staged, e.g. keys x head dim for O += P V, with imm-trans-b 1): row k of B at byte
+//     k * 128; one descriptor per k-step, its start 2048 bytes (16 rows) further; 8-row groups 1024 bytes
+//     apart (SBO). With N = 64 the tile is one column block, so the leading offset is never used; it is set
+//     to 1024 too, which reads the same under either reading of the ISA's LBO/SBO for this layout.
+// The async proxy reads what wgmma reads: after cp.async lands a tile, fence_proxy_async_shared() before
+// the barrier that publishes it. Under ATTNJIT_HOST_EMULATION the warps' fragments and the descriptors are
+// interpreted on the host (tests/emulation/cuda_host.hpp), synchronously.
+#pragma once
+
+#include "mma.cuh"
+
+namespace attnjit {
+
+// Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in a 128-byte-swizzled tile.
+__device__ __forceinline__ constexpr int swizzle128_offset(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
+
+// The matrix descriptor of a 128-byte-swizzled tile starting at `tile` (shared memory): start address,
+// leading and stride byte offsets, each >> 4 in 14 bits; swizzle mode 1 (128 bytes) in bits 62-63.
+__device__ __forceinline__ unsigned long long wgmma_descriptor(const void* tile, unsigned lbo_bytes, unsigned sbo_bytes) {
+  const unsigned long long address = shared_address(tile);
+  return ((address >> 4) & 0x3FFFull) | (static_cast<unsigned long long>((lbo_bytes >> 4) & 0x3FFF) << 16) |
+         (static_cast<unsigned long long>((sbo_bytes >> 4) & 0x3FFF) << 32) | (1ull << 62);
+}
+
+// Orders this thread's earlier register accesses before the warpgroup's next wgmma.mma_async.
+__device__ __forceinline__ void wgmma_fence() {
+#ifndef ATTNJIT_HOST_EMULATION
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#ifndef ATTNJIT_HOST_EMULATION
+  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#endif
+}
+// Waits until at most kPending committed groups of wgmma are in flight.
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+#ifndef ATTNJIT_HOST_EMULATION
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(kPending) : "memory");
+#endif
+}
+// Makes this thread's writes to shared memory (stores, landed cp.async) visible to the async proxy, which
+// wgmma reads through.
+__device__ __forceinline__ void fence_proxy_async_shared() {
+#ifndef ATTNJIT_HOST_EMULATION
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}
+// Tells the compiler that the accumulators change here: after wgmma_wait, so that no read of them is moved
+// above the wait (the asm that issued the wgmma already named them as outputs).
+template <int kN>
+__device__ __forceinline__ void wgmma_fence_operands(float (&d)[kN][4]) {
+#ifndef ATTNJIT_HOST_EMULATION
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+    asm volatile("" : "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])::"memory");
+  }
+#endif
+}
+
+#define ATTNJIT_WGMMA_M64N64K16(TYPE)                                                                         \
+  asm volatile(                                                                                               \
+      "{ .reg .pred p; setp.ne.b32 p, %37, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " \
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                               \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "                     \
+      "{%32, %33, %34, %35}, %36, p, 1, 1, %38; }"                                                            \
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]),            \
+        "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),            \
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]),            \
+        "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),            \
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]),            \
+        "+f"(d[7][2]), "+f"(d[7][3])                                                                          \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate ? 1 : 0), "n"(kTransB))
+
+// d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 from the warps' fragments, B
+// 16 x 64 through `desc`, K-major (kTransB 0) or MN-major (kTransB 1). Asynchronous: commit, wait, then
+// wgmma_fence_operands before reading d.
+template <class T>
+struct WgmmaIsBf16 {
+  static constexpr bool value = false;
+};
+template <>
+struct WgmmaIsBf16<bf16_t> {
+  static constexpr bool value = true;
+};
+
+template <class T, int kTransB>
+struct Wgmma64 {
+  __device__ static void run(float (&d)[8][4], const unsigned (&a)[4], unsigned long long desc, bool accumulate) {
+#ifdef ATTNJIT_HOST_EMULATION
+    attnjit_host::wgmma_m64n64k16(d, a, desc, kTransB != 0, accumulate,
+                                  WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+#else
+    if constexpr (WgmmaIsBf16<T>::value) {
+      ATTNJIT_WGMMA_M64N64K16("bf16");
+    } else {
+      ATTNJIT_WGMMA_M64N64K16("f16");
+    }
+#endif
+  }
+};
+
+#undef ATTNJIT_WGMMA_M64N64K16
+
+}  // namespace attnjit
