@@ -7,17 +7,37 @@
 // last(t_end - 1)] come in tiles of kChunk (64 or 128) keys, two buffers, cp.async staging tile i + 1 while
 // the warps compute on tile i (one barrier per tile). Keys and values are staged in the 128-byte swizzle
 // (wgmma.cuh), D / 64 column blocks of kChunk rows each; rows past the range are zero. The queries are
-// staged once at na_mma_pitch and held as A fragments (ldmatrix). Per tile, a warpgroup none of whose rows
-// sees a key of it skips it; otherwise S = Q K^T (kChunk / 64 wgmma per k-step, K-major B), the mask and the
+// staged once in the same swizzle, wgmma's A through a descriptor. Per tile, a warpgroup none of whose rows
+// sees a key of it skips it; otherwise S = Q K^T (kChunk / 64 wgmma per k-step, K-major A and B), the mask and the
 // online softmax exactly as na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V
 // with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B). The output
-// leaves through the warp's staged query rows (na_store_tile).
+// leaves through rows of its own at na_mma_pitch (na_store_tile).
 #pragma once
 
 #include "na_mma.cuh"
 #include "wgmma.cuh"
 
 namespace attnjit {
+
+// Stages group rows [first, first + rows) of a tensor with cp.async in the 128-byte swizzle: D / 64 column
+// blocks of kCapacity rows (128 bytes each), rows up to kCapacity zero. Thread x copies 16-byte pack
+// x % (D / 8) of rows x / (D / 8), + kStep, ...: its column, and with it its swizzled chunk (kStep is a
+// multiple of 8), is fixed; one address add per copy.
+template <class Cfg, int kCapacity>
+__device__ __forceinline__ void na_stage_swizzled(const NaBlock& blk, const void* from, int first, int rows, unsigned char* to) {
+  using T = typename Cfg::T;
+  constexpr int kPacks = Cfg::kD / 8, kStep = Cfg::kThreads / kPacks;
+  static_assert(kStep % 8 == 0 && kCapacity % kStep == 0, "a fixed swizzled chunk per thread");
+  const int r0 = threadIdx.x / kPacks, col = threadIdx.x % kPacks;
+  unsigned char* at = to + col / 8 * (kCapacity * 128) + swizzle128_offset(r0, col % 8);
+  const T* base = static_cast<const T*>(from);
+  const T* src = base + na_row<Cfg>(blk, first + r0) + col * 8;  // read only for rows before `rows`
+#pragma unroll
+  for (int k = 0; k < kCapacity / kStep; ++k) {
+    const bool valid = r0 + k * kStep < rows;
+    cp_async_16(at + k * kStep * 128, valid ? src + static_cast<long long>(k) * kStep * Cfg::kDil * Cfg::kD : base, valid);
+  }
+}
 
 template <class Cfg>
 __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
@@ -32,10 +52,12 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const NaBlock blk = na_block<Cfg>();
   if (blk.t0 >= blk.n) return;
   extern __shared__ float4 smem4[];
-  // [2][keys, values] tiles from the first 1024-byte boundary (the swizzle's atoms), then the queries.
+  // From the first 1024-byte boundary (the swizzle's atoms): [2][keys, values] tiles, the queries swizzled
+  // (wgmma's A), then kRows rows at kPitch through which the output leaves.
   unsigned char* raw = reinterpret_cast<unsigned char*>(smem4);
   unsigned char* buffers = raw + ((1024 - shared_address(raw) % 1024) % 1024);
-  unsigned short* queries = reinterpret_cast<unsigned short*>(buffers + 4 * kTileBytes);  // [kRows][kPitch]
+  unsigned char* queries = buffers + 4 * kTileBytes;                                          // [D / 64][kRows][128 B]
+  unsigned short* out_rows = reinterpret_cast<unsigned short*>(queries + Cfg::kRows * Cfg::kD * 2);  // [kRows][kPitch]
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
   const NaWarpBand band = na_warp_band<Cfg, true>(blk, warp, g);
@@ -59,31 +81,20 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const int wg_first = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg0).first : 1;
   const int wg_last = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg1).last : 0;
 
-  // Thread x stages 16-byte pack x % (D / 8) of rows x / (D / 8), + kStep, ...: its column, and with it the
-  // swizzled chunk (kStep is a multiple of 8), is fixed.
-  constexpr int kPacks = Cfg::kD / 8, kStep = Cfg::kThreads / kPacks;
-  static_assert(kStep % 8 == 0 && Cfg::kChunk % kStep == 0, "a fixed swizzled chunk per thread");
-  const int r0 = threadIdx.x / kPacks, col = threadIdx.x % kPacks;
-  const int to_offset = col / 8 * kBlockBytes + swizzle128_offset(r0, col % 8);
-  const T* key_base = static_cast<const T*>(p.key);
-  const T* value_base = static_cast<const T*>(p.value);
   const int tiles = (last - first) / Cfg::kChunk + 1;
   auto stage = [&](int tile) {  // rows past the range zero: P = 0 there, and V's zeros add nothing
     const int c0 = first + tile * Cfg::kChunk, rows = na_min(Cfg::kChunk, last + 1 - c0);
-    unsigned char* to = buffers + (tile & 1) * 2 * kTileBytes + to_offset;
-    const long long from = na_row<Cfg>(blk, c0 + r0) + col * 8;
-#pragma unroll
-    for (int k = 0; k < Cfg::kChunk / kStep; ++k) {
-      const bool valid = r0 + k * kStep < rows;
-      const long long at = from + static_cast<long long>(k) * kStep * Cfg::kDil * Cfg::kD;
-      cp_async_16(to + k * kStep * 128, valid ? key_base + at : key_base, valid);
-      cp_async_16(to + kTileBytes + k * kStep * 128, valid ? value_base + at : value_base, valid);
-    }
+    unsigned char* to = buffers + (tile & 1) * 2 * kTileBytes;
+    na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.key, c0, rows, to);
+    na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.value, c0, rows, to + kTileBytes);
   };
-  na_stage_async<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
+  na_stage_swizzled<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
   stage(0);
   cp_async_commit();
-  unsigned qa[kKSteps][4];
+  // Q's A operand through a descriptor too: its fragments held in registers across the tile loop came out
+  // wrong on the H100 for some configs (D = 64 with 64-key tiles) though right in the emulator and
+  // after any change to the register allocation; from shared memory nothing of Q is held.
+  const unsigned long long q_desc = wgmma_descriptor(queries + (warp / 4) * 64 * 128, 1024, 1024);
   float o[kDTiles][4];
 #pragma unroll
   for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
@@ -95,10 +106,6 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     __syncthreads();
     if (tile + 1 < tiles) stage(tile + 1);
     cp_async_commit();
-    if (tile == 0) {
-#pragma unroll
-      for (int ks = 0; ks < kKSteps; ++ks) na_load_a_shared<kPitch>(qa[ks], queries + 16 * warp * kPitch, ks, lane);
-    }
     const int c0 = first + tile * Cfg::kChunk;
     if (c0 > wg_last || c0 + Cfg::kChunk - 1 < wg_first) continue;  // warpgroup-uniform
     const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
@@ -110,8 +117,8 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
 #pragma unroll
       for (int half = 0; half < Cfg::kChunk / 64; ++half) {  // keys 64 half .. + 63: 8 atoms (8192 bytes) further
-        Wgmma64<T, 0>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * half]), qa[ks],
-                           k_desc + (ks / 4 * kBlockBytes + half * 8192 + ks % 4 * 32) / 16, ks > 0);
+        Wgmma64SS<T>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * half]), q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
+                          k_desc + (ks / 4 * kBlockBytes + half * 8192 + ks % 4 * 32) / 16, ks > 0);
       }
     }
     wgmma_commit();
@@ -191,7 +198,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
   }
   const float inverse[2] = {1.0f / l[0], 1.0f / l[1]};  // l >= 1 for every row: its max contributes 1
-  na_store_tile<Cfg>(p.out_write, blk, blk.t0 + 16 * warp, t_end, lane, o, inverse, queries + 16 * warp * kPitch);
+  na_store_tile<Cfg>(p.out_write, blk, blk.t0 + 16 * warp, t_end, lane, o, inverse, out_rows + 16 * warp * kPitch);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (rows_t[r] < t_end && c == 0) p.logsumexp[na_stat_index<Cfg>(blk, rows_t[r])] = fmaf(m[r], p.scale_log2, log2f(l[r])) * kLn2;

@@ -84,6 +84,20 @@ __device__ __forceinline__ void wgmma_fence_operands(float (&d)[kN][4]) {
         "+f"(d[7][2]), "+f"(d[7][3])                                                                          \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate ? 1 : 0), "n"(kTransB))
 
+#define ATTNJIT_WGMMA_M64N64K16_SS(TYPE)                                                                      \
+  asm volatile(                                                                                               \
+      "{ .reg .pred p; setp.ne.b32 p, %34, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " \
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                               \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "                     \
+      "%32, %33, p, 1, 1, 0, 0; }"                                                                            \
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]),            \
+        "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),            \
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]),            \
+        "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),            \
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]),            \
+        "+f"(d[7][2]), "+f"(d[7][3])                                                                          \
+      : "l"(a_desc), "l"(b_desc), "r"(accumulate ? 1 : 0))
+
 // d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 from the warps' fragments, B
 // 16 x 64 through `desc`, K-major (kTransB 0) or MN-major (kTransB 1). Asynchronous: commit, wait, then
 // wgmma_fence_operands before reading d.
@@ -112,6 +126,25 @@ struct Wgmma64 {
   }
 };
 
+// d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 and B 16 x 64 both through
+// descriptors, K-major (A's 64 rows staged as B^T's are). Asynchronous, as Wgmma64.
+template <class T>
+struct Wgmma64SS {
+  __device__ static void run(float (&d)[8][4], unsigned long long a_desc, unsigned long long b_desc, bool accumulate) {
+#ifdef ATTNJIT_HOST_EMULATION
+    attnjit_host::wgmma_m64n64k16_ss(d, a_desc, b_desc, accumulate,
+                                     WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+#else
+    if constexpr (WgmmaIsBf16<T>::value) {
+      ATTNJIT_WGMMA_M64N64K16_SS("bf16");
+    } else {
+      ATTNJIT_WGMMA_M64N64K16_SS("f16");
+    }
+#endif
+  }
+};
+
 #undef ATTNJIT_WGMMA_M64N64K16
+#undef ATTNJIT_WGMMA_M64N64K16_SS
 
 }  // namespace attnjit

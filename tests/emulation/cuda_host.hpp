@@ -194,30 +194,40 @@ inline unsigned shared_offset(const void* p) {
 //   MN-major: start + (n / 64) * LBO + (k / 8) * SBO + (k % 8) * 128 + 2 (n % 64)
 // of shared memory, swizzled as the hardware does (bits 4-6 of the address XOR bits 7-9), so a kernel that
 // stages a tile in another layout than its descriptor describes reads the wrong values.
+// Element (k, n) of B, or (m, k) of A as (k, n = m) K-major, through a descriptor.
+struct SwizzledOperand {
+  unsigned start, lbo, sbo;
+  bool mn_major;
+  explicit SwizzledOperand(unsigned long long desc, bool mn_major_) : mn_major(mn_major_) {
+    if ((desc >> 62) != 1 || ((desc >> 46) & 0xFFFF) != 0 || ((desc >> 14) & 3) != 0 || ((desc >> 30) & 3) != 0) {
+      std::abort();  // only the 128-byte swizzle, base offset 0
+    }
+    start = static_cast<unsigned>(desc & 0x3FFF) << 4;
+    lbo = static_cast<unsigned>((desc >> 16) & 0x3FFF) << 4;
+    sbo = static_cast<unsigned>((desc >> 32) & 0x3FFF) << 4;
+  }
+  unsigned short bits(int k, int n) const {
+    const unsigned logical = mn_major ? start + (n / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + 2 * (n % 64)
+                                      : start + (n / 8) * sbo + (n % 8) * 128 + 2 * k;
+    const unsigned physical = logical ^ (((logical >> 7) & 7) << 4);
+    if (physical + 2 > shared_memory.bytes) std::abort();
+    unsigned short b;
+    std::memcpy(&b, static_cast<const unsigned char*>(shared_memory.base) + physical, 2);
+    return b;
+  }
+};
+
 template <class ToFloat>
 void wgmma_m64n64k16(float (&d)[8][4], const unsigned (&a)[4], unsigned long long desc, bool trans_b, bool accumulate,
                      ToFloat to_float) {
-  if ((desc >> 62) != 1 || ((desc >> 46) & 0xFFFF) != 0 || ((desc >> 14) & 3) != 0 || ((desc >> 30) & 3) != 0) {
-    std::abort();  // only the 128-byte swizzle, base offset 0
-  }
-  const unsigned start = static_cast<unsigned>(desc & 0x3FFF) << 4, lbo = static_cast<unsigned>((desc >> 16) & 0x3FFF) << 4,
-                 sbo = static_cast<unsigned>((desc >> 32) & 0x3FFF) << 4;
+  const SwizzledOperand b(desc, trans_b);
   const int lane = static_cast<int>(threadIdx.x) % 32;
   Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
   for (int r = 0; r < 4; ++r) w.a[lane][r] = a[r];
   warp_barrier().arrive_and_wait();
   auto half = [&](unsigned reg, int k) { return to_float(static_cast<unsigned short>(k % 2 ? reg >> 16 : reg & 0xffff)); };
   auto A = [&](int row, int k) { return half(w.a[(row % 8) * 4 + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k); };
-  const auto* smem = static_cast<const unsigned char*>(shared_memory.base);
-  auto B = [&](int k, int n) {
-    const unsigned logical = trans_b ? start + (n / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + 2 * (n % 64)
-                                     : start + (n / 8) * sbo + (n % 8) * 128 + 2 * k;
-    const unsigned physical = logical ^ (((logical >> 7) & 7) << 4);
-    if (physical + 2 > shared_memory.bytes) std::abort();
-    unsigned short bits;
-    std::memcpy(&bits, smem + physical, 2);
-    return to_float(bits);
-  };
+  auto B = [&](int k, int n) { return to_float(b.bits(k, n)); };
   const int g = lane / 4, q = lane % 4;
   for (int j = 0; j < 8; ++j) {
     for (int e = 0; e < 4; ++e) {
@@ -228,6 +238,24 @@ void wgmma_m64n64k16(float (&d)[8][4], const unsigned (&a)[4], unsigned long lon
     }
   }
   warp_barrier().arrive_and_wait();
+}
+
+// ... with A through a descriptor too (K-major: row m of A is staged as row n of a K-major B^T); the warp
+// computes its 16 rows, 16 (warp % 4) .. of the warpgroup's 64.
+template <class ToFloat>
+void wgmma_m64n64k16_ss(float (&d)[8][4], unsigned long long a_desc, unsigned long long b_desc, bool accumulate,
+                        ToFloat to_float) {
+  const SwizzledOperand a(a_desc, false), b(b_desc, false);
+  const int lane = static_cast<int>(threadIdx.x) % 32, row0 = 16 * (static_cast<int>(threadIdx.x) / 32 % 4);
+  const int g = lane / 4, q = lane % 4;
+  for (int j = 0; j < 8; ++j) {
+    for (int e = 0; e < 4; ++e) {
+      const int row = row0 + g + (e >= 2 ? 8 : 0), n = 8 * j + 2 * q + e % 2;
+      float sum = accumulate ? d[j][e] : 0.0f;
+      for (int k = 0; k < 16; ++k) sum += to_float(a.bits(k, row)) * to_float(b.bits(k, n));
+      d[j][e] = sum;
+    }
+  }
 }
 
 // cp.async: a thread's copies wait in its groups and land only when cp_async_wait_group lets them, so a kernel
