@@ -116,7 +116,7 @@ void print_table(const nlohmann::json& results) {
 }
 
 int compile_only(const BenchArgs& args, const GlobalOptions& global, const std::string& why) {
-  const std::vector<KernelSpec> specs = specs_of(args.problem);
+  const std::vector<KernelSpec> specs = specs_of(args.problem, args.arch);
   detail::KernelCache cache(runtime_options(global));
   compile_all(cache, specs, args.arch);
   const RuntimeStats stats = cache.stats();

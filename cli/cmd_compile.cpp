@@ -33,7 +33,7 @@ Command add_compile(CLI::App& app, const GlobalOptions& global) {
         return 2;
       }
     }
-    const std::vector<KernelSpec> specs = specs_of(args->problem);
+    const std::vector<KernelSpec> specs = specs_of(args->problem, arch);
     detail::KernelCache cache(runtime_options(global));
     const std::vector<detail::Binary> binaries = compile_all(cache, specs, arch, args->jobs);
     const RuntimeStats stats = cache.stats();

@@ -43,25 +43,25 @@ std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems) {
   return specs;
 }
 
-std::vector<KernelSpec> kernel_specs(const std::vector<NaProblem>& problems) {
+std::vector<KernelSpec> kernel_specs(const std::vector<NaProblem>& problems, std::string_view arch) {
   std::vector<KernelSpec> specs;
   for (const NaProblem& problem : problems) {
     validate(problem);
-    for (const KernelSpec& spec : in_launch_order(na_kernel_specs(problem, na_configs(problem)))) {
+    for (const KernelSpec& spec : in_launch_order(na_kernel_specs(problem, na_configs(problem, arch)))) {
       if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
     }
   }
   return specs;
 }
 
-std::vector<KernelSpec> specs_of(const ProblemArgs& args) {
+std::vector<KernelSpec> specs_of(const ProblemArgs& args, std::string_view arch) {
   const AnyProblems problems = any_problems_from(args);
   std::vector<MtaProblem> mta;
   std::vector<NaProblem> na;
   for (const auto& named : problems.mta) mta.push_back(named.problem);
   for (const auto& named : problems.na) na.push_back(named.problem);
   std::vector<KernelSpec> specs = kernel_specs(mta);
-  for (const KernelSpec& spec : kernel_specs(na)) specs.push_back(spec);
+  for (const KernelSpec& spec : kernel_specs(na, arch)) specs.push_back(spec);
   return specs;
 }
 

@@ -18,10 +18,11 @@ std::string local_arch(std::string* why);
 
 // Every kernel spec of the problems (forward and backward, heuristic configs), without duplicates.
 std::vector<KernelSpec> kernel_specs(const std::vector<MtaProblem>& problems);
-std::vector<KernelSpec> kernel_specs(const std::vector<NaProblem>& problems);
+// arch: the target; the neighborhood-attention heuristic takes the forward on warpgroups for "sm_90".
+std::vector<KernelSpec> kernel_specs(const std::vector<NaProblem>& problems, std::string_view arch = {});
 // Both ops' kernel specs of what the problem flags or file describe (gen, compile).
 struct ProblemArgs;
-std::vector<KernelSpec> specs_of(const ProblemArgs& args);
+std::vector<KernelSpec> specs_of(const ProblemArgs& args, std::string_view arch = {});
 
 // Fetches or compiles every spec for `arch` through `cache`, at most `jobs` NVRTC runs at once
 // (0: one per core), in the specs' order.

@@ -46,7 +46,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   static_assert(Cfg::kThreads % 128 == 0 && Cfg::kRows == Cfg::kThreads / 2, "64 queries per warpgroup");
   static_assert(Cfg::kChunk == 64 || Cfg::kChunk == 128, "key tiles of 64 or 128 keys");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
-  constexpr int kKSteps = Cfg::kD / 16, kNTiles = Cfg::kChunk / 8, kDTiles = Cfg::kD / 8;
+  constexpr int kKSteps = Cfg::kD / 16, kNTiles = Cfg::kChunk / 8, kDTiles = Cfg::kD / 8, kHalves = Cfg::kChunk / 64;
   constexpr int kBlockBytes = Cfg::kChunk * 128;            // one 64-column block of a staged tile
   constexpr int kTileBytes = Cfg::kD / 64 * kBlockBytes;    // one tensor's tile
   const NaBlock blk = na_block<Cfg>();
@@ -110,86 +110,116 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     if (c0 > wg_last || c0 + Cfg::kChunk - 1 < wg_first) continue;  // warpgroup-uniform
     const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
     const unsigned char* values = keys + kTileBytes;
+    // S of each 64-key half of the tile is its own commit group: the softmax of the first half runs while the
+    // tensor cores compute the second, and that of the second while P V of the first runs.
     float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
-    const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024);
+    const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024), v_desc = wgmma_descriptor(values, 1024, 1024);
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
+    for (int half = 0; half < kHalves; ++half) {  // keys 64 half .. + 63: 8 atoms (8192 bytes) further
 #pragma unroll
-      for (int half = 0; half < Cfg::kChunk / 64; ++half) {  // keys 64 half .. + 63: 8 atoms (8192 bytes) further
+      for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
         Wgmma64SS<T>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * half]), q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
                           k_desc + (ks / 4 * kBlockBytes + half * 8192 + ks % 4 * 32) / 16, ks > 0);
       }
+      wgmma_commit();
     }
-    wgmma_commit();
-    wgmma_wait<0>();
-    wgmma_fence_operands(s);
-    float row_max[2] = {neg_inf(), neg_inf()};
-    if (c0 >= inner_first && c0 + Cfg::kChunk - 1 <= inner_last) {  // warp-uniform: every row sees every key
+    float alpha[kHalves][2];      // o's factor for each half (the running max moved)
+    unsigned pa[kHalves][4][4];   // P's A fragments of each half, keys 16 kk .. + 15 of it
+    // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
+    // quad, m and l, P in place of S, packed as A fragments.
+    auto softmax = [&](const int h) {  // called with constants: inlined, s stays in registers
+      float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
+      const int k0 = c0 + 64 * h;
+      float row_max[2] = {neg_inf(), neg_inf()};
+      if (k0 >= inner_first && k0 + 63 <= inner_last) {  // warp-uniform: every row sees every key
 #pragma unroll
-      for (int nt = 0; nt < kNTiles; ++nt) {
+        for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], s[nt][e]);
-      }
-    } else {
+          for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], sh[nt][e]);
+        }
+      } else {
 #pragma unroll
-      for (int nt = 0; nt < kNTiles; ++nt) {
+        for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e >> 1, j = c0 + nt * 8 + 2 * c + (e & 1);
-          const bool seen = j >= window[r].first && j <= window[r].last;
-          s[nt][e] = seen ? s[nt][e] : neg_inf();
-          row_max[r] = fmaxf(row_max[r], s[nt][e]);
+          for (int e = 0; e < 4; ++e) {
+            const int r = e >> 1, j = k0 + nt * 8 + 2 * c + (e & 1);
+            const bool seen = j >= window[r].first && j <= window[r].last;
+            sh[nt][e] = seen ? sh[nt][e] : neg_inf();
+            row_max[r] = fmaxf(row_max[r], sh[nt][e]);
+          }
         }
       }
-    }
-    float base[2], alpha[2], row_sum[2] = {0.0f, 0.0f};
+      float base[2], row_sum[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
-      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
-      const float m_new = fmaxf(m[r], row_max[r]);
-      base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
-      alpha[r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
-      m[r] = m_new;
-    }
-#pragma unroll
-    for (int nt = 0; nt < kNTiles; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[nt][e] = fast_exp2(fmaf(s[nt][e], p.scale_log2, -base[e >> 1]));
-        row_sum[e >> 1] += s[nt][e];
+      for (int r = 0; r < 2; ++r) {
+        row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
+        row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
+        const float m_new = fmaxf(m[r], row_max[r]);
+        base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
+        alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
+        m[r] = m_new;
       }
-    }
 #pragma unroll
-    for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[r], row_sum[r]);
+      for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
-    for (int dt = 0; dt < kDTiles; ++dt) {
-      o[dt][0] *= alpha[0];
-      o[dt][1] *= alpha[0];
-      o[dt][2] *= alpha[1];
-      o[dt][3] *= alpha[1];
-    }
-    unsigned pa[Cfg::kChunk / 16][4];  // P's A fragments, keys 16 kk .. + 15, all packed before the fence
-#pragma unroll
-    for (int kk = 0; kk < Cfg::kChunk / 16; ++kk) {
-      pa[kk][0] = pack_floats<T>(s[2 * kk][0], s[2 * kk][1]);
-      pa[kk][1] = pack_floats<T>(s[2 * kk][2], s[2 * kk][3]);
-      pa[kk][2] = pack_floats<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      pa[kk][3] = pack_floats<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-    }
-    const unsigned long long v_desc = wgmma_descriptor(values, 1024, 1024);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < Cfg::kChunk / 16; ++kk) {  // V's rows 16 kk .. + 15: 2048 bytes (>> 4: 128) further
-#pragma unroll
-      for (int h = 0; h < Cfg::kD / 64; ++h) {
-        Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * h]), pa[kk], v_desc + (h * kBlockBytes + kk * 2048) / 16, true);
+        for (int e = 0; e < 4; ++e) {
+          sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
+          row_sum[e >> 1] += sh[nt][e];
+        }
       }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
+        pa[h][kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
+        pa[h][kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
+        pa[h][kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
+      }
+    };
+    // o *= alpha of half h (no P V in flight), then O += P V over its 64 keys (V's rows 16 kk .. + 15 of the
+    // half: 2048 bytes, >> 4 = 128, per k-step), one commit group.
+    auto pv = [&](const int h) {
+#pragma unroll
+      for (int dt = 0; dt < kDTiles; ++dt) {
+        o[dt][0] *= alpha[h][0];
+        o[dt][1] *= alpha[h][0];
+        o[dt][2] *= alpha[h][1];
+        o[dt][3] *= alpha[h][1];
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+        for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
+          Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
+                             v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
+        }
+      }
+      wgmma_commit();
+    };
+    if constexpr (kHalves == 1) {
+      wgmma_wait<0>();
+      wgmma_fence_operands(s);
+      softmax(0);
+      pv(0);
+    } else {
+      wgmma_wait<1>();  // the first half's S (the second's may still run)
+      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[0]));
+      softmax(0);
+      pv(0);
+      wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
+      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8]));
+      softmax(1);
+      wgmma_wait<0>();  // the first half's P V, before o is rescaled
+      wgmma_fence_operands(o);
+      wgmma_keep(pa[0]);
+      pv(1);
     }
-    wgmma_commit();
     wgmma_wait<0>();
     wgmma_fence_operands(o);
+    wgmma_keep(pa[kHalves - 1]);
   }
 
 #pragma unroll

@@ -70,6 +70,15 @@ __device__ __forceinline__ void wgmma_fence_operands(float (&d)[kN][4]) {
 #endif
 }
 
+// Tells the compiler that A fragments handed to wgmma are still read here: after the wgmma_wait that covers
+// them, so that their registers are not reused while the instruction may still read them.
+__device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
+#ifndef ATTNJIT_HOST_EMULATION
+#pragma unroll
+  for (int k = 0; k < 4; ++k) asm volatile("" ::"r"(a[k][0]), "r"(a[k][1]), "r"(a[k][2]), "r"(a[k][3]) : "memory");
+#endif
+}
+
 #define ATTNJIT_WGMMA_M64N64K16(TYPE)                                                                         \
   asm volatile(                                                                                               \
       "{ .reg .pred p; setp.ne.b32 p, %37, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " \

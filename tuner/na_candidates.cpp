@@ -15,12 +15,12 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
     out.push_back(c);
   };
   if (kind == KernelKind::na_backward_fused) {  // the heuristic's config first wherever it fuses
-    const NaConfigs heuristic = na_heuristic_configs(p);
+    const NaConfigs heuristic = na_heuristic_configs(p, limits.warpgroup_mma ? "sm_90" : "");
     if (heuristic.fused()) add(heuristic.backward_fused);
     for (int warps : {4, 2, 8, 1}) add(na_fused_config(p, warps));
     return out;
   }
-  const TileConfig heuristic = config_of(na_heuristic_configs(p), kind);
+  const TileConfig heuristic = config_of(na_heuristic_configs(p, limits.warpgroup_mma ? "sm_90" : ""), kind);
   add(heuristic);  // first, where it fits the device
   const int lanes = heuristic.lanes > 0 ? heuristic.lanes : na_heuristic_lanes(p.head_dim);
   for (int l : {lanes, lanes / 2, lanes * 2}) {

@@ -49,8 +49,8 @@ NaProblem na_problem_from_key(const std::string& key) {
 }
 
 NaConfigChoice choose_na_configs(const NaProblem& problem, const FindTuned& find, const cache::Environment& now) {
-  const NaConfigs heuristic = na_heuristic_configs(problem);
-  const NaConfigs pinned = na_configs(problem);  // the heuristic with ATTNJIT_NA_CONFIG's pins
+  const NaConfigs heuristic = na_heuristic_configs(problem, now.arch);
+  const NaConfigs pinned = na_configs(problem, now.arch);  // the heuristic with ATTNJIT_NA_CONFIG's pins
   const std::string key = na_problem_key(problem);
   const char* pins = std::getenv("ATTNJIT_NA_CONFIG");
   NaConfigChoice out{heuristic, {}};

@@ -156,8 +156,16 @@ int na_heuristic_lanes(int head_dim) {
   return best;
 }
 
-NaConfigs na_heuristic_configs(const NaProblem& p) {
-  return {heuristic_config(KernelKind::na_forward, p), heuristic_config(KernelKind::na_backward_query, p),
+NaConfigs na_heuristic_configs(const NaProblem& p, std::string_view arch) {
+  // On sm_90, windows of kWideForward and wider take the forward on warpgroups (wgmma) where it can: the
+  // tuning run of bench/results/2026-11-24_H100_99b6dd3 (k=257 D=64: 64x64x4 161 us against 209 on
+  // mma.sync; k=2049 D=128: 8 warps and 128-key tiles 1538 us against 2182), while at k=7 it only ties.
+  const bool warpgroups = arch == "sm_90" && p.kernel_size >= kWideForward &&
+                          na_forward_wgmma_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim);
+  const TileConfig forward = warpgroups ? (p.head_dim <= 64 ? TileConfig{64, 64, 4, 0, kNaWarpgroupLanes}
+                                                            : TileConfig{128, 128, 8, 0, kNaWarpgroupLanes})
+                                        : heuristic_config(KernelKind::na_forward, p);
+  return {forward, heuristic_config(KernelKind::na_backward_query, p),
           heuristic_config(KernelKind::na_backward_key, p),
           fused_backward(p) ? na_fused_config(p, fused_warps(p)) : TileConfig{}};
 }
@@ -280,8 +288,8 @@ void apply_na_config_overrides(NaConfigs& configs, const NaProblem& problem, con
   }
 }
 
-NaConfigs na_configs(const NaProblem& problem) {
-  NaConfigs configs = na_heuristic_configs(problem);
+NaConfigs na_configs(const NaProblem& problem, std::string_view arch) {
+  NaConfigs configs = na_heuristic_configs(problem, arch);
   if (const char* pins = std::getenv("ATTNJIT_NA_CONFIG"); pins != nullptr && *pins != '\0') {
     apply_na_config_overrides(configs, problem, pins);
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "attnjit/attnjit.hpp"
@@ -28,7 +29,8 @@ const TileConfig& config_of(const NaConfigs& configs, KernelKind kind);
 // elements, ties to 8 elements per lane (two 16-byte shared loads; see the definition).
 int na_heuristic_lanes(int head_dim);
 
-NaConfigs na_heuristic_configs(const NaProblem& problem);
+// arch: the target ("sm_90"); empty for configs that run on any GPU (the warpgroup forward is sm_90's).
+NaConfigs na_heuristic_configs(const NaProblem& problem, std::string_view arch = {});
 
 // Throws invalid_argument naming the config, the kernel and what is wrong (lanes a power of two up to 32,
 // 1 to 32 warps, tile_i a multiple of the lane groups, registers and shared memory in bounds).
@@ -48,7 +50,7 @@ int na_staged_rows(KernelKind kind, const NaProblem& problem, int tile_i, int la
 void apply_na_config_overrides(NaConfigs& configs, const NaProblem& problem, const std::string& text);
 
 // The heuristic, then ATTNJIT_NA_CONFIG's pins when that is set.
-NaConfigs na_configs(const NaProblem& problem);
+NaConfigs na_configs(const NaProblem& problem, std::string_view arch = {});
 
 struct NaKernelSpecs {
   KernelSpec forward, backward_query, backward_key, backward_fused;

@@ -20,7 +20,7 @@ class NaSubject final : public TuneSubject {
   NaSubject(const NaProblem& p, KernelKind kind, std::uint64_t seed, const std::string& fault,
             const RuntimeOptions& options)
       : p_(p), kind_(kind), backward_(kind != KernelKind::na_forward), context_(current_context()),
-        device_(device_info(context_)), cache_(options), heuristic_(na_heuristic_configs(p)),
+        device_(device_info(context_)), cache_(options), heuristic_(na_heuristic_configs(p, device_.arch)),
         comparator_(p.dtype, device_.arch), float_comparator_(DType::f32, device_.arch) {
     validate(p);
     const std::size_t n = static_cast<std::size_t>(p.batch) * p.heads * p.length * p.head_dim;
