@@ -21,13 +21,23 @@ namespace attnjit {
 
 // Stages group rows [first, first + rows) of a tensor with cp.async in the 128-byte swizzle: D / 64 column
 // blocks of kCapacity rows (128 bytes each), rows up to kCapacity zero. Thread x copies 16-byte pack
-// x % (D / 8) of rows x / (D / 8), + kStep, ...: its column, and with it its swizzled chunk (kStep is a
-// multiple of 8), is fixed; one address add per copy.
+// x % (D / 8) of rows x / (D / 8), + kStep, ...: where kStep divides kCapacity its column, and with it its
+// swizzled chunk (kStep is a multiple of 8), is fixed: one address add per copy; else (12 warps) each copy
+// computes its place.
 template <class Cfg, int kCapacity>
 __device__ __forceinline__ void na_stage_swizzled(const NaBlock& blk, const void* from, int first, int rows, unsigned char* to) {
   using T = typename Cfg::T;
   constexpr int kPacks = Cfg::kD / 8, kStep = Cfg::kThreads / kPacks;
-  static_assert(kStep % 8 == 0 && kCapacity % kStep == 0, "a fixed swizzled chunk per thread");
+  if constexpr (kStep % 8 != 0 || kCapacity % kStep != 0) {
+    const T* base = static_cast<const T*>(from);
+    for (int i = threadIdx.x; i < kCapacity * kPacks; i += Cfg::kThreads) {
+      const int r = i / kPacks, col = i % kPacks;
+      const bool valid = r < rows;
+      cp_async_16(to + col / 8 * (kCapacity * 128) + swizzle128_offset(r, col % 8),
+                  base + (valid ? na_row<Cfg>(blk, first + r) + col * 8 : 0), valid);
+    }
+    return;
+  }
   const int r0 = threadIdx.x / kPacks, col = threadIdx.x % kPacks;
   unsigned char* at = to + col / 8 * (kCapacity * 128) + swizzle128_offset(r0, col % 8);
   const T* base = static_cast<const T*>(from);

@@ -98,7 +98,7 @@ ATTNJIT_HD constexpr bool na_forward_mma_eligible(int elem_bytes, int head_dim) 
 ATTNJIT_HD constexpr int na_mma_pitch(int head_dim) { return head_dim + 8; }
 // The forward on sm_90's warpgroup tensor cores (na_forward_wgmma.cuh, wgmma.mma_async): chosen by a config
 // with lanes = kNaWarpgroupLanes (a warpgroup, 128 threads, holds 64 queries), for f16/bf16 with D = 64 or
-// 128, on sm_90 only (compiled for sm_90a). tile_i = 16 * warps with warps a multiple of 4; key tiles of
+// 128, on sm_90 only (compiled for sm_90a). tile_i = 16 * warps with warps 4, 8, 12 or 16; key tiles of
 // tile_j = 64 or 128 keys, two buffers of keys and values in the 128-byte swizzle from a 1024-byte boundary
 // (up to 1 KiB of shared memory to get there), the block's queries in the same swizzle, and as many rows
 // at na_mma_pitch for the output's way out.

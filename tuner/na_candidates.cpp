@@ -36,7 +36,7 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
     for (int keys : {32, 48, 64, 128}) add({16 * warps, keys, warps, 0, 0});
   }
   if (limits.warpgroup_mma) {  // sm_90's warpgroup tensor cores: the forward, D = 64 or 128
-    for (int warps : {4, 8}) {
+    for (int warps : {4, 8, 12, 16}) {  // more warpgroups share each staged key tile (and fewer registers each)
       for (int keys : {64, 128}) add({16 * warps, keys, warps, 0, kNaWarpgroupLanes});
     }
   }

@@ -214,8 +214,8 @@ void check_na_config(KernelKind kind, const NaProblem& p, const TileConfig& c) {
                        "64 or 128",
                        kNaWarpgroupLanes));
     }
-    if (c.warps % 4 != 0 || c.warps > 8 || c.tile_i != 16 * c.warps) {
-      fail("warpgroup tensor cores: warps must be 4 or 8 and tile_i 16 * warps (64 queries per warpgroup)");
+    if (c.warps % 4 != 0 || c.warps > 16 || c.tile_i != 16 * c.warps) {
+      fail("warpgroup tensor cores: warps must be 4, 8, 12 or 16 and tile_i 16 * warps (64 queries per warpgroup)");
     }
     if (c.tile_j != 64 && c.tile_j != 128) fail("warpgroup tensor cores: tile_j must be 64 or 128 keys");
     if (smem_bytes(kind, p, c) > kSmemLimit) fail("past 227 KiB of shared memory");

@@ -108,6 +108,10 @@ inline std::vector<NaCase> na_grid() {
   NaConfigs shifted_groups = na_heuristic_configs(long_shifted);
   shifted_groups.forward = {64, 128, 4, 0, kNaWarpgroupLanes};
   cases.push_back({"forward on warpgroups, D = 128, shifted, dilation 4, unmasked tiles", long_shifted, shifted_groups});
+  const NaProblem three = {.batch = 2, .heads = 1, .length = 2000, .head_dim = 128, .kernel_size = 513, .dtype = DType::bf16};
+  NaConfigs three_groups = na_heuristic_configs(three);
+  three_groups.forward = {192, 64, 12, 0, kNaWarpgroupLanes};
+  cases.push_back({"forward on warpgroups, three per block (staging's generic loop), D = 128", three, three_groups});
   return cases;
 }
 

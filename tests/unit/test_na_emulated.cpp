@@ -170,6 +170,10 @@ TEST_SUITE("na_emulated") {
     check<Cfg<f16_t, K::causal, 100, 128, 33, 1, 128, 128, 8, kNaWarpgroupLanes>,
           Cfg<f16_t, K::causal, 100, 128, 33, 1, 16, 24, 2, 16>>();
   }
+  TEST_CASE("warpgroup tensor cores: clipped f16 D = 64, three warpgroups (staging's generic loop), 64-key tiles") {
+    check<Cfg<f16_t, K::clipped, 300, 64, 65, 1, 192, 64, 12, kNaWarpgroupLanes>,
+          Cfg<f16_t, K::clipped, 300, 64, 65, 1, 16, 24, 2, 8>>();
+  }
   TEST_CASE("warpgroup tensor cores: shifted bf16 D = 128, 64-key tiles inside every row's window (no mask) and edges") {
     check<Cfg<bf16_t, K::shifted, 300, 128, 129, 1, 64, 64, 4, kNaWarpgroupLanes>,
           Cfg<bf16_t, K::shifted, 300, 128, 129, 1, 16, 24, 2, 16>>();

@@ -47,7 +47,7 @@ TEST_SUITE("tuner") {
     };
     const DeviceLimits sm90{1024, 227 * 1024, true};
     CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, wide, DeviceLimits{})) == 0);
-    CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, wide, sm90)) == 4);  // 4 or 8 warps, 64 or 128 keys
+    CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, wide, sm90)) == 8);  // 4, 8, 12 or 16 warps, 64 or 128 keys
     CHECK(warpgroup_configs(na_candidates(KernelKind::na_backward_query, wide, sm90)) == 0);
     NaProblem odd = wide;
     odd.head_dim = 96;
@@ -57,7 +57,7 @@ TEST_SUITE("tuner") {
     CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, odd, sm90)) == 0);
     // The config check names what is wrong.
     CHECK_THROWS_WITH_AS(check_na_config(KernelKind::na_forward, wide, {32, 64, 2, 0, kNaWarpgroupLanes}),
-                         doctest::Contains("warps must be 4 or 8"), Error);
+                         doctest::Contains("warps must be 4, 8, 12 or 16"), Error);
     CHECK_THROWS_WITH_AS(check_na_config(KernelKind::na_forward, wide, {64, 32, 4, 0, kNaWarpgroupLanes}),
                          doctest::Contains("tile_j must be 64 or 128"), Error);
     CHECK_THROWS_WITH_AS(check_na_config(KernelKind::na_backward_query, wide, {64, 64, 4, 0, kNaWarpgroupLanes}),

@@ -85,7 +85,7 @@ TEST_SUITE("nvrtc_compile") {
     for (const KernelSpec& spec : specs) {
       if (!na_on_warpgroups(spec)) portable.push_back(spec);
     }
-    REQUIRE(portable.size() + 3 <= specs.size());  // the grid's three warpgroup forwards are among them
+    REQUIRE(portable.size() + 4 <= specs.size());  // the grid's four warpgroup forwards are among them
     for (const char* arch : {"sm_80", "sm_90"}) {
       const std::string failures = compile_everything(std::string(arch) == "sm_90" ? specs : portable, arch);
       CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);
