@@ -56,19 +56,17 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   static_assert(Cfg::kThreads % 128 == 0 && Cfg::kRows == Cfg::kThreads / 2, "64 queries per warpgroup");
   static_assert(Cfg::kChunk == 64 || Cfg::kChunk == 128, "key tiles of 64 or 128 keys");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
-  constexpr int kKSteps = Cfg::kD / 16, kDTiles = Cfg::kD / 8;
-  // 128-key tiles: two buffers of keys; 64-key tiles: three (their S is issued a tile ahead).
-  constexpr int kKeyBuffers = Cfg::kChunk == 128 ? 2 : 3;
+  constexpr int kKSteps = Cfg::kD / 16, kNTiles = Cfg::kChunk / 8, kDTiles = Cfg::kD / 8, kHalves = Cfg::kChunk / 64;
   constexpr int kBlockBytes = Cfg::kChunk * 128;            // one 64-column block of a staged tile
   constexpr int kTileBytes = Cfg::kD / 64 * kBlockBytes;    // one tensor's tile
   const NaBlock blk = na_block<Cfg>();
   if (blk.t0 >= blk.n) return;
   extern __shared__ float4 smem4[];
-  // From the first 1024-byte boundary (the swizzle's atoms): [kKeyBuffers] key tiles, [2] value tiles, the
-  // queries swizzled (wgmma's A), then kRows rows at kPitch through which the output leaves.
+  // From the first 1024-byte boundary (the swizzle's atoms): [2][keys, values] tiles, the queries swizzled
+  // (wgmma's A), then kRows rows at kPitch through which the output leaves.
   unsigned char* raw = reinterpret_cast<unsigned char*>(smem4);
   unsigned char* buffers = raw + ((1024 - shared_address(raw) % 1024) % 1024);
-  unsigned char* queries = buffers + (kKeyBuffers + 2) * kTileBytes;                          // [D / 64][kRows][128 B]
+  unsigned char* queries = buffers + 4 * kTileBytes;                                          // [D / 64][kRows][128 B]
   unsigned short* out_rows = reinterpret_cast<unsigned short*>(queries + Cfg::kRows * Cfg::kD * 2);  // [kRows][kPitch]
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
@@ -94,22 +92,15 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const int wg_last = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg1).last : 0;
 
   const int tiles = (last - first) / Cfg::kChunk + 1;
-  // Tile t's keys and values: kKeyBuffers and 2 buffers (see below).
-  unsigned char* const key_buffers = buffers;
-  unsigned char* const value_buffers = buffers + kKeyBuffers * kTileBytes;
-  auto stage_keys = [&](int t) {  // rows past the range zero: P = 0 there
-    const int c0 = first + t * Cfg::kChunk;
-    na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.key, c0, na_min(Cfg::kChunk, last + 1 - c0), key_buffers + t % kKeyBuffers * kTileBytes);
+  auto stage = [&](int tile) {  // rows past the range zero: P = 0 there, and V's zeros add nothing
+    const int c0 = first + tile * Cfg::kChunk, rows = na_min(Cfg::kChunk, last + 1 - c0);
+    unsigned char* to = buffers + (tile & 1) * 2 * kTileBytes;
+    na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.key, c0, rows, to);
+    na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.value, c0, rows, to + kTileBytes);
   };
-  auto stage_values = [&](int t) {  // and V's zeros add nothing
-    const int c0 = first + t * Cfg::kChunk;
-    na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.value, c0, na_min(Cfg::kChunk, last + 1 - c0), value_buffers + t % 2 * kTileBytes);
-  };
-  // Whether no row of this warpgroup sees a key of tile t: all its four warps skip it together.
-  auto skips = [&](int t) {
-    const int c0 = first + t * Cfg::kChunk;
-    return c0 > wg_last || c0 + Cfg::kChunk - 1 < wg_first;
-  };
+  na_stage_swizzled<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
+  stage(0);
+  cp_async_commit();
   // Q's A operand through a descriptor too: its fragments held in registers across the tile loop came out
   // wrong on the H100 for some configs (D = 64 with 64-key tiles) though right in the emulator and
   // after any change to the register allocation; from shared memory nothing of Q is held.
@@ -119,164 +110,126 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // as na_forward_mma
 
-  // S for 64 keys (8 atoms, 8192 bytes, per 64 keys further into the tile), one commit group.
-  auto issue_s = [&](float(&sh)[8][4], int t, int block) {
-    const unsigned long long k_desc = wgmma_descriptor(key_buffers + t % kKeyBuffers * kTileBytes + block * 8192, 1024, 1024);
+  for (int tile = 0; tile < tiles; ++tile) {
+    cp_async_wait_group<0>();
+    fence_proxy_async_shared();  // the landed tile, for wgmma's reads
+    __syncthreads();
+    if (tile + 1 < tiles) stage(tile + 1);
+    cp_async_commit();
+    const int c0 = first + tile * Cfg::kChunk;
+    if (c0 > wg_last || c0 + Cfg::kChunk - 1 < wg_first) continue;  // warpgroup-uniform
+    const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
+    const unsigned char* values = keys + kTileBytes;
+    // S of each 64-key half of the tile is its own commit group: the softmax of the first half runs while the
+    // tensor cores compute the second, and that of the second while P V of the first runs.
+    float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
+    const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024), v_desc = wgmma_descriptor(values, 1024, 1024);
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
-      Wgmma64SS<T>::run(sh, q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
-                        k_desc + (ks / 4 * kBlockBytes + ks % 4 * 32) / 16, ks > 0);
-    }
-    wgmma_commit();
-  };
-  // The online softmax of 64 keys from k0 (as na_forward_mma): the mask on the band's edges, the row max over
-  // the quad, m and l, o's factor in `alpha`, P packed as A fragments in `pa`.
-  auto softmax = [&](float(&sh)[8][4], int k0, float(&alpha)[2], unsigned(&pa)[4][4]) {
-    float row_max[2] = {neg_inf(), neg_inf()};
-    if (k0 >= inner_first && k0 + 63 <= inner_last) {  // warp-uniform: every row sees every key
+    for (int half = 0; half < kHalves; ++half) {  // keys 64 half .. + 63: 8 atoms (8192 bytes) further
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], sh[nt][e]);
+      for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
+        Wgmma64SS<T>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * half]), q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
+                          k_desc + (ks / 4 * kBlockBytes + half * 8192 + ks % 4 * 32) / 16, ks > 0);
       }
-    } else {
+      wgmma_commit();
+    }
+    float alpha[kHalves][2];      // o's factor for each half (the running max moved)
+    unsigned pa[kHalves][4][4];   // P's A fragments of each half, keys 16 kk .. + 15 of it
+    // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
+    // quad, m and l, P in place of S, packed as A fragments.
+    auto softmax = [&](const int h) {  // called with constants: inlined, s stays in registers
+      float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
+      const int k0 = c0 + 64 * h;
+      float row_max[2] = {neg_inf(), neg_inf()};
+      if (k0 >= inner_first && k0 + 63 <= inner_last) {  // warp-uniform: every row sees every key
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], sh[nt][e]);
+        }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int r = e >> 1, j = k0 + nt * 8 + 2 * c + (e & 1);
+            const bool seen = j >= window[r].first && j <= window[r].last;
+            sh[nt][e] = seen ? sh[nt][e] : neg_inf();
+            row_max[r] = fmaxf(row_max[r], sh[nt][e]);
+          }
+        }
+      }
+      float base[2], row_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
+        row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
+        const float m_new = fmaxf(m[r], row_max[r]);
+        base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
+        alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
+        m[r] = m_new;
+      }
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int r = e >> 1, j = k0 + nt * 8 + 2 * c + (e & 1);
-          const bool seen = j >= window[r].first && j <= window[r].last;
-          sh[nt][e] = seen ? sh[nt][e] : neg_inf();
-          row_max[r] = fmaxf(row_max[r], sh[nt][e]);
+          sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
+          row_sum[e >> 1] += sh[nt][e];
         }
       }
-    }
-    float base[2], row_sum[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
-      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
-      const float m_new = fmaxf(m[r], row_max[r]);
-      base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
-      alpha[r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
-      m[r] = m_new;
-    }
+      for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
-        row_sum[e >> 1] += sh[nt][e];
+      for (int kk = 0; kk < 4; ++kk) {
+        pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
+        pa[h][kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
+        pa[h][kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
+        pa[h][kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
       }
-    }
+    };
+    // o *= alpha of half h (no P V in flight), then O += P V over its 64 keys (V's rows 16 kk .. + 15 of the
+    // half: 2048 bytes, >> 4 = 128, per k-step), one commit group.
+    auto pv = [&](const int h) {
 #pragma unroll
-    for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[r], row_sum[r]);
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      pa[kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
-      pa[kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
-      pa[kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
-      pa[kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
-    }
-  };
-  // o *= alpha (no P V in flight), then O += P V over 64 keys of tile t (V's rows 16 kk .. + 15 of them:
-  // 2048 bytes, >> 4 = 128, per k-step), one commit group.
-  auto pv = [&](const unsigned(&pa)[4][4], const float(&alpha)[2], int t, int block) {
-#pragma unroll
-    for (int dt = 0; dt < kDTiles; ++dt) {
-      o[dt][0] *= alpha[0];
-      o[dt][1] *= alpha[0];
-      o[dt][2] *= alpha[1];
-      o[dt][3] *= alpha[1];
-    }
-    const unsigned long long v_desc = wgmma_descriptor(value_buffers + t % 2 * kTileBytes + block * 8192, 1024, 1024);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-#pragma unroll
-      for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
-        Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[kk], v_desc + (hd * kBlockBytes + kk * 2048) / 16, true);
+      for (int dt = 0; dt < kDTiles; ++dt) {
+        o[dt][0] *= alpha[h][0];
+        o[dt][1] *= alpha[h][0];
+        o[dt][2] *= alpha[h][1];
+        o[dt][3] *= alpha[h][1];
       }
-    }
-    wgmma_commit();
-  };
-
-  na_stage_swizzled<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
-  stage_keys(0);
-  stage_values(0);
-  cp_async_commit();
-  if constexpr (Cfg::kChunk == 128) {
-    // Two buffers of keys and values; per tile, S of its two 64-key halves as two commit groups: the first
-    // half's softmax runs while the tensor cores compute the second half's S, and the second half's while
-    // P V of the first runs.
-    for (int tile = 0; tile < tiles; ++tile) {
-      cp_async_wait_group<0>();
-      fence_proxy_async_shared();  // the landed tile, for wgmma's reads
-      __syncthreads();             // ... of every thread; and the other buffers are no longer read
-      if (tile + 1 < tiles) stage_keys(tile + 1), stage_values(tile + 1);
-      cp_async_commit();
-      if (skips(tile)) continue;  // warpgroup-uniform
-      const int c0 = first + tile * Cfg::kChunk;
-      float s0[8][4], s1[8][4], alpha0[2], alpha1[2];
-      unsigned pa0[4][4], pa1[4][4];
-      issue_s(s0, tile, 0);
-      issue_s(s1, tile, 1);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+        for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
+          Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
+                             v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
+        }
+      }
+      wgmma_commit();
+    };
+    if constexpr (kHalves == 1) {
+      wgmma_wait<0>();
+      wgmma_fence_operands(s);
+      softmax(0);
+      pv(0);
+    } else {
       wgmma_wait<1>();  // the first half's S (the second's may still run)
-      wgmma_fence_operands(s0);
-      softmax(s0, c0, alpha0, pa0);
-      pv(pa0, alpha0, tile, 0);
+      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[0]));
+      softmax(0);
+      pv(0);
       wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
-      wgmma_fence_operands(s1);
-      softmax(s1, c0 + 64, alpha1, pa1);
+      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8]));
+      softmax(1);
       wgmma_wait<0>();  // the first half's P V, before o is rescaled
       wgmma_fence_operands(o);
-      wgmma_keep(pa0);
-      pv(pa1, alpha1, tile, 1);
-      wgmma_wait<0>();
-      wgmma_fence_operands(o);
-      wgmma_keep(pa1);
+      wgmma_keep(pa[0]);
+      pv(1);
     }
-  } else {
-    // Keys in three buffers, values in two: tile t + 1's keys are in place while tile t is computed, so its
-    // S is issued before tile t's softmax and runs beside it. Step t (S(t) done): wait for the keys of t + 1
-    // and the values of t; stage the keys of t + 2 and the values of t + 1 (their buffers were last read by
-    // S(t - 1) and P V(t - 1), complete before the barrier); issue S(t + 1); softmax(t); P V(t); wait for both.
-    stage_keys(1);  // (past the range when tiles == 1: zero rows, never read)
-    cp_async_commit();
-    cp_async_wait_group<1>();  // the queries and tile 0
-    fence_proxy_async_shared();
-    __syncthreads();
-    // Every warpgroup computes every tile of the block here (a tile none of its rows sees comes out as P = 0,
-    // o and l unchanged), and the last step issues an S for a tile past the end (its result unused): any
-    // wgmma in a conditional path made ptxas serialize them all (C7518, a warpgroup dependency in a divergent
-    // path). Only blocks of several warpgroups have tiles some of them do not see.
-    float s_now[8][4], s_next[8][4];
-    issue_s(s_now, 0, 0);
     wgmma_wait<0>();
-    wgmma_fence_operands(s_now);
-    for (int t = 0; t < tiles; ++t) {
-      cp_async_wait_group<0>();
-      fence_proxy_async_shared();
-      __syncthreads();
-      if (t + 2 < tiles) stage_keys(t + 2);
-      if (t + 1 < tiles) stage_values(t + 1);
-      cp_async_commit();
-      issue_s(s_next, t + 1, 0);
-      float alpha[2];
-      unsigned pa[4][4];
-      softmax(s_now, first + t * Cfg::kChunk, alpha, pa);
-      pv(pa, alpha, t, 0);
-      wgmma_wait<0>();
-      wgmma_fence_operands(o);
-      wgmma_fence_operands(s_next);
-      wgmma_keep(pa);
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s_now[nt][e] = s_next[nt][e];
-      }
-    }
+    wgmma_fence_operands(o);
+    wgmma_keep(pa[kHalves - 1]);
   }
 
 #pragma unroll

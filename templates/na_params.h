@@ -99,17 +99,15 @@ ATTNJIT_HD constexpr int na_mma_pitch(int head_dim) { return head_dim + 8; }
 // The forward on sm_90's warpgroup tensor cores (na_forward_wgmma.cuh, wgmma.mma_async): chosen by a config
 // with lanes = kNaWarpgroupLanes (a warpgroup, 128 threads, holds 64 queries), for f16/bf16 with D = 64 or
 // 128, on sm_90 only (compiled for sm_90a). tile_i = 16 * warps with warps 4, 8, 12 or 16; key tiles of
-// tile_j = 64 or 128 keys in the 128-byte swizzle from a 1024-byte boundary (up to 1 KiB of shared memory to
-// get there): two buffers of values, and of keys two for 128-key tiles, three for 64-key tiles (whose S is
-// issued a tile ahead); the block's queries in the same swizzle, and as many rows at na_mma_pitch for the
-// output's way out.
+// tile_j = 64 or 128 keys, two buffers of keys and values in the 128-byte swizzle from a 1024-byte boundary
+// (up to 1 KiB of shared memory to get there), the block's queries in the same swizzle, and as many rows
+// at na_mma_pitch for the output's way out.
 constexpr int kNaWarpgroupLanes = 128;
 ATTNJIT_HD constexpr bool na_forward_wgmma_eligible(int elem_bytes, int head_dim) {
   return elem_bytes == 2 && (head_dim == 64 || head_dim == 128);
 }
 ATTNJIT_HD constexpr int na_forward_wgmma_smem_bytes(int tile_j, int head_dim, int warps) {
-  return 1024 + (tile_j == 128 ? 4 : 5) * tile_j * head_dim * 2 + 16 * warps * head_dim * 2 +
-         16 * warps * na_mma_pitch(head_dim) * 2;
+  return 1024 + 4 * tile_j * head_dim * 2 + 16 * warps * head_dim * 2 + 16 * warps * na_mma_pitch(head_dim) * 2;
 }
 // The backward on tensor cores (na_backward_mma.cuh): f16/bf16 with D a multiple of 16 up to 64 (the key
 // gradient keeps K's and V's fragments and two 16 x D fp32 accumulators in registers). Shared memory: two
