@@ -2,18 +2,16 @@
 // the loop of na_forward_mma.cuh with each warpgroup's 64 queries multiplied by a whole key tile per
 // instruction instead of each warp's 16 rows by 8 keys, so the issue slots go to the softmax.
 //
-// A block owns kRows = 64 * warpgroups (1 to 4) consecutive queries of one dilation group; warp w the 16
-// rows t0 + 16w .. t0 + 16w + 15 (the layout of wgmma's accumulators). The block's keys [first(t0),
+// A block owns kRows = 64 * warpgroups consecutive queries of one dilation group; warp w the 16 rows
+// t0 + 16w .. t0 + 16w + 15 (the layout of wgmma's accumulators). The block's keys [first(t0),
 // last(t_end - 1)] come in tiles of kChunk (64 or 128) keys, two buffers, cp.async staging tile i + 1 while
 // the warps compute on tile i (one barrier per tile). Keys and values are staged in the 128-byte swizzle
 // (wgmma.cuh), D / 64 column blocks of kChunk rows each; rows past the range are zero. The queries are
 // staged once in the same swizzle, wgmma's A through a descriptor. Per tile, a warpgroup none of whose rows
-// sees a key of it skips it; otherwise the tile is computed in two halves of kChunk / 2 keys: S = Q K^T of
-// both halves issued as two commit groups (K-major A and B); the mask and online softmax of the first half
-// (exactly as na_forward_mma.cuh: the accumulators have mma.sync's C layout) while the second half's S runs;
-// O += P V of the first half (P repacked as A fragments, V as MN-major B, one wgmma per 16 keys and 64 head
-// elements) while the second half's softmax runs; then the second half's P V. The output leaves through
-// rows of its own at na_mma_pitch (na_store_tile).
+// sees a key of it skips it; otherwise S = Q K^T (kChunk / 64 wgmma per k-step, K-major A and B), the mask and the
+// online softmax exactly as na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V
+// with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B). The output
+// leaves through rows of its own at na_mma_pitch (na_store_tile).
 #pragma once
 
 #include "na_mma.cuh"
@@ -58,8 +56,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   static_assert(Cfg::kThreads % 128 == 0 && Cfg::kRows == Cfg::kThreads / 2, "64 queries per warpgroup");
   static_assert(Cfg::kChunk == 64 || Cfg::kChunk == 128, "key tiles of 64 or 128 keys");
   constexpr int kPitch = na_mma_pitch(Cfg::kD);
-  constexpr int kKSteps = Cfg::kD / 16, kNTiles = Cfg::kChunk / 8, kDTiles = Cfg::kD / 8;
-  constexpr int kHalf = Cfg::kChunk / 2, kHalfTiles = kHalf / 8;  // a tile is computed in two halves
+  constexpr int kKSteps = Cfg::kD / 16, kNTiles = Cfg::kChunk / 8, kDTiles = Cfg::kD / 8, kHalves = Cfg::kChunk / 64;
   constexpr int kBlockBytes = Cfg::kChunk * 128;            // one 64-column block of a staged tile
   constexpr int kTileBytes = Cfg::kD / 64 * kBlockBytes;    // one tensor's tile
   const NaBlock blk = na_block<Cfg>();
@@ -123,38 +120,37 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     if (c0 > wg_last || c0 + Cfg::kChunk - 1 < wg_first) continue;  // warpgroup-uniform
     const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
     const unsigned char* values = keys + kTileBytes;
-    // S of each half of the tile (kHalf keys: 32 or 64) is its own commit group: the softmax of the first half
-    // runs while the tensor cores compute the second, and that of the second while P V of the first runs.
-    float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1); half h is n-tiles kHalfTiles h ..
+    // S of each 64-key half of the tile is its own commit group: the softmax of the first half runs while the
+    // tensor cores compute the second, and that of the second while P V of the first runs.
+    float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
     const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024), v_desc = wgmma_descriptor(values, 1024, 1024);
     wgmma_fence();
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {  // keys kHalf half ..: kHalf / 8 atoms (kHalf * 128 bytes) further
+    for (int half = 0; half < kHalves; ++half) {  // keys 64 half .. + 63: 8 atoms (8192 bytes) further
 #pragma unroll
       for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
-        WgmmaSS<T, kHalf>::run(*reinterpret_cast<float(*)[kHalfTiles][4]>(&s[kHalfTiles * half]),
-                               q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
-                               k_desc + (ks / 4 * kBlockBytes + half * kHalf * 128 + ks % 4 * 32) / 16, ks > 0);
+        Wgmma64SS<T>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * half]), q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
+                          k_desc + (ks / 4 * kBlockBytes + half * 8192 + ks % 4 * 32) / 16, ks > 0);
       }
       wgmma_commit();
     }
-    float alpha[2][2];                 // o's factor for each half (the running max moved)
-    unsigned pa[2][kHalf / 16][4];     // P's A fragments of each half, keys 16 kk .. + 15 of it
+    float alpha[kHalves][2];      // o's factor for each half (the running max moved)
+    unsigned pa[kHalves][4][4];   // P's A fragments of each half, keys 16 kk .. + 15 of it
     // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
     // quad, m and l, P in place of S, packed as A fragments.
     auto softmax = [&](const int h) {  // called with constants: inlined, s stays in registers
-      float(&sh)[kHalfTiles][4] = *reinterpret_cast<float(*)[kHalfTiles][4]>(&s[kHalfTiles * h]);
-      const int k0 = c0 + kHalf * h;
+      float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
+      const int k0 = c0 + 64 * h;
       float row_max[2] = {neg_inf(), neg_inf()};
-      if (k0 >= inner_first && k0 + kHalf - 1 <= inner_last) {  // warp-uniform: every row sees every key
+      if (k0 >= inner_first && k0 + 63 <= inner_last) {  // warp-uniform: every row sees every key
 #pragma unroll
-        for (int nt = 0; nt < kHalfTiles; ++nt) {
+        for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], sh[nt][e]);
         }
       } else {
 #pragma unroll
-        for (int nt = 0; nt < kHalfTiles; ++nt) {
+        for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int r = e >> 1, j = k0 + nt * 8 + 2 * c + (e & 1);
@@ -175,7 +171,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         m[r] = m_new;
       }
 #pragma unroll
-      for (int nt = 0; nt < kHalfTiles; ++nt) {
+      for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
@@ -185,14 +181,14 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
 #pragma unroll
-      for (int kk = 0; kk < kHalf / 16; ++kk) {
+      for (int kk = 0; kk < 4; ++kk) {
         pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
         pa[h][kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
         pa[h][kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
         pa[h][kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
       }
     };
-    // o *= alpha of half h (no P V in flight), then O += P V over its keys (V's rows 16 kk .. + 15 of the
+    // o *= alpha of half h (no P V in flight), then O += P V over its 64 keys (V's rows 16 kk .. + 15 of the
     // half: 2048 bytes, >> 4 = 128, per k-step), one commit group.
     auto pv = [&](const int h) {
 #pragma unroll
@@ -204,29 +200,36 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
       }
       wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kHalf / 16; ++kk) {
+      for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
         for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
           Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
-                             v_desc + (hd * kBlockBytes + (kHalf / 16 * h + kk) * 2048) / 16, true);
+                             v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
         }
       }
       wgmma_commit();
     };
-    wgmma_wait<1>();  // the first half's S (the second's may still run)
-    wgmma_fence_operands(*reinterpret_cast<float(*)[kHalfTiles][4]>(&s[0]));
-    softmax(0);
-    pv(0);
-    wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
-    wgmma_fence_operands(*reinterpret_cast<float(*)[kHalfTiles][4]>(&s[kHalfTiles]));
-    softmax(1);
-    wgmma_wait<0>();  // the first half's P V, before o is rescaled
-    wgmma_fence_operands(o);
-    wgmma_keep(pa[0]);
-    pv(1);
+    if constexpr (kHalves == 1) {
+      wgmma_wait<0>();
+      wgmma_fence_operands(s);
+      softmax(0);
+      pv(0);
+    } else {
+      wgmma_wait<1>();  // the first half's S (the second's may still run)
+      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[0]));
+      softmax(0);
+      pv(0);
+      wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
+      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8]));
+      softmax(1);
+      wgmma_wait<0>();  // the first half's P V, before o is rescaled
+      wgmma_fence_operands(o);
+      wgmma_keep(pa[0]);
+      pv(1);
+    }
     wgmma_wait<0>();
     wgmma_fence_operands(o);
-    wgmma_keep(pa[1]);
+    wgmma_keep(pa[kHalves - 1]);
   }
 
 #pragma unroll

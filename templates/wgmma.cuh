@@ -1,6 +1,5 @@
 // Warpgroup-level tensor-core pieces for sm_90a (wgmma.mma_async), for kernels whose blocks are warpgroups
-// (4 consecutive warps, 128 threads): one instruction computes a 64 x N x 16 product (N 64, or 32 with
-// both operands in shared memory), A from registers
+// (4 consecutive warps, 128 threads): one instruction computes a 64 x 64 x 16 product, A from registers
 // (each warp its 16 rows, the layout of mma.sync's A fragments, mma.cuh), B from shared memory through a
 // matrix descriptor, D in registers (each warp its 16 rows, every n8 tile laid out as mma.sync's C fragments:
 // d[j] = (g, 8j + 2c), (g, 8j + 2c + 1), (g + 8, 8j + 2c), (g + 8, 8j + 2c + 1)).
@@ -73,11 +72,10 @@ __device__ __forceinline__ void wgmma_fence_operands(float (&d)[kN][4]) {
 
 // Tells the compiler that A fragments handed to wgmma are still read here: after the wgmma_wait that covers
 // them, so that their registers are not reused while the instruction may still read them.
-template <int kSteps>
-__device__ __forceinline__ void wgmma_keep(const unsigned (&a)[kSteps][4]) {
+__device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
 #ifndef ATTNJIT_HOST_EMULATION
 #pragma unroll
-  for (int k = 0; k < kSteps; ++k) asm volatile("" ::"r"(a[k][0]), "r"(a[k][1]), "r"(a[k][2]), "r"(a[k][3]) : "memory");
+  for (int k = 0; k < 4; ++k) asm volatile("" ::"r"(a[k][0]), "r"(a[k][1]), "r"(a[k][2]), "r"(a[k][3]) : "memory");
 #endif
 }
 
@@ -112,16 +110,6 @@ __device__ __forceinline__ void wgmma_keep(const unsigned (&a)[kSteps][4]) {
 // d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 from the warps' fragments, B
 // 16 x 64 through `desc`, K-major (kTransB 0) or MN-major (kTransB 1). Asynchronous: commit, wait, then
 // wgmma_fence_operands before reading d.
-#define ATTNJIT_WGMMA_M64N32K16_SS(TYPE)                                                                      \
-  asm volatile(                                                                                               \
-      "{ .reg .pred p; setp.ne.b32 p, %18, 0; wgmma.mma_async.sync.aligned.m64n32k16.f32." TYPE "." TYPE " " \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "                              \
-      "%16, %17, p, 1, 1, 0, 0; }"                                                                            \
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]),            \
-        "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),            \
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])                                            \
-      : "l"(a_desc), "l"(b_desc), "r"(accumulate ? 1 : 0))
-
 template <class T>
 struct WgmmaIsBf16 {
   static constexpr bool value = false;
@@ -147,24 +135,19 @@ struct Wgmma64 {
   }
 };
 
-// d (64 x kN, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 and B 16 x kN (kN 32 or 64) both
-// through descriptors, K-major (A's 64 rows staged as B^T's are). Asynchronous, as Wgmma64.
-template <class T, int kN>
-struct WgmmaSS {
-  static_assert(kN == 32 || kN == 64, "n 32 or 64");
-  __device__ static void run(float (&d)[kN / 8][4], unsigned long long a_desc, unsigned long long b_desc, bool accumulate) {
+// d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 and B 16 x 64 both through
+// descriptors, K-major (A's 64 rows staged as B^T's are). Asynchronous, as Wgmma64.
+template <class T>
+struct Wgmma64SS {
+  __device__ static void run(float (&d)[8][4], unsigned long long a_desc, unsigned long long b_desc, bool accumulate) {
 #ifdef ATTNJIT_HOST_EMULATION
-    attnjit_host::wgmma_m64nNk16_ss<kN>(d, a_desc, b_desc, accumulate,
-                                        WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+    attnjit_host::wgmma_m64n64k16_ss(d, a_desc, b_desc, accumulate,
+                                     WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
 #else
-    if constexpr (kN == 64 && WgmmaIsBf16<T>::value) {
+    if constexpr (WgmmaIsBf16<T>::value) {
       ATTNJIT_WGMMA_M64N64K16_SS("bf16");
-    } else if constexpr (kN == 64) {
-      ATTNJIT_WGMMA_M64N64K16_SS("f16");
-    } else if constexpr (WgmmaIsBf16<T>::value) {
-      ATTNJIT_WGMMA_M64N32K16_SS("bf16");
     } else {
-      ATTNJIT_WGMMA_M64N32K16_SS("f16");
+      ATTNJIT_WGMMA_M64N64K16_SS("f16");
     }
 #endif
   }
@@ -172,6 +155,5 @@ struct WgmmaSS {
 
 #undef ATTNJIT_WGMMA_M64N64K16
 #undef ATTNJIT_WGMMA_M64N64K16_SS
-#undef ATTNJIT_WGMMA_M64N32K16_SS
 
 }  // namespace attnjit

@@ -240,15 +240,15 @@ void wgmma_m64n64k16(float (&d)[8][4], const unsigned (&a)[4], unsigned long lon
   warp_barrier().arrive_and_wait();
 }
 
-// wgmma.mma_async.m64nNk16 (N 32 or 64) with A through a descriptor too (K-major: row m of A is staged as row
-// n of a K-major B^T); the warp computes its 16 rows, 16 (warp % 4) .. of the warpgroup's 64.
-template <int kN, class ToFloat>
-void wgmma_m64nNk16_ss(float (&d)[kN / 8][4], unsigned long long a_desc, unsigned long long b_desc, bool accumulate,
-                       ToFloat to_float) {
+// ... with A through a descriptor too (K-major: row m of A is staged as row n of a K-major B^T); the warp
+// computes its 16 rows, 16 (warp % 4) .. of the warpgroup's 64.
+template <class ToFloat>
+void wgmma_m64n64k16_ss(float (&d)[8][4], unsigned long long a_desc, unsigned long long b_desc, bool accumulate,
+                        ToFloat to_float) {
   const SwizzledOperand a(a_desc, false), b(b_desc, false);
   const int lane = static_cast<int>(threadIdx.x) % 32, row0 = 16 * (static_cast<int>(threadIdx.x) / 32 % 4);
   const int g = lane / 4, q = lane % 4;
-  for (int j = 0; j < kN / 8; ++j) {
+  for (int j = 0; j < 8; ++j) {
     for (int e = 0; e < 4; ++e) {
       const int row = row0 + g + (e >= 2 ? 8 : 0), n = 8 * j + 2 * q + e % 2;
       float sum = accumulate ? d[j][e] : 0.0f;
