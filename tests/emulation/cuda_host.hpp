@@ -326,6 +326,13 @@ V __shfl_down_sync(unsigned mask, V v, int delta) {
   return shuffle(mask, v, [delta](int lane) { return lane + delta; });
 }
 
+// A vote: whether any lane of the mask passes a true predicate (by shuffles, as the lanes exchange them).
+inline int __any_sync(unsigned mask, int predicate) {
+  int any = predicate != 0;
+  for (int offset = 1; offset < 32; offset *= 2) any |= __shfl_xor_sync(mask, any, offset);
+  return any;
+}
+
 inline float __int_as_float(int v) { return std::bit_cast<float>(v); }
 inline float __uint_as_float(unsigned v) { return std::bit_cast<float>(v); }
 inline int min(int a, int b) { return a < b ? a : b; }  // CUDA's integer min and max
