@@ -36,9 +36,20 @@ __device__ __forceinline__ void na_forward_mma(const NaParams& p) {
   const NaWarpBand band = na_warp_band<Cfg, true>(blk, warp, g);
   const int t_end = band.end, first = band.first, last = band.last;
   const int(&rows_t)[2] = band.rows;  // this lane's two rows (g and g + 8 of the warp's 16) and their windows
-  const NaRowWindows rw = na_row_windows<Cfg>(blk, band);
-  const NaRange(&window)[2] = rw.window;
-  const int inner_first = rw.inner_first, inner_last = rw.inner_last;  // a tile within them needs no mask
+  NaRange window[2];
+  // The keys every row of the warp sees (rows past t_end see all): a tile within them needs no mask.
+  int inner_first = -(1 << 30), inner_last = 1 << 30;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const bool valid = rows_t[r] < t_end;
+    window[r] = valid ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, rows_t[r]) : NaRange{1, 0};
+    if (valid) inner_first = mta_max(inner_first, window[r].first), inner_last = na_min(inner_last, window[r].last);
+  }
+#pragma unroll
+  for (int offset = 4; offset < 32; offset *= 2) {  // over the warp's 8 row pairs (lanes of one g agree)
+    inner_first = mta_max(inner_first, __shfl_xor_sync(kFullMask, inner_first, offset));
+    inner_last = na_min(inner_last, __shfl_xor_sync(kFullMask, inner_last, offset));
+  }
 
   const int tiles = (last - first) / Cfg::kChunk + 1;
   auto stage = [&](int tile) {  // rows past the range zero: P = 0 there, and V's zeros add nothing

@@ -73,9 +73,19 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const NaWarpBand band = na_warp_band<Cfg, true>(blk, warp, g);
   const int t_end = band.end, first = band.first, last = band.last;
   const int(&rows_t)[2] = band.rows;
-  const NaRowWindows rw = na_row_windows<Cfg>(blk, band);
-  const NaRange(&window)[2] = rw.window;
-  const int inner_first = rw.inner_first, inner_last = rw.inner_last;  // a tile within them needs no mask
+  NaRange window[2];
+  int inner_first = -(1 << 30), inner_last = 1 << 30;  // as na_forward_mma: the keys every row of the warp sees
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const bool valid = rows_t[r] < t_end;
+    window[r] = valid ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, rows_t[r]) : NaRange{1, 0};
+    if (valid) inner_first = mta_max(inner_first, window[r].first), inner_last = na_min(inner_last, window[r].last);
+  }
+#pragma unroll
+  for (int offset = 4; offset < 32; offset *= 2) {
+    inner_first = mta_max(inner_first, __shfl_xor_sync(kFullMask, inner_first, offset));
+    inner_last = na_min(inner_last, __shfl_xor_sync(kFullMask, inner_last, offset));
+  }
   // The warpgroup's keys: a tile outside them is skipped by all its four warps together.
   const int wg0 = blk.t0 + 64 * (warp / 4), wg1 = na_min(wg0 + 63, t_end - 1);
   const int wg_first = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg0).first : 1;

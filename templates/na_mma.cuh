@@ -39,31 +39,6 @@ __device__ __forceinline__ NaWarpBand na_warp_band(const NaBlock& blk, int warp,
   return b;
 }
 
-// This lane's two rows' key windows (rows at or past the band's end: empty), and the keys every row of the
-// warp sees, [inner_first, inner_last] (rows past the end see all): a key tile within them needs no mask.
-struct NaRowWindows {
-  NaRange window[2];
-  int inner_first, inner_last;
-};
-template <class Cfg>
-__device__ __forceinline__ NaRowWindows na_row_windows(const NaBlock& blk, const NaWarpBand& band) {
-  NaRowWindows w;
-  w.inner_first = -(1 << 30);
-  w.inner_last = 1 << 30;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const bool valid = band.rows[r] < band.end;
-    w.window[r] = valid ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, band.rows[r]) : NaRange{1, 0};
-    if (valid) w.inner_first = mta_max(w.inner_first, w.window[r].first), w.inner_last = na_min(w.inner_last, w.window[r].last);
-  }
-#pragma unroll
-  for (int offset = 4; offset < 32; offset *= 2) {  // over the warp's 8 row pairs (lanes of one g agree)
-    w.inner_first = mta_max(w.inner_first, __shfl_xor_sync(kFullMask, w.inner_first, offset));
-    w.inner_last = na_min(w.inner_last, __shfl_xor_sync(kFullMask, w.inner_last, offset));
-  }
-  return w;
-}
-
 // A fragments of 16 rows x D of a (B, H, L, D) tensor, rows t0 + (g, g + 8); rows at or past t_end are zero.
 template <class Cfg>
 __device__ __forceinline__ void na_load_a(const void* base, const NaBlock& blk, const int (&rows)[2], int t_end, int c,
