@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "attnjit/attnjit.hpp"
@@ -95,5 +96,9 @@ bool na_on_tensor_cores(const KernelSpec& spec);
 // Whether it is the forward on sm_90's warpgroup tensor cores (templates/na_forward_wgmma.cuh): lanes =
 // kNaWarpgroupLanes. Such a kernel compiles for sm_90a and runs on sm_90 only.
 bool na_on_warpgroups(const KernelSpec& spec);
+// Whether a target ("sm_90") has the warpgroup instructions those kernels use: sm_90 alone (wgmma is
+// sm_90a's; later architectures do not have it). The one place that says so: the renderer's target check,
+// the heuristic and the tuner's candidates ask here.
+bool has_warpgroup_mma(std::string_view arch);
 
 }  // namespace attnjit

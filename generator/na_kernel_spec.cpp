@@ -37,6 +37,8 @@ bool na_on_tensor_cores(const KernelSpec& s) {
 
 bool na_on_warpgroups(const KernelSpec& s) { return s.kind == KernelKind::na_forward && s.config.lanes == kNaWarpgroupLanes; }
 
+bool has_warpgroup_mma(std::string_view arch) { return arch == "sm_90"; }
+
 LaunchShape launch_shape(const KernelSpec& s, const NaProblem& problem) {
   LaunchShape shape;
   shape.threads = static_cast<unsigned>(32 * s.config.warps);

@@ -103,7 +103,7 @@ RenderedKernel render(const KernelSpec& spec) {
 
 std::vector<std::string> nvrtc_options(const RenderedKernel& kernel, const CompileTarget& target) {
   std::vector<std::string> options = kernel.options;
-  if (kernel.sm90a && target.arch != "sm_90") {
+  if (kernel.sm90a && !has_warpgroup_mma(target.arch)) {
     detail::raise_invalid("{} runs on warpgroup tensor cores (wgmma), which only sm_90 has; the target is {}: pin "
                           "another forward config (lanes 0 for mma.sync) or let the heuristic choose",
                           kernel.name, target.arch);

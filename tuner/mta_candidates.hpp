@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "attnjit/attnjit.hpp"
@@ -14,7 +15,7 @@ namespace attnjit {
 struct DeviceLimits {
   int max_threads_per_block = 1024;
   int max_smem_per_block = 227 * 1024;  // with opt-in (H100)
-  bool warpgroup_mma = false;           // sm_90: wgmma kernels are candidates too
+  std::string arch;                     // "sm_90": the heuristic's and the warpgroup kernels' target; empty: any GPU
 };
 
 // The heuristic config first, then its neighbours: tile sides halved and doubled (within next_pow2 of the

@@ -15,12 +15,12 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
     out.push_back(c);
   };
   if (kind == KernelKind::na_backward_fused) {  // the heuristic's config first wherever it fuses
-    const NaConfigs heuristic = na_heuristic_configs(p, limits.warpgroup_mma ? "sm_90" : "");
+    const NaConfigs heuristic = na_heuristic_configs(p, limits.arch);
     if (heuristic.fused()) add(heuristic.backward_fused);
     for (int warps : {4, 2, 8, 1}) add(na_fused_config(p, warps));
     return out;
   }
-  const TileConfig heuristic = config_of(na_heuristic_configs(p, limits.warpgroup_mma ? "sm_90" : ""), kind);
+  const TileConfig heuristic = config_of(na_heuristic_configs(p, limits.arch), kind);
   add(heuristic);  // first, where it fits the device
   const int lanes = heuristic.lanes > 0 ? heuristic.lanes : na_heuristic_lanes(p.head_dim);
   for (int l : {lanes, lanes / 2, lanes * 2}) {
@@ -35,7 +35,7 @@ std::vector<TileConfig> na_candidates(KernelKind kind, const NaProblem& p, const
   for (int warps : {2, 4, 8}) {  // tensor cores, where the dtype and D allow (add drops what the check refuses)
     for (int keys : {32, 48, 64, 128}) add({16 * warps, keys, warps, 0, 0});
   }
-  if (limits.warpgroup_mma) {  // sm_90's warpgroup tensor cores: the forward, D = 64 or 128
+  if (has_warpgroup_mma(limits.arch)) {  // sm_90's warpgroup tensor cores: the forward, D = 64 or 128
     for (int warps : {4, 8, 12, 16}) {  // more warpgroups share each staged key tile (and fewer registers each)
       for (int keys : {64, 128}) add({16 * warps, keys, warps, 0, kNaWarpgroupLanes});
     }

@@ -161,7 +161,7 @@ NaConfigs na_heuristic_configs(const NaProblem& p, std::string_view arch) {
   // tuning runs of bench/results/2026-11-24_H100_99b6dd3 and ..._12f9127 (k=257 D=64: 64x64x4 161-165 us
   // against 209 on mma.sync; k=2049 D=128: 16 warps and 64-key tiles 1276 us, 8 warps and 128-key tiles
   // 1347, mma.sync 2182), while at k=7 it only ties.
-  const bool warpgroups = arch == "sm_90" && p.kernel_size >= kWideForward &&
+  const bool warpgroups = has_warpgroup_mma(arch) && p.kernel_size >= kWideForward &&
                           na_forward_wgmma_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim);
   const TileConfig forward = warpgroups ? (p.head_dim <= 64 ? TileConfig{64, 64, 4, 0, kNaWarpgroupLanes}
                                                             : TileConfig{256, 64, 16, 0, kNaWarpgroupLanes})

@@ -128,7 +128,7 @@ ProblemTuneResult tune(const TuneTarget& target, const TuneOptions& options) {
   cache::Store store(options.store_path, cache::OpenMode::read_write);
 
   const std::vector<KernelKind>& kinds = target.kinds;
-  const DeviceLimits limits{1024, device.max_smem_per_block, device.arch == "sm_90"};
+  const DeviceLimits limits{1024, device.max_smem_per_block, device.arch};
 
   // Every candidate of every kernel, its outcome so far, and the compile futures of the kernels it needs.
   struct Candidate {

@@ -45,7 +45,7 @@ TEST_SUITE("tuner") {
     auto warpgroup_configs = [](const std::vector<TileConfig>& c) {
       return std::count_if(c.begin(), c.end(), [](const TileConfig& t) { return t.lanes == kNaWarpgroupLanes; });
     };
-    const DeviceLimits sm90{1024, 227 * 1024, true};
+    const DeviceLimits sm90{1024, 227 * 1024, "sm_90"};
     CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, wide, DeviceLimits{})) == 0);
     CHECK(warpgroup_configs(na_candidates(KernelKind::na_forward, wide, sm90)) == 8);  // 4, 8, 12 or 16 warps, 64 or 128 keys
     CHECK(warpgroup_configs(na_candidates(KernelKind::na_backward_query, wide, sm90)) == 0);

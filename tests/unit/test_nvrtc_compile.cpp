@@ -87,7 +87,7 @@ TEST_SUITE("nvrtc_compile") {
     }
     REQUIRE(portable.size() + 4 <= specs.size());  // the grid's four warpgroup forwards are among them
     for (const char* arch : {"sm_80", "sm_90"}) {
-      const std::string failures = compile_everything(std::string(arch) == "sm_90" ? specs : portable, arch);
+      const std::string failures = compile_everything(has_warpgroup_mma(arch) ? specs : portable, arch);
       CHECK_MESSAGE(failures.empty(), arch << ":\n" << failures);
     }
     // A warpgroup forward compiles for sm_90a, and for no other target: a clear error, not NVRTC's.
