@@ -2,7 +2,7 @@
 // the loop of na_forward_mma.cuh with each warpgroup's 64 queries multiplied by a whole key tile per
 // instruction instead of each warp's 16 rows by 8 keys, so the issue slots go to the softmax.
 //
-// A block owns kRows = 64 * warpgroups consecutive queries of one dilation group; warp w the 16 rows
+// A block owns kRows = 64 * warpgroups (1 to 4) consecutive queries of one dilation group; warp w the 16 rows
 // t0 + 16w .. t0 + 16w + 15 (the layout of wgmma's accumulators). The block's keys [first(t0),
 // last(t_end - 1)] come in tiles of kChunk (64 or 128) keys, two buffers, cp.async staging tile i + 1 while
 // the warps compute on tile i (one barrier per tile). Keys and values are staged in the 128-byte swizzle
@@ -10,8 +10,10 @@
 // staged once in the same swizzle, wgmma's A through a descriptor. Per tile, a warpgroup none of whose rows
 // sees a key of it skips it; otherwise S = Q K^T (kChunk / 64 wgmma per k-step, K-major A and B), the mask and the
 // online softmax exactly as na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V
-// with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B). The output
-// leaves through rows of its own at na_mma_pitch (na_store_tile).
+// with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B), o rescaled
+// only when a row's max moved. A 128-key tile goes in two 64-key halves, each its own commit group, so one
+// half's softmax runs beside the other half's S or P V. The output leaves through rows of its own at
+// na_mma_pitch (na_store_tile).
 #pragma once
 
 #include "na_mma.cuh"

@@ -1,7 +1,7 @@
 // Warpgroup-level tensor-core pieces for sm_90a (wgmma.mma_async), for kernels whose blocks are warpgroups
 // (4 consecutive warps, 128 threads): one instruction computes a 64 x 64 x 16 product, A from registers
-// (each warp its 16 rows, the layout of mma.sync's A fragments, mma.cuh), B from shared memory through a
-// matrix descriptor, D in registers (each warp its 16 rows, every n8 tile laid out as mma.sync's C fragments:
+// (each warp its 16 rows, the layout of mma.sync's A fragments, mma.cuh; Wgmma64) or from shared memory
+// staged as a K-major B^T is (Wgmma64SS), B from shared memory through a matrix descriptor, D in registers (each warp its 16 rows, every n8 tile laid out as mma.sync's C fragments:
 // d[j] = (g, 8j + 2c), (g, 8j + 2c + 1), (g + 8, 8j + 2c), (g + 8, 8j + 2c + 1)).
 //
 // B tiles are staged in the 128-byte swizzle: rows of 128 bytes (64 16-bit values) in atoms of 8 rows
