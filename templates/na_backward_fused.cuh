@@ -3,11 +3,13 @@
 // every gradient written once, where the two-kernel backward (na_backward_mma.cuh, na_backward.cuh) reads
 // the queries, keys and values in each kernel and passes delta through global memory.
 //
-// A block owns rows [t0, end) of one dilation group, as queries and as keys. It stages, with cp.async:
-//   the queries [q0, q0 + nq) that see its keys: Q, grad_out, out, log-sum-exp; then delta = grad_out . out
-//   from shared memory, 4 rows per warp at a time (the block's own rows' delta also goes to the workspace,
-//   which the two-kernel backward fills the same way);
-//   the keys [k0, k0 + nk) that its queries see: K, V.
+// A block owns rows [t0, end) of one dilation group, as queries and as keys. It stages, with cp.async, in two
+// groups:
+//   grad_out and out of the queries [q0, q0 + nq) that see its keys, then, while the second group arrives,
+//   delta = grad_out . out from shared memory, 4 rows per warp at a time, beside their log-sum-exp (loaded
+//   into registers before the first wait) (the block's own rows' delta also goes to the workspace, which the
+//   two-kernel backward fills the same way);
+//   Q of the same queries, and K, V of the keys [k0, k0 + nk) that its queries see.
 // Both ranges hold the block's own rows; the halo rows are re-read by the neighbouring blocks, from L2.
 // Then warp w, for the 16 rows t0 + 16w .., computes as queries (S = Q K^T, dP = dO V^T over its keys, 16 at
 // a time) grad_q = scale * dS K, and as keys (S^T = K Q^T, dP^T = V dO^T over its queries) grad_v = P^T dO
@@ -46,20 +48,33 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
   unsigned short* outs = values + Cfg::kChunk * kPitch;                  // out of the staged queries, for delta
   float* lse2 = reinterpret_cast<float*>(outs + Cfg::kChunk * kPitch);   // [kChunk], base 2
   float* deltas = lse2 + Cfg::kChunk;                                     // [kChunk]
-  na_stage_async<Cfg>(blk, p.query, q0, nq, queries);
+  // Two groups: what delta needs first, so that delta is computed while Q, K and V still arrive.
   na_stage_async<Cfg>(blk, p.grad_out, q0, nq, douts);
   na_stage_async<Cfg>(blk, p.out, q0, nq, outs);
+  cp_async_commit();
+  na_stage_async<Cfg>(blk, p.query, q0, nq, queries);
   na_stage_async<Cfg>(blk, p.key, k0, nk, keys);
   na_stage_async<Cfg>(blk, p.value, k0, nk, values);
   cp_async_commit();
-  cp_async_wait_group<0>();
-  __syncthreads();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
-  // Delta and log-sum-exp of each staged query (zero past nq): 8 lanes per row, kD / 8 elements each.
-  constexpr int kPer = Cfg::kD / 8;
-  for (int r0 = 4 * warp; r0 < Cfg::kChunk; r0 += 4 * kWarps) {
-    const int r = r0 + lane / 8, part = lane % 8;
+  // Delta and log-sum-exp of each staged query (zero past nq): 8 lanes per row, kD / 8 elements each, rows
+  // r0 + lane / 8 for r0 = 4 * warp, + 4 * kWarps, ... The log-sum-exp loads are issued here, before the wait,
+  // so that their latency passes under the staging's (waited for in the loop, they were an eighth of the
+  // kernel's stalls).
+  constexpr int kPer = Cfg::kD / 8, kRounds = (Cfg::kChunk + 4 * kWarps - 1) / (4 * kWarps);
+  float row_lse[kRounds];
+#pragma unroll
+  for (int i = 0; i < kRounds; ++i) {
+    const int r = 4 * warp + 4 * kWarps * i + lane / 8;
+    row_lse[i] = r < nq ? p.logsumexp[na_stat_index<Cfg>(blk, q0 + r)] : 0.0f;
+  }
+  cp_async_wait_group<1>();  // grad_out and out
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < kRounds; ++i) {
+    const int r = 4 * warp + 4 * kWarps * i + lane / 8, part = lane % 8;
+    if (r >= Cfg::kChunk) break;  // warp-uniform (a row block of 4 lies in one warp)
     float partial = 0.0f;
     if (r < nq) {
       const unsigned short* o = outs + r * kPitch + part * kPer;
@@ -78,11 +93,12 @@ __device__ __forceinline__ void na_backward_fused_mma(const NaParams& p) {
     partial += __shfl_xor_sync(kFullMask, partial, 4);
     if (part == 0) {
       deltas[r] = partial;
-      lse2[r] = r < nq ? p.logsumexp[na_stat_index<Cfg>(blk, q0 + r)] * kLog2e : 0.0f;
+      lse2[r] = row_lse[i] * kLog2e;
       const int t = q0 + r;  // the block's own rows also go to the workspace, as the query-gradient kernel's do
       if (t >= blk.t0 && t < end) p.delta[na_stat_index<Cfg>(blk, t)] = partial;
     }
   }
+  cp_async_wait_group<0>();  // Q, K, V
   __syncthreads();
 
   const int w0 = blk.t0 + 16 * warp;
