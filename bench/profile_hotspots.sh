@@ -18,7 +18,7 @@ mkdir -p "$out"
 cases=(
   "mta_fwd_dw_k5|mta_forward|-k 5"
   "mta_bwd_input_dw_k5|mta_backward_input|-k 5"
-  "mta_bwd_weight_dw_k5|mta_backward_weight|-k 5"
+  "mta_bwd_weight_g1_k7|mta_backward_weight|-k 7 -g 1"  # depthwise fuses it into the input gradient
   "mta_stats_dw_k5|mta_row_stats|-k 5"
   "mta_fwd_g1_k7|mta_forward|-k 7 -g 1"
   "na_fwd_k7_d128|na_forward|--op na -b 2 -c 32 -L 4096 -D 128 -k 7"
