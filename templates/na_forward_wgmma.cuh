@@ -12,8 +12,9 @@
 // online softmax exactly as na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V
 // with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B), o rescaled
 // only when a row's max moved. A 128-key tile goes in two 64-key halves, each its own commit group, so one
-// half's softmax runs beside the other half's S or P V. The output leaves through rows of its own at
-// na_mma_pitch (na_store_tile).
+// half's softmax runs beside the other half's S or P V. The output leaves through rows at na_mma_pitch
+// (na_store_tile) laid over the key, value and query tiles once every warpgroup is done with them, so the
+// shared memory is the tiles' only: 8-warp blocks at D = 128 fit two to an SM (na_forward_min_blocks).
 #pragma once
 
 #include "na_mma.cuh"
@@ -64,12 +65,12 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const NaBlock blk = na_block<Cfg>();
   if (blk.t0 >= blk.n) return;
   extern __shared__ float4 smem4[];
-  // From the first 1024-byte boundary (the swizzle's atoms): [2][keys, values] tiles, the queries swizzled
-  // (wgmma's A), then kRows rows at kPitch through which the output leaves.
+  // From the first 1024-byte boundary (the swizzle's atoms): [2][keys, values] tiles, then the queries swizzled
+  // (wgmma's A). After the loop, kRows rows at kPitch from `buffers` on, through which the output leaves.
   unsigned char* raw = reinterpret_cast<unsigned char*>(smem4);
   unsigned char* buffers = raw + ((1024 - shared_address(raw) % 1024) % 1024);
-  unsigned char* queries = buffers + 4 * kTileBytes;                                          // [D / 64][kRows][128 B]
-  unsigned short* out_rows = reinterpret_cast<unsigned short*>(queries + Cfg::kRows * Cfg::kD * 2);  // [kRows][kPitch]
+  unsigned char* queries = buffers + 4 * kTileBytes;  // [D / 64][kRows][128 B]
+  static_assert(Cfg::kRows * kPitch * 2 <= 4 * kTileBytes + Cfg::kRows * Cfg::kD * 2, "the output rows fit over the tiles");
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
   const NaWarpBand band = na_warp_band<Cfg, true>(blk, warp, g);
@@ -197,9 +198,10 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     auto pv = [&](const int h) {
       // Only when some row's max moved (a few times per window on real and random scores alike): alpha = 1
       // leaves o as it is, so skipping it is exact, and it is a quarter of the softmax's instructions
-      // (k=257 D=64: 165 -> 160 us). Not for 16 warps at D = 128: at their 128 registers the vote made
-      // ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us).
-      constexpr bool kAlways = Cfg::kD == 128 && Cfg::kThreads == 512;
+      // (k=257 D=64: 165 -> 160 us). Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks
+      // an SM): there the vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us).
+      constexpr bool kAlways =
+          Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk) >= 512;
       if (kAlways || __any_sync(kFullMask, alpha[h][0] != 1.0f || alpha[h][1] != 1.0f)) {
 #pragma unroll
         for (int dt = 0; dt < kDTiles; ++dt) {
@@ -249,6 +251,8 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
   }
   const float inverse[2] = {1.0f / l[0], 1.0f / l[1]};  // l >= 1 for every row: its max contributes 1
+  __syncthreads();  // every warpgroup's last wgmma has read its tiles (each waited for its own): they are free
+  unsigned short* out_rows = reinterpret_cast<unsigned short*>(buffers);  // [kRows][kPitch]
   na_store_tile<Cfg>(p.out_write, blk, blk.t0 + 16 * warp, t_end, lane, o, inverse, out_rows + 16 * warp * kPitch);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {

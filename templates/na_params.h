@@ -100,14 +100,22 @@ ATTNJIT_HD constexpr int na_mma_pitch(int head_dim) { return head_dim + 8; }
 // with lanes = kNaWarpgroupLanes (a warpgroup, 128 threads, holds 64 queries), for f16/bf16 with D = 64 or
 // 128, on sm_90 only (compiled for sm_90a). tile_i = 16 * warps with warps 4, 8, 12 or 16; key tiles of
 // tile_j = 64 or 128 keys, two buffers of keys and values in the 128-byte swizzle from a 1024-byte boundary
-// (up to 1 KiB of shared memory to get there), the block's queries in the same swizzle, and as many rows
-// at na_mma_pitch for the output's way out.
+// (up to 1 KiB of shared memory to get there) and the block's queries in the same swizzle; the output's
+// way out (rows at na_mma_pitch) reuses them after the loop.
 constexpr int kNaWarpgroupLanes = 128;
 ATTNJIT_HD constexpr bool na_forward_wgmma_eligible(int elem_bytes, int head_dim) {
   return elem_bytes == 2 && (head_dim == 64 || head_dim == 128);
 }
 ATTNJIT_HD constexpr int na_forward_wgmma_smem_bytes(int tile_j, int head_dim, int warps) {
-  return 1024 + 4 * tile_j * head_dim * 2 + 16 * warps * head_dim * 2 + 16 * warps * na_mma_pitch(head_dim) * 2;
+  return 1024 + 4 * tile_j * head_dim * 2 + 16 * warps * head_dim * 2;
+}
+// The blocks an SM should hold at once (__launch_bounds__' second argument): for the warpgroup forward, 512
+// threads' worth (two 8-warp blocks, four 4-warp ones; ptxas then keeps a thread to 128 registers), so that
+// blocks whose barriers are independent overlap one's softmax with another's wgmma; only with 64-key tiles
+// (128-key ones, S and P of two halves in registers, spilled at 128 registers and ptxas serialized their
+// wgmma, C7512, at D = 64 and 128 alike). 1 for the other forwards.
+ATTNJIT_HD constexpr int na_forward_min_blocks(int lanes, int threads, int tile_j) {
+  return lanes == kNaWarpgroupLanes && threads <= 256 && tile_j == 64 ? 512 / threads : 1;
 }
 // The backward on tensor cores (na_backward_mma.cuh): f16/bf16 with D a multiple of 16 up to 64 (the key
 // gradient keeps K's and V's fragments and two 16 x D fp32 accumulators in registers). Shared memory: two

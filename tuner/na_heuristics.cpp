@@ -160,11 +160,14 @@ NaConfigs na_heuristic_configs(const NaProblem& p, std::string_view arch) {
   // On sm_90, windows of kWideForward and wider take the forward on warpgroups (wgmma) where it can: the
   // tuning runs of bench/results/2026-11-24_H100_99b6dd3 and ..._12f9127 (k=257 D=64: 64x64x4 161-165 us
   // against 209 on mma.sync; k=2049 D=128: 16 warps and 64-key tiles 1276 us, 8 warps and 128-key tiles
-  // 1347, mma.sync 2182), while at k=7 it only ties.
+  // 1347, mma.sync 2182), while at k=7 it only ties. At D = 128, 8 warps with 64-key tiles, two blocks an
+  // SM since their output rows reuse the tiles' shared memory: 1237-1245 us at k=2049 against 1247-1256 for
+  // 16 warps (bench/results/2026-11-24_H100_3608318), and a block's warpgroups idle on fewer of its tiles
+  // at narrower windows (each skips the tiles outside its own 64 queries' keys).
   const bool warpgroups = has_warpgroup_mma(arch) && p.kernel_size >= kWideForward &&
                           na_forward_wgmma_eligible(static_cast<int>(size_of(p.dtype)), p.head_dim);
   const TileConfig forward = warpgroups ? (p.head_dim <= 64 ? TileConfig{64, 64, 4, 0, kNaWarpgroupLanes}
-                                                            : TileConfig{256, 64, 16, 0, kNaWarpgroupLanes})
+                                                            : TileConfig{128, 64, 8, 0, kNaWarpgroupLanes})
                                         : heuristic_config(KernelKind::na_forward, p);
   return {forward, heuristic_config(KernelKind::na_backward_query, p),
           heuristic_config(KernelKind::na_backward_key, p),
