@@ -201,7 +201,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
       // (k=257 D=64: 165 -> 160 us). Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks
       // an SM): there the vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us).
       constexpr bool kAlways =
-          Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk) >= 512;
+          Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
       if (kAlways || __any_sync(kFullMask, alpha[h][0] != 1.0f || alpha[h][1] != 1.0f)) {
 #pragma unroll
         for (int dt = 0; dt < kDTiles; ++dt) {

@@ -111,11 +111,16 @@ ATTNJIT_HD constexpr int na_forward_wgmma_smem_bytes(int tile_j, int head_dim, i
 }
 // The blocks an SM should hold at once (__launch_bounds__' second argument): for the warpgroup forward, 512
 // threads' worth (two 8-warp blocks, four 4-warp ones; ptxas then keeps a thread to 128 registers), so that
-// blocks whose barriers are independent overlap one's softmax with another's wgmma; only with 64-key tiles
-// (128-key ones, S and P of two halves in registers, spilled at 128 registers and ptxas serialized their
-// wgmma, C7512, at D = 64 and 128 alike). 1 for the other forwards.
-ATTNJIT_HD constexpr int na_forward_min_blocks(int lanes, int threads, int tile_j) {
-  return lanes == kNaWarpgroupLanes && threads <= 256 && tile_j == 64 ? 512 / threads : 1;
+// blocks whose barriers are independent overlap one's softmax with another's wgmma, but no more than the
+// SM's shared memory holds (sm_90: 228 KiB, 1 KiB of it reserved per block; asking for more only cost
+// registers: 4-warp blocks at D = 128 spilled); only with 64-key tiles (128-key ones, S and P of two halves
+// in registers, spilled at 128 registers and ptxas serialized their wgmma, C7512, at D = 64 and 128 alike).
+// 1 for the other forwards.
+ATTNJIT_HD constexpr int na_forward_min_blocks(int lanes, int threads, int tile_j, int head_dim) {
+  if (lanes != kNaWarpgroupLanes || threads > 256 || tile_j != 64) return 1;
+  const int by_smem = 228 * 1024 / (na_forward_wgmma_smem_bytes(tile_j, head_dim, threads / 32) + 1024);
+  const int wanted = 512 / threads;
+  return by_smem < 1 ? 1 : by_smem < wanted ? by_smem : wanted;
 }
 // The backward on tensor cores (na_backward_mma.cuh): f16/bf16 with D a multiple of 16 up to 64 (the key
 // gradient keeps K's and V's fragments and two 16 x D fp32 accumulators in registers). Shared memory: two
