@@ -25,7 +25,7 @@ namespace attnjit::detail {
   X(cuMemFree, 3020) X(cuMemcpyHtoD, 3020) X(cuMemcpyDtoH, 3020) X(cuMemcpyDtoD, 3020) X(cuMemsetD8, 3020)                      \
   X(cuMemsetD8Async, 3020) X(cuMemGetInfo, 3020) X(cuStreamCreate, 2000) X(cuStreamDestroy, 4000)         \
   X(cuStreamSynchronize, 2000) X(cuEventCreate, 2000) X(cuEventDestroy, 4000) X(cuEventRecord, 2000)      \
-  X(cuEventSynchronize, 2000) X(cuEventElapsedTime, 2000)
+  X(cuEventSynchronize, 2000) X(cuEventElapsedTime, 2000) X(cuTensorMapEncodeTiled, 12000)
 
 struct DriverApi {
 #define ATTNJIT_DECLARE(fn, abi) PFN_##fn##_v##abi fn = nullptr;

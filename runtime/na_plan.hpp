@@ -15,6 +15,7 @@ struct NaPlan {
   NaProblem problem;
   NaConfigs configs;
   KernelLaunch forward, backward_query, backward_key, backward_fused;  // only those configs.fused() runs
+  bool forward_tma = false;  // the forward takes tensor maps of key and value (na_forward_wgmma_tma)
   std::size_t workspace_bytes = 0;
   std::vector<KernelChoice> choices;  // which kernel runs at each step, and why
 };
@@ -31,6 +32,9 @@ NaParams na_forward_params(const NaProblem& problem, const NaForwardArgs& args);
 NaParams na_backward_params(const NaProblem& problem, const NaBackwardArgs& args);
 
 void launch(const KernelLaunch& kernel, const NaParams& params, CUstream stream);
+// The forward: where it takes tensor maps, encodes those of params.key and params.value first (a few hundred
+// nanoseconds of host work: a map holds the tensor's address).
+void launch_forward(const NaPlan& plan, NaParams params, CUstream stream);
 // The backward: the fused kernel, or the query gradient (which writes delta) and then the key gradient.
 void launch_backward(const NaPlan& plan, const NaParams& params, CUstream stream);
 

@@ -4,20 +4,24 @@
 //
 // A block owns kRows = 64 * warpgroups (1 to 4) consecutive queries of one dilation group; warp w the 16 rows
 // t0 + 16w .. t0 + 16w + 15 (the layout of wgmma's accumulators). The block's keys [first(t0),
-// last(t_end - 1)] come in tiles of kChunk (64 or 128) keys, two buffers, cp.async staging tile i + 1 while
-// the warps compute on tile i (one barrier per tile). Keys and values are staged in the 128-byte swizzle
-// (wgmma.cuh), D / 64 column blocks of kChunk rows each; rows past the range are zero. The queries are
+// last(t_end - 1)] come in tiles of kChunk (64 or 128) keys, two buffers, tile i + 1 landing while the warps
+// compute on tile i: by the tensor memory accelerator where na_forward_wgmma_tma holds (one thread requests
+// a tile, each warp waits on the buffer's mbarrier and counts itself done after it, the last one requesting
+// tile i + 2; rows past the range are the tensor's, masked), else by every thread's cp.async and a barrier
+// per tile (rows past the range zero). Keys and values land in the 128-byte swizzle (wgmma.cuh), D / 64
+// column blocks of kChunk rows each. The queries are
 // staged once in the same swizzle, wgmma's A through a descriptor. Per tile, a warpgroup none of whose rows
 // sees a key of it skips it; otherwise S = Q K^T (kChunk / 64 wgmma per k-step, K-major A and B), the mask and the
 // online softmax exactly as na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V
 // with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B), o rescaled
 // only when a row's max moved. A 128-key tile goes in two 64-key halves, each its own commit group, so one
-// half's softmax runs beside the other half's S or P V. The output leaves through rows at na_mma_pitch
+// half's softmax runs beside the other half's S or P V; a half outside the warpgroup's keys is skipped. The output leaves through rows at na_mma_pitch
 // (na_store_tile) laid over the key, value and query tiles once every warpgroup is done with them, so the
 // shared memory is the tiles' only: 8-warp blocks at D = 128 fit two to an SM (na_forward_min_blocks).
 #pragma once
 
 #include "na_mma.cuh"
+#include "tma.cuh"
 #include "wgmma.cuh"
 
 namespace attnjit {
@@ -97,15 +101,48 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const int wg_last = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg1).last : 0;
 
   const int tiles = (last - first) / Cfg::kChunk + 1;
-  auto stage = [&](int tile) {  // rows past the range zero: P = 0 there, and V's zeros add nothing
+  // The tensor memory accelerator's way (na_forward_wgmma_tma): full[b] completes when buffer b's tile has
+  // landed (its phases 0, 1, 0, ... are tiles b, b + 2, ...); done[b] counts the warps finished with it.
+  constexpr bool kTma = na_forward_wgmma_tma(Cfg::kL, Cfg::kDil);
+  constexpr int kWarps = Cfg::kThreads / 32;
+  unsigned long long* full = reinterpret_cast<unsigned long long*>(queries + Cfg::kRows * Cfg::kD * 2);
+  unsigned* done = reinterpret_cast<unsigned*>(full + 2);
+  auto request = [&](int tile) {  // one thread: tile `tile` into buffer tile & 1
+    const int b = tile & 1, row = blk.bh * (Cfg::kL / Cfg::kDil) + first + tile * Cfg::kChunk;
+    unsigned char* to = buffers + b * 2 * kTileBytes;
+    mbarrier_arrive_expect_tx(full + b, 2 * kTileBytes);
+#pragma unroll
+    for (int cb = 0; cb < Cfg::kD / 64; ++cb) {
+      tma_load_3d(to + cb * kBlockBytes, p.key_map, 64 * cb, blk.g, row, full + b);
+      tma_load_3d(to + kTileBytes + cb * kBlockBytes, p.value_map, 64 * cb, blk.g, row, full + b);
+    }
+  };
+  auto stage = [&](int tile) {  // cp.async, every thread its share; rows past the range zero (P = 0 there)
     const int c0 = first + tile * Cfg::kChunk, rows = na_min(Cfg::kChunk, last + 1 - c0);
     unsigned char* to = buffers + (tile & 1) * 2 * kTileBytes;
     na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.key, c0, rows, to);
     na_stage_swizzled<Cfg, Cfg::kChunk>(blk, p.value, c0, rows, to + kTileBytes);
   };
+  if constexpr (kTma) {
+    // Rows past `last` are the tensor's next rows (or zero past its end): outside every window of the block,
+    // so masked to P = 0, and finite, so P V adds nothing.
+    if (threadIdx.x == 0) {
+      mbarrier_init(full, 1);
+      mbarrier_init(full + 1, 1);
+      done[0] = done[1] = 0;
+      fence_barrier_init();
+      request(0);
+      if (tiles > 1) request(1);
+    }
+  }
   na_stage_swizzled<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
-  stage(0);
+  if constexpr (!kTma) stage(0);
   cp_async_commit();
+  if constexpr (kTma) {
+    cp_async_wait_group<0>();
+    fence_proxy_async_shared();  // the queries, for wgmma's reads
+    __syncthreads();             // and the barriers initialized
+  }
   // Q's A operand through a descriptor too: its fragments held in registers across the tile loop came out
   // wrong on the H100 for some configs (D = 64 with 64-key tiles) though right in the emulator and
   // after any change to the register allocation; from shared memory nothing of Q is held.
@@ -116,133 +153,157 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // as na_forward_mma
 
   for (int tile = 0; tile < tiles; ++tile) {
-    cp_async_wait_group<0>();
-    fence_proxy_async_shared();  // the landed tile, for wgmma's reads
-    __syncthreads();
-    if (tile + 1 < tiles) stage(tile + 1);
-    cp_async_commit();
-    const int c0 = first + tile * Cfg::kChunk;
-    if (c0 > wg_last || c0 + Cfg::kChunk - 1 < wg_first) continue;  // warpgroup-uniform
-    const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
-    const unsigned char* values = keys + kTileBytes;
-    // S of each 64-key half of the tile is its own commit group: the softmax of the first half runs while the
-    // tensor cores compute the second, and that of the second while P V of the first runs.
-    float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
-    const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024), v_desc = wgmma_descriptor(values, 1024, 1024);
-    wgmma_fence();
-#pragma unroll
-    for (int half = 0; half < kHalves; ++half) {  // keys 64 half .. + 63: 8 atoms (8192 bytes) further
-#pragma unroll
-      for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
-        Wgmma64SS<T>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * half]), q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
-                          k_desc + (ks / 4 * kBlockBytes + half * 8192 + ks % 4 * 32) / 16, ks > 0);
-      }
-      wgmma_commit();
+    if constexpr (kTma) {
+      mbarrier_wait(full + (tile & 1), (tile >> 1) & 1);
+    } else {
+      cp_async_wait_group<0>();
+      fence_proxy_async_shared();  // the landed tile, for wgmma's reads
+      __syncthreads();
+      if (tile + 1 < tiles) stage(tile + 1);
+      cp_async_commit();
     }
-    float alpha[kHalves][2];      // o's factor for each half (the running max moved)
-    unsigned pa[kHalves][4][4];   // P's A fragments of each half, keys 16 kk .. + 15 of it
-    // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
-    // quad, m and l, P in place of S, packed as A fragments.
-    auto softmax = [&](const int h) {  // called with constants: inlined, s stays in registers
-      float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
-      const int k0 = c0 + 64 * h;
-      float row_max[2] = {neg_inf(), neg_inf()};
-      if (k0 >= inner_first && k0 + 63 <= inner_last) {  // warp-uniform: every row sees every key
+    const int c0 = first + tile * Cfg::kChunk;
+    if (c0 <= wg_last && c0 + Cfg::kChunk - 1 >= wg_first) {  // warpgroup-uniform: else its keys are elsewhere
+      const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
+      const unsigned char* values = keys + kTileBytes;
+      // S of each 64-key half of the tile is its own commit group: the softmax of the first half runs while the
+      // tensor cores compute the second, and that of the second while P V of the first runs.
+      float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
+      const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024), v_desc = wgmma_descriptor(values, 1024, 1024);
+      // S of half h (keys 64 h .. + 63 of the tile: 8 atoms, 8192 bytes, further), one commit group.
+      auto scores = [&](const int h) {
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], sh[nt][e]);
+        for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
+          Wgmma64SS<T>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]), q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
+                            k_desc + (ks / 4 * kBlockBytes + h * 8192 + ks % 4 * 32) / 16, ks > 0);
         }
-      } else {
+        wgmma_commit();
+      };
+      float alpha[kHalves][2];      // o's factor for each half (the running max moved)
+      unsigned pa[kHalves][4][4];   // P's A fragments of each half, keys 16 kk .. + 15 of it
+      // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
+      // quad, m and l, P in place of S, packed as A fragments.
+      auto softmax = [&](const int h) {  // called with constants: inlined, s stays in registers
+        float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
+        const int k0 = c0 + 64 * h;
+        float row_max[2] = {neg_inf(), neg_inf()};
+        if (k0 >= inner_first && k0 + 63 <= inner_last) {  // warp-uniform: every row sees every key
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], sh[nt][e]);
+          }
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int r = e >> 1, j = k0 + nt * 8 + 2 * c + (e & 1);
+              const bool seen = j >= window[r].first && j <= window[r].last;
+              sh[nt][e] = seen ? sh[nt][e] : neg_inf();
+              row_max[r] = fmaxf(row_max[r], sh[nt][e]);
+            }
+          }
+        }
+        float base[2], row_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
+          row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
+          const float m_new = fmaxf(m[r], row_max[r]);
+          base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
+          alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
+          m[r] = m_new;
+        }
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            const int r = e >> 1, j = k0 + nt * 8 + 2 * c + (e & 1);
-            const bool seen = j >= window[r].first && j <= window[r].last;
-            sh[nt][e] = seen ? sh[nt][e] : neg_inf();
-            row_max[r] = fmaxf(row_max[r], sh[nt][e]);
+            sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
+            row_sum[e >> 1] += sh[nt][e];
           }
         }
-      }
-      float base[2], row_sum[2] = {0.0f, 0.0f};
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
-        row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
-        const float m_new = fmaxf(m[r], row_max[r]);
-        base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
-        alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
-        m[r] = m_new;
-      }
+        for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
-          row_sum[e >> 1] += sh[nt][e];
+        for (int kk = 0; kk < 4; ++kk) {
+          pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
+          pa[h][kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
+          pa[h][kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
+          pa[h][kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
         }
-      }
+      };
+      // o *= alpha of half h (no P V in flight), then O += P V over its 64 keys (V's rows 16 kk .. + 15 of the
+      // half: 2048 bytes, >> 4 = 128, per k-step), one commit group.
+      auto pv = [&](const int h) {
+        // Only when some row's max moved (a few times per window on real and random scores alike): alpha = 1
+        // leaves o as it is, so skipping it is exact, and it is a quarter of the softmax's instructions
+        // (k=257 D=64: 165 -> 160 us). Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks
+        // an SM): there the vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us).
+        constexpr bool kAlways =
+            Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
+        if (kAlways || __any_sync(kFullMask, alpha[h][0] != 1.0f || alpha[h][1] != 1.0f)) {
 #pragma unroll
-      for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
-        pa[h][kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
-        pa[h][kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
-        pa[h][kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
-      }
-    };
-    // o *= alpha of half h (no P V in flight), then O += P V over its 64 keys (V's rows 16 kk .. + 15 of the
-    // half: 2048 bytes, >> 4 = 128, per k-step), one commit group.
-    auto pv = [&](const int h) {
-      // Only when some row's max moved (a few times per window on real and random scores alike): alpha = 1
-      // leaves o as it is, so skipping it is exact, and it is a quarter of the softmax's instructions
-      // (k=257 D=64: 165 -> 160 us). Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks
-      // an SM): there the vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us).
-      constexpr bool kAlways =
-          Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
-      if (kAlways || __any_sync(kFullMask, alpha[h][0] != 1.0f || alpha[h][1] != 1.0f)) {
-#pragma unroll
-        for (int dt = 0; dt < kDTiles; ++dt) {
-          o[dt][0] *= alpha[h][0];
-          o[dt][1] *= alpha[h][0];
-          o[dt][2] *= alpha[h][1];
-          o[dt][3] *= alpha[h][1];
+          for (int dt = 0; dt < kDTiles; ++dt) {
+            o[dt][0] *= alpha[h][0];
+            o[dt][1] *= alpha[h][0];
+            o[dt][2] *= alpha[h][1];
+            o[dt][3] *= alpha[h][1];
+          }
         }
-      }
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+          for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
+            Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
+                               v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
+          }
+        }
+        wgmma_commit();
+      };
+      // One half alone: S, its softmax, P V (a 128-key tile of which the warpgroup sees only one half).
+      auto single = [&](const int h) {
+        scores(h);
+        wgmma_wait<0>();
+        wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]));
+        softmax(h);
+        pv(h);
+        wgmma_wait<0>();
+        wgmma_fence_operands(o);
+        wgmma_keep(pa[h]);
+      };
       wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-#pragma unroll
-        for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
-          Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
-                             v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
-        }
+      if constexpr (kHalves == 1) {
+        single(0);
+      } else if (c0 + 63 < wg_first) {  // warpgroup-uniform: the first half is before the warpgroup's keys
+        single(1);
+      } else if (c0 + 64 > wg_last) {  // past them (at k=257, 64 queries: 320 keys, in 3 tiles, not 6 halves)
+        single(0);
+      } else {
+        scores(0);
+        scores(1);
+        wgmma_wait<1>();  // the first half's S (the second's may still run)
+        wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[0]));
+        softmax(0);
+        pv(0);
+        wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
+        wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8]));
+        softmax(1);
+        wgmma_wait<0>();  // the first half's P V, before o is rescaled
+        wgmma_fence_operands(o);
+        wgmma_keep(pa[0]);
+        pv(1);
+        wgmma_wait<0>();
+        wgmma_fence_operands(o);
+        wgmma_keep(pa[1]);
       }
-      wgmma_commit();
-    };
-    if constexpr (kHalves == 1) {
-      wgmma_wait<0>();
-      wgmma_fence_operands(s);
-      softmax(0);
-      pv(0);
-    } else {
-      wgmma_wait<1>();  // the first half's S (the second's may still run)
-      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[0]));
-      softmax(0);
-      pv(0);
-      wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
-      wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8]));
-      softmax(1);
-      wgmma_wait<0>();  // the first half's P V, before o is rescaled
-      wgmma_fence_operands(o);
-      wgmma_keep(pa[0]);
-      pv(1);
     }
-    wgmma_wait<0>();
-    wgmma_fence_operands(o);
-    wgmma_keep(pa[kHalves - 1]);
+    if constexpr (kTma) {
+      // Every lane has waited for the warp's wgmma (wgmma_wait is .sync.aligned): the warp is done with the
+      // buffer. The last warp to say so requests the tile two ahead into it.
+      if (lane == 0 && shared_count_up(done + (tile & 1)) == (tile / 2 + 1) * kWarps - 1 && tile + 2 < tiles) request(tile + 2);
+    }
   }
 
 #pragma unroll

@@ -26,6 +26,10 @@ struct NaParams {
   float scale_log2;      // softmax scale * log2(e): scores are kept in base 2
   float scale;
   int batch_heads;       // B * H
+  // The warpgroup forward's tensor maps of key and value (CUtensorMap: 128 opaque bytes, 64-byte aligned),
+  // where na_forward_wgmma_tma holds: na_tensor_map_shape's box of (D, dilation, B * H * L / dilation).
+  alignas(64) unsigned char key_map[128];
+  alignas(64) unsigned char value_map[128];
 };
 
 enum class NaWindowKind : int { clipped = 0, shifted = 1, causal = 2 };
@@ -103,11 +107,34 @@ ATTNJIT_HD constexpr int na_mma_pitch(int head_dim) { return head_dim + 8; }
 // (up to 1 KiB of shared memory to get there) and the block's queries in the same swizzle; the output's
 // way out (rows at na_mma_pitch) reuses them after the loop.
 constexpr int kNaWarpgroupLanes = 128;
+// Where the rows of every (batch, head, dilation group) are one strided sequence of a single 3-D tensor
+// (dilation 1, or L a multiple of it: position g + d t of plane bh is row bh L / d + t at coordinate g), the
+// warpgroup forward's key and value tiles come by the tensor memory accelerator (templates/tma.cuh): one
+// thread requests a tile, an mbarrier says when it has landed, and each warp counts itself done with it, the
+// last one requesting the tile two ahead into its buffer; no block-wide barrier per tile, no staging
+// instructions in the other threads. Else each thread stages its share with cp.async, a barrier per tile.
+ATTNJIT_HD constexpr bool na_forward_wgmma_tma(int length, int dilation) { return length % dilation == 0; }
+// The tensor map of key or value for that: dims (innermost first) D, dilation, B * H * L / dilation, in
+// elements of 2 bytes; strides of the outer two in bytes; boxes of 64 x 1 x tile_j (one 128-byte column
+// block of tile_j rows, which the 128-byte swizzle lays out as wgmma.cuh stages it).
+struct NaTensorMapShape {
+  unsigned long long dims[3];
+  unsigned long long strides[2];
+  unsigned box[3];
+};
+ATTNJIT_HD constexpr NaTensorMapShape na_tensor_map_shape(int batch_heads, int length, int head_dim, int dilation, int tile_j) {
+  return {{static_cast<unsigned long long>(head_dim), static_cast<unsigned long long>(dilation),
+           static_cast<unsigned long long>(batch_heads) * length / dilation},
+          {2ull * head_dim, 2ull * head_dim * dilation},
+          {64u, 1u, static_cast<unsigned>(tile_j)}};
+}
+// Two transaction barriers and two done-counters after the queries.
+constexpr int kNaTmaBarrierBytes = 32;
 ATTNJIT_HD constexpr bool na_forward_wgmma_eligible(int elem_bytes, int head_dim) {
   return elem_bytes == 2 && (head_dim == 64 || head_dim == 128);
 }
 ATTNJIT_HD constexpr int na_forward_wgmma_smem_bytes(int tile_j, int head_dim, int warps) {
-  return 1024 + 4 * tile_j * head_dim * 2 + 16 * warps * head_dim * 2;
+  return 1024 + 4 * tile_j * head_dim * 2 + 16 * warps * head_dim * 2 + kNaTmaBarrierBytes;
 }
 // The blocks an SM should hold at once (__launch_bounds__' second argument): for the warpgroup forward, 512
 // threads' worth (two 8-warp blocks, four 4-warp ones; ptxas then keeps a thread to 128 registers), so that

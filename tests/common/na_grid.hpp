@@ -112,6 +112,18 @@ inline std::vector<NaCase> na_grid() {
   NaConfigs three_groups = na_heuristic_configs(three);
   three_groups.forward = {192, 64, 12, 0, kNaWarpgroupLanes};
   cases.push_back({"forward on warpgroups, three per block (staging's generic loop), D = 128", three, three_groups});
+  // Tiles by cp.async where L is not a multiple of the dilation (na_forward_wgmma_tma), and by the tensor
+  // memory accelerator across dilation groups (rows past a group's end are the next group's, masked).
+  const NaProblem ragged = {.batch = 2, .heads = 1, .length = 1001, .head_dim = 64, .kernel_size = 65, .dilation = 2,
+                            .dtype = DType::bf16};
+  NaConfigs ragged_groups = na_heuristic_configs(ragged);
+  ragged_groups.forward = {64, 64, 4, 0, kNaWarpgroupLanes};
+  cases.push_back({"forward on warpgroups by cp.async, L = 1001 with dilation 2, D = 64", ragged, ragged_groups});
+  const NaProblem dilated8 = {.batch = 2, .heads = 1, .length = 4096, .head_dim = 128, .kernel_size = 129,
+                              .dilation = 8, .dtype = DType::f16};
+  NaConfigs dilated8_groups = na_heuristic_configs(dilated8);
+  dilated8_groups.forward = {128, 64, 8, 0, kNaWarpgroupLanes};
+  cases.push_back({"forward on warpgroups, two per block, 64-key tiles, D = 128, dilation 8", dilated8, dilated8_groups});
   return cases;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <bit>
 #include <cmath>
@@ -289,6 +290,88 @@ inline void cp_async_wait_group(int pending) {
     }
     committed_groups.erase(committed_groups.begin());
   }
+}
+
+// The tensor memory accelerator (templates/tma.cuh) on 3-D maps of 2-byte elements with the 128-byte swizzle:
+// encode_tensor_map_3d writes the host's own description into the map's 128 bytes (what the kernel passes
+// back to tma_load_3d), in place of the driver's cuTensorMapEncodeTiled.
+struct TensorMap3d {
+  const unsigned char* base;
+  unsigned long long dims[3], strides[2];  // elements; bytes of dims 1 and 2
+  unsigned box[3];
+};
+static_assert(sizeof(TensorMap3d) <= 128);
+inline void encode_tensor_map_3d(void* map, const void* base, const unsigned long long (&dims)[3],
+                                 const unsigned long long (&strides)[2], const unsigned (&box)[3]) {
+  if (box[0] * 2 != 128) std::abort();  // the 128-byte swizzle: rows of 128 bytes
+  const TensorMap3d m{static_cast<const unsigned char*>(base), {dims[0], dims[1], dims[2]}, {strides[0], strides[1]},
+                      {box[0], box[1], box[2]}};
+  std::memcpy(map, &m, sizeof m);
+}
+
+// Transaction barriers: each barrier's phase count, arrivals still expected and bytes still to land, kept by
+// address under one lock (blocks run one at a time, and each initializes its own).
+struct Mbarrier {
+  unsigned count = 0, pending = 0;
+  long long tx = 0;
+  unsigned phase = 0;
+};
+inline std::mutex mbarrier_lock;
+inline std::map<const void*, Mbarrier> mbarriers;
+inline void mbarrier_step(Mbarrier& b) {
+  if (b.pending == 0 && b.tx == 0) ++b.phase, b.pending = b.count;
+}
+inline void mbarrier_init(void* bar, unsigned count) {
+  if (reinterpret_cast<std::uintptr_t>(bar) % 8 != 0) std::abort();
+  std::lock_guard<std::mutex> lock(mbarrier_lock);
+  mbarriers[bar] = Mbarrier{count, count, 0, 0};
+}
+inline void mbarrier_arrive_expect_tx(void* bar, unsigned bytes) {
+  std::lock_guard<std::mutex> lock(mbarrier_lock);
+  Mbarrier& b = mbarriers.at(bar);
+  if (b.pending == 0) std::abort();  // more arrivals than the phase expects
+  b.tx += bytes;
+  --b.pending;
+  mbarrier_step(b);
+}
+inline void mbarrier_wait(void* bar, unsigned parity) {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mbarrier_lock);
+      if ((mbarriers.at(bar).phase & 1u) != parity) return;  // the phase of that parity has completed
+    }
+    std::this_thread::yield();
+  }
+}
+inline void tma_load_3d(void* to, const void* map, int x, int y, int z, void* bar) {
+  TensorMap3d m;
+  std::memcpy(&m, map, sizeof m);
+  if (reinterpret_cast<std::uintptr_t>(to) % 1024 != 0) std::abort();  // the swizzle's atoms are 1024-byte aligned
+  unsigned char* dst = static_cast<unsigned char*>(to);
+  int row = 0;
+  for (unsigned k = 0; k < m.box[2]; ++k) {
+    for (unsigned j = 0; j < m.box[1]; ++j, ++row) {
+      const long long yy = y + static_cast<long long>(j), zz = z + static_cast<long long>(k);
+      for (unsigned e = 0; e < m.box[0]; ++e) {
+        const long long xx = x + static_cast<long long>(e);
+        const bool inside = xx >= 0 && yy >= 0 && zz >= 0 && static_cast<unsigned long long>(xx) < m.dims[0] &&
+                            static_cast<unsigned long long>(yy) < m.dims[1] && static_cast<unsigned long long>(zz) < m.dims[2];
+        unsigned char* at = dst + row * 128 + (((e * 2 / 16) ^ (row & 7)) << 4) + e * 2 % 16;
+        if (inside) {
+          std::memcpy(at, m.base + xx * 2 + yy * m.strides[0] + zz * m.strides[1], 2);
+        } else {
+          std::memset(at, 0, 2);  // out of the tensor: zero
+        }
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mbarrier_lock);
+  Mbarrier& b = mbarriers.at(bar);
+  b.tx -= static_cast<long long>(m.box[0]) * m.box[1] * m.box[2] * 2;
+  mbarrier_step(b);
+}
+inline unsigned shared_count_up(unsigned* counter) {
+  return std::atomic_ref<unsigned>(*counter).fetch_add(1u, std::memory_order_acq_rel);
 }
 
 }  // namespace attnjit_host

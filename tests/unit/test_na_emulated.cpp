@@ -91,6 +91,11 @@ void check() {
   params.scale = static_cast<float>(p.softmax_scale());
   params.scale_log2 = static_cast<float>(p.softmax_scale() * 1.4426950408889634);
   params.batch_heads = 2;
+  if constexpr (C::kLanes == kNaWarpgroupLanes && na_forward_wgmma_tma(C::kL, C::kDil)) {  // as the runtime's launch
+    const NaTensorMapShape map = na_tensor_map_shape(2, C::kL, C::kD, C::kDil, C::kChunk);
+    attnjit_host::encode_tensor_map_3d(params.key_map, dk_in.data(), map.dims, map.strides, map.box);
+    attnjit_host::encode_tensor_map_3d(params.value_map, dv_in.data(), map.dims, map.strides, map.box);
+  }
 
   attnjit_host::shared_memory = {smem4, sizeof smem4};  // poisoned before each block
   attnjit_host::launch(na_forward<C>, params, shape_of<C>(KernelKind::na_forward, p).grid_x, C::kThreads);
@@ -162,13 +167,28 @@ TEST_SUITE("na_emulated") {
   }
   // The forward on warpgroups (lanes kNaWarpgroupLanes, wgmma emulated from its descriptors: a tile staged
   // in another layout than the descriptor says reads wrong values).
+  // Tiles by the tensor memory accelerator wherever L is a multiple of the dilation (the groups' rows past
+  // their end are then the tensor's next rows, or zero past its end), else by cp.async.
   TEST_CASE("warpgroup tensor cores (lanes 128): clipped bf16 D = 64, 64-key tiles, a window over several tiles, dilation 2") {
     check<Cfg<bf16_t, K::clipped, 150, 64, 65, 2, 64, 64, 4, kNaWarpgroupLanes>,
           Cfg<bf16_t, K::clipped, 150, 64, 65, 2, 16, 24, 2, 8>>();
   }
+  TEST_CASE("warpgroup tensor cores by cp.async (L = 151 not a multiple of dilation 2): clipped bf16 D = 64, 64-key tiles") {
+    static_assert(!na_forward_wgmma_tma(151, 2));
+    check<Cfg<bf16_t, K::clipped, 151, 64, 65, 2, 64, 64, 4, kNaWarpgroupLanes>,
+          Cfg<bf16_t, K::clipped, 151, 64, 65, 2, 16, 24, 2, 8>>();
+  }
   TEST_CASE("warpgroup tensor cores: causal f16 D = 128, two warpgroups, 128-key tiles, rows past the group's end") {
     check<Cfg<f16_t, K::causal, 100, 128, 33, 1, 128, 128, 8, kNaWarpgroupLanes>,
           Cfg<f16_t, K::causal, 100, 128, 33, 1, 16, 24, 2, 16>>();
+  }
+  TEST_CASE("warpgroup tensor cores: clipped bf16 D = 64, kernel 129, 128-key tiles of which a warpgroup sees one half") {
+    // One warpgroup: 192 keys, the last tile's second half skipped. Two: each warpgroup skips a half, the
+    // second the first tile's first, the first the last tile's second.
+    check<Cfg<bf16_t, K::clipped, 300, 64, 129, 1, 64, 128, 4, kNaWarpgroupLanes>,
+          Cfg<bf16_t, K::clipped, 300, 64, 129, 1, 16, 24, 2, 8>>();
+    check<Cfg<bf16_t, K::clipped, 300, 64, 129, 1, 128, 128, 8, kNaWarpgroupLanes>,
+          Cfg<bf16_t, K::clipped, 300, 64, 129, 1, 16, 24, 2, 8>>();
   }
   TEST_CASE("warpgroup tensor cores: clipped f16 D = 64, three warpgroups (staging's generic loop), 64-key tiles") {
     check<Cfg<f16_t, K::clipped, 300, 64, 65, 1, 192, 64, 12, kNaWarpgroupLanes>,

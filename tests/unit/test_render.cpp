@@ -74,7 +74,7 @@ const char* const kTemplateFiles[] = {"common.cuh",      "mta_params.h",        
                                       "na_forward.cuh",  "na_backward.cuh",     "na_forward_mma.cuh",
                                       "mma.cuh",         "na_backward_mma.cuh", "na_mma.cuh",
                                       "na_backward_fused.cuh", "mta_forward_band.cuh", "mta_band.cuh",
-                                      "na_forward_wgmma.cuh", "wgmma.cuh"};
+                                      "na_forward_wgmma.cuh", "wgmma.cuh", "tma.cuh"};
 
 TEST_SUITE("render") {
 
