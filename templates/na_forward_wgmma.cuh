@@ -6,18 +6,19 @@
 // t0 + 16w .. t0 + 16w + 15 (the layout of wgmma's accumulators). The block's keys [first(t0),
 // last(t_end - 1)] come in tiles of kChunk (64 or 128) keys, two buffers, tile i + 1 landing while the warps
 // compute on tile i: by the tensor memory accelerator where na_forward_wgmma_tma holds (one thread requests
-// a tile, each warp waits on the buffer's mbarrier and counts itself done after it, the last one requesting
+// a tile; each warp waits on the buffer's mbarrier and counts itself done after it, the last one requesting
 // tile i + 2; rows past the range are the tensor's, masked), else by every thread's cp.async and a barrier
 // per tile (rows past the range zero). Keys and values land in the 128-byte swizzle (wgmma.cuh), D / 64
-// column blocks of kChunk rows each. The queries are
-// staged once in the same swizzle, wgmma's A through a descriptor. Per tile, a warpgroup none of whose rows
-// sees a key of it skips it; otherwise S = Q K^T (kChunk / 64 wgmma per k-step, K-major A and B), the mask and the
-// online softmax exactly as na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V
-// with P repacked as A fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B), o rescaled
-// only when a row's max moved. A 128-key tile goes in two 64-key halves, each its own commit group, so one
-// half's softmax runs beside the other half's S or P V; a half outside the warpgroup's keys is skipped. The output leaves through rows at na_mma_pitch
-// (na_store_tile) laid over the key, value and query tiles once every warpgroup is done with them, so the
-// shared memory is the tiles' only: 8-warp blocks at D = 128 fit two to an SM (na_forward_min_blocks).
+// column blocks of kChunk rows each. The queries are staged once in the same swizzle, wgmma's A through a
+// descriptor. Per tile, a warpgroup none of whose rows sees a key of it skips it; otherwise S = Q K^T
+// (kChunk / 64 wgmma per k-step, K-major A and B), the mask and the online softmax exactly as
+// na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V with P repacked as A
+// fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B), o rescaled only when a row's max
+// moved. A 128-key tile goes in two 64-key halves, each its own commit group, so one half's softmax runs
+// beside the other half's S or P V; a half outside the warpgroup's keys is skipped. The output leaves
+// through rows at na_mma_pitch (na_store_tile) laid over the key, value and query tiles once every warpgroup
+// is done with them, so the shared memory is the tiles' (and two barriers'): 8-warp blocks at D = 128 fit
+// two to an SM (na_forward_min_blocks).
 #pragma once
 
 #include "na_mma.cuh"
