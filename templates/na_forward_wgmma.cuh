@@ -14,7 +14,7 @@
 // (kChunk / 64 wgmma per k-step, K-major A and B), the mask and the online softmax exactly as
 // na_forward_mma.cuh (the accumulators have mma.sync's C layout), then O += P V with P repacked as A
 // fragments (one wgmma per 16 keys and 64 head elements, V as MN-major B), o rescaled only when a row's max
-// moved. A 128-key tile goes in two 64-key halves, each its own commit group, so one half's softmax runs
+// grew by more than a factor 2^8 (kLazyLog2). A 128-key tile goes in two 64-key halves, each its own commit group, so one half's softmax runs
 // beside the other half's S or P V; a half outside the warpgroup's keys is skipped. The output leaves
 // through rows at na_mma_pitch (na_store_tile) laid over the key, value and query tiles once every warpgroup
 // is done with them, so the shared memory is the tiles' (and two barriers'): 8-warp blocks at D = 128 fit
@@ -147,11 +147,27 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   // Q's A operand through a descriptor too: its fragments held in registers across the tile loop came out
   // wrong on the H100 for some configs (D = 64 with 64-key tiles) though right in the emulator and
   // after any change to the register allocation; from shared memory nothing of Q is held.
-  const unsigned long long q_desc = wgmma_descriptor(queries + (warp / 4) * 64 * 128, 1024, 1024);
+  // Descriptors as low words (wgmma_descriptor_lo): offsets are 32-bit adds. The warpgroup's index through a
+  // shuffle, so that ptxas knows it is the same across the warp and keeps the descriptors in uniform registers.
+  constexpr unsigned kDescHi = wgmma_descriptor_hi(1024);
+  const int warpgroup = __shfl_sync(kFullMask, warp / 4, 0);
+  const unsigned q_desc = wgmma_descriptor_lo(queries + warpgroup * 64 * 128, 1024);
+  const unsigned kv_desc = wgmma_descriptor_lo(buffers, 1024);  // buffer 0's keys
   float o[kDTiles][4];
 #pragma unroll
   for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
-  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // as na_forward_mma
+  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // as na_forward_mma, but m may lag the max
+  // The running max m of a row moves (and o and l are rescaled) only when a tile's max exceeds it by more
+  // than kLazyLog2 in the exponent's base 2 (as FlashAttention 4 does): P is then up to 2^8, which f16, bf16
+  // and the fp32 sums hold as well as any, and o / l and the log-sum-exp m + log2 l are the same. On the
+  // benchmarks' random scores the max then moves on a row's first keys and rarely after, where an exact max
+  // moved on nearly every tile of k=257 (16 rows a warp, each with odds 1 / (i + 1) at tile i), and every
+  // move costs a multiply per element of o. Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks an
+  // SM): there the warp vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us): exact max, o
+  // always rescaled.
+  constexpr bool kAlways =
+      Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
+  constexpr float kLazyLog2 = kAlways ? 0.0f : 8.0f;
 
   for (int tile = 0; tile < tiles; ++tile) {
     if constexpr (kTma) {
@@ -165,55 +181,84 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     }
     const int c0 = first + tile * Cfg::kChunk;
     if (c0 <= wg_last && c0 + Cfg::kChunk - 1 >= wg_first) {  // warpgroup-uniform: else its keys are elsewhere
-      const unsigned char* keys = buffers + (tile & 1) * 2 * kTileBytes;
-      const unsigned char* values = keys + kTileBytes;
       // S of each 64-key half of the tile is its own commit group: the softmax of the first half runs while the
       // tensor cores compute the second, and that of the second while P V of the first runs.
       float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
-      const unsigned long long k_desc = wgmma_descriptor(keys, 1024, 1024), v_desc = wgmma_descriptor(values, 1024, 1024);
+      // The tile's keys and values (buffer tile & 1) from buffer 0's descriptor computed before the loop: the
+      // offsets stay in uniform registers (k=2049 1019 -> 996 us).
+      const unsigned k_desc = kv_desc + (tile & 1) * (2 * kTileBytes / 16), v_desc = k_desc + kTileBytes / 16;
       // S of half h (keys 64 h .. + 63 of the tile: 8 atoms, 8192 bytes, further), one commit group.
       auto scores = [&](const int h) {
 #pragma unroll
         for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
-          Wgmma64SS<T>::run(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]), q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
-                            k_desc + (ks / 4 * kBlockBytes + h * 8192 + ks % 4 * 32) / 16, ks > 0);
+          Wgmma64SS<T>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]),
+                                                 q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
+                                                 k_desc + (ks / 4 * kBlockBytes + h * 8192 + ks % 4 * 32) / 16, ks > 0);
         }
         wgmma_commit();
       };
       float alpha[kHalves][2];      // o's factor for each half (the running max moved)
+      bool moved[kHalves];          // whether some row of the warp moved its max in the half (o rescaled)
       unsigned pa[kHalves][4][4];   // P's A fragments of each half, keys 16 kk .. + 15 of it
       // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
       // quad, m and l, P in place of S, packed as A fragments.
       auto softmax = [&](const int h) {  // called with constants: inlined, s stays in registers
         float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
         const int k0 = c0 + 64 * h;
-        float row_max[2] = {neg_inf(), neg_inf()};
-        if (k0 >= inner_first && k0 + 63 <= inner_last) {  // warp-uniform: every row sees every key
+        // The band's edges: key k0 + nt * 8 + 2c + (e & 1) is seen by row r iff its offset nt * 8 + (e & 1), a
+        // constant, lies in [lo[r], hi[r]]; each side is masked only where some row of the warp needs it
+        // (warp-uniform), a compare and a select per score.
+        if (k0 < inner_first) {
 #pragma unroll
-          for (int nt = 0; nt < 8; ++nt) {
+          for (int r = 0; r < 2; ++r) {
+            const int lo = window[r].first - k0 - 2 * c;
 #pragma unroll
-            for (int e = 0; e < 4; ++e) row_max[e >> 1] = fmaxf(row_max[e >> 1], sh[nt][e]);
-          }
-        } else {
+            for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
-          for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int r = e >> 1, j = k0 + nt * 8 + 2 * c + (e & 1);
-              const bool seen = j >= window[r].first && j <= window[r].last;
-              sh[nt][e] = seen ? sh[nt][e] : neg_inf();
-              row_max[r] = fmaxf(row_max[r], sh[nt][e]);
+              for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) >= lo ? sh[nt][e] : neg_inf();
             }
           }
         }
+        if (k0 + 63 > inner_last) {
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            const int hi = window[r].last - k0 - 2 * c;
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+              for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) <= hi ? sh[nt][e] : neg_inf();
+            }
+          }
+        }
+        // Row maxima and sums in 4 independent chains a row (score pairs of even and odd n8 tiles), joined at
+        // the end: a chain of 16 dependent instructions a row left the warps waiting on each result.
+        float part[2][4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) part[0][e] = sh[0][e], part[1][e] = sh[1][e];
+#pragma unroll
+        for (int nt = 2; nt < 8; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) part[nt & 1][e] = fmaxf(part[nt & 1][e], sh[nt][e]);
+        }
+        float row_max[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          row_max[r] = fmaxf(fmaxf(part[0][2 * r], part[0][2 * r + 1]), fmaxf(part[1][2 * r], part[1][2 * r + 1]));
+        }
         float base[2], row_sum[2] = {0.0f, 0.0f};
+        bool grew = false;
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
           row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
           row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
-          const float m_new = fmaxf(m[r], row_max[r]);
+          grew |= row_max[r] * p.scale_log2 > fmaf(m[r], p.scale_log2, kLazyLog2);  // m = -inf: any seen key
+        }
+        moved[h] = kAlways || __any_sync(kFullMask, grew);  // warp-uniform
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float m_new = moved[h] ? fmaxf(m[r], row_max[r]) : m[r];
           base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
-          alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));
+          alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));  // 1 where m stays
           m[r] = m_new;
         }
 #pragma unroll
@@ -221,9 +266,11 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
-            row_sum[e >> 1] += sh[nt][e];
+            part[nt & 1][e] = nt < 2 ? sh[nt][e] : part[nt & 1][e] + sh[nt][e];
           }
         }
+#pragma unroll
+        for (int r = 0; r < 2; ++r) row_sum[r] = (part[0][2 * r] + part[0][2 * r + 1]) + (part[1][2 * r] + part[1][2 * r + 1]);
 #pragma unroll
         for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
 #pragma unroll
@@ -237,13 +284,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
       // o *= alpha of half h (no P V in flight), then O += P V over its 64 keys (V's rows 16 kk .. + 15 of the
       // half: 2048 bytes, >> 4 = 128, per k-step), one commit group.
       auto pv = [&](const int h) {
-        // Only when some row's max moved (a few times per window on real and random scores alike): alpha = 1
-        // leaves o as it is, so skipping it is exact, and it is a quarter of the softmax's instructions
-        // (k=257 D=64: 165 -> 160 us). Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks
-        // an SM): there the vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us).
-        constexpr bool kAlways =
-            Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
-        if (kAlways || __any_sync(kFullMask, alpha[h][0] != 1.0f || alpha[h][1] != 1.0f)) {
+        if (moved[h]) {
 #pragma unroll
           for (int dt = 0; dt < kDTiles; ++dt) {
             o[dt][0] *= alpha[h][0];
@@ -257,8 +298,8 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
           for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
-            Wgmma64<T, 1>::run(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
-                               v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
+            Wgmma64<T, 1>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
+                                                    v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
           }
         }
         wgmma_commit();

@@ -33,6 +33,17 @@ __device__ __forceinline__ unsigned long long wgmma_descriptor(const void* tile,
          (static_cast<unsigned long long>((sbo_bytes >> 4) & 0x3FFF) << 32) | (1ull << 62);
 }
 
+// The same descriptor as two words, so that per-instruction offsets are 32-bit adds to the low one and the
+// high one is a constant (ptxas otherwise carries every offset through a 64-bit add and moves both halves to
+// uniform registers per instruction). Low: start address >> 4 in bits 0-13 (shared memory is under 256 KiB,
+// so an address inside it plus an offset that stays inside it never carries out of them) and the leading
+// byte offset >> 4 in bits 16-29. High: the stride byte offset >> 4 in bits 0-13 and the 128-byte swizzle
+// in bits 30-31.
+__device__ __forceinline__ unsigned wgmma_descriptor_lo(const void* tile, unsigned lbo_bytes) {
+  return ((shared_address(tile) >> 4) & 0x3FFFu) | (((lbo_bytes >> 4) & 0x3FFFu) << 16);
+}
+__device__ __forceinline__ constexpr unsigned wgmma_descriptor_hi(unsigned sbo_bytes) { return ((sbo_bytes >> 4) & 0x3FFFu) | (1u << 30); }
+
 // Orders this thread's earlier register accesses before the warpgroup's next wgmma.mma_async.
 __device__ __forceinline__ void wgmma_fence() {
 #ifndef ATTNJIT_HOST_EMULATION
@@ -96,6 +107,27 @@ __device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
       : ATTNJIT_WGMMA_D64                                                                                     \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate ? 1 : 0), "n"(kTransB))
 
+#define ATTNJIT_WGMMA_M64N64K16_LO(TYPE)                                                                      \
+  asm volatile(                                                                                               \
+      "{ .reg .pred p; .reg .b32 hi; .reg .b64 db; setp.ne.b32 p, %37, 0; mov.b32 hi, %38; "                  \
+      "mov.b64 db, {%36, hi}; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " "                   \
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                               \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "                     \
+      "{%32, %33, %34, %35}, db, p, 1, 1, %39; }"                                                             \
+      : ATTNJIT_WGMMA_D64                                                                                     \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(desc_lo), "r"(accumulate ? 1 : 0), "n"(kHi), "n"(kTransB))
+
+#define ATTNJIT_WGMMA_M64N64K16_SS_LO(TYPE)                                                                   \
+  asm volatile(                                                                                               \
+      "{ .reg .pred p; .reg .b32 hi; .reg .b64 da, db; setp.ne.b32 p, %34, 0; mov.b32 hi, %35; "             \
+      "mov.b64 da, {%32, hi}; mov.b64 db, {%33, hi}; "                                                        \
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " "                                         \
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                               \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "                     \
+      "da, db, p, 1, 1, 0, 0; }"                                                                              \
+      : ATTNJIT_WGMMA_D64                                                                                     \
+      : "r"(a_lo), "r"(b_lo), "r"(accumulate ? 1 : 0), "n"(kHi))
+
 #define ATTNJIT_WGMMA_M64N64K16_SS(TYPE)                                                                      \
   asm volatile(                                                                                               \
       "{ .reg .pred p; setp.ne.b32 p, %34, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " \
@@ -131,6 +163,19 @@ struct Wgmma64 {
     }
 #endif
   }
+  // B's descriptor as its low word and the constant high word kHi (wgmma_descriptor_lo / _hi).
+  template <unsigned kHi>
+  __device__ static void run_lo(float (&d)[8][4], const unsigned (&a)[4], unsigned desc_lo, bool accumulate) {
+#ifdef ATTNJIT_HOST_EMULATION
+    run(d, a, (static_cast<unsigned long long>(kHi) << 32) | desc_lo, accumulate);
+#else
+    if constexpr (WgmmaIsBf16<T>::value) {
+      ATTNJIT_WGMMA_M64N64K16_LO("bf16");
+    } else {
+      ATTNJIT_WGMMA_M64N64K16_LO("f16");
+    }
+#endif
+  }
 };
 
 // d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 and B 16 x 64 both through
@@ -149,10 +194,25 @@ struct Wgmma64SS {
     }
 #endif
   }
+  // Both descriptors as low words with the constant high word kHi.
+  template <unsigned kHi>
+  __device__ static void run_lo(float (&d)[8][4], unsigned a_lo, unsigned b_lo, bool accumulate) {
+#ifdef ATTNJIT_HOST_EMULATION
+    run(d, (static_cast<unsigned long long>(kHi) << 32) | a_lo, (static_cast<unsigned long long>(kHi) << 32) | b_lo, accumulate);
+#else
+    if constexpr (WgmmaIsBf16<T>::value) {
+      ATTNJIT_WGMMA_M64N64K16_SS_LO("bf16");
+    } else {
+      ATTNJIT_WGMMA_M64N64K16_SS_LO("f16");
+    }
+#endif
+  }
 };
 
 #undef ATTNJIT_WGMMA_M64N64K16
 #undef ATTNJIT_WGMMA_M64N64K16_SS
+#undef ATTNJIT_WGMMA_M64N64K16_LO
+#undef ATTNJIT_WGMMA_M64N64K16_SS_LO
 #undef ATTNJIT_WGMMA_D64
 
 }  // namespace attnjit

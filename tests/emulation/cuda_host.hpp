@@ -405,6 +405,10 @@ V __shfl_xor_sync(unsigned mask, V v, int offset) {
   return shuffle(mask, v, [offset](int lane) { return lane ^ offset; });
 }
 template <class V>
+V __shfl_sync(unsigned mask, V v, int source) {
+  return shuffle(mask, v, [source](int) { return source; });
+}
+template <class V>
 V __shfl_down_sync(unsigned mask, V v, int delta) {
   return shuffle(mask, v, [delta](int lane) { return lane + delta; });
 }

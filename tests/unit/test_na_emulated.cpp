@@ -55,8 +55,10 @@ enum class Backward { two_kernels, fused };
 // Runs the forward of C and the backward of B (C's problem; other tiles and lanes; the two kernels or the
 // fused one) on random inputs and compares everything with the reference, and delta (the workspace both
 // backwards fill) with grad_out . out over the kernel's own out.
+// `spread` scales the queries: scores of several times the usual spread make a row's running max grow
+// by more than 2^8 after its first tile (the warpgroup forward's lazy rescale then rescales mid-row).
 template <class C, class B = C, Backward kBackward = Backward::two_kernels>
-void check() {
+void check(double spread = 1.0) {
   using T = typename C::T;
   const NaWindow window = C::kWindow == NaWindowKind::clipped   ? NaWindow::clipped
                           : C::kWindow == NaWindowKind::shifted ? NaWindow::shifted
@@ -67,7 +69,9 @@ void check() {
                    << C::kLanes);
   const std::size_t n = static_cast<std::size_t>(2) * C::kL * C::kD, rows = 2 * C::kL;
   std::mt19937_64 rng(C::kL * 131 + C::kD * 7 + C::kKernel);
-  const auto q = detail::random_normal(rng, n, p.dtype), k = detail::random_normal(rng, n, p.dtype), v = detail::random_normal(rng, n, p.dtype);
+  auto q = detail::random_normal(rng, n, p.dtype);
+  const auto k = detail::random_normal(rng, n, p.dtype), v = detail::random_normal(rng, n, p.dtype);
+  for (double& x : q) x *= spread;  // a power of two keeps the values exact in every dtype
   const auto dout = detail::random_normal(rng, n, p.dtype);
   const std::vector<T> dq_in = testing::to_device<T>(q), dk_in = testing::to_device<T>(k), dv_in = testing::to_device<T>(v);
   const std::vector<T> ddout = testing::to_device<T>(dout);
@@ -172,6 +176,11 @@ TEST_SUITE("na_emulated") {
   TEST_CASE("warpgroup tensor cores (lanes 128): clipped bf16 D = 64, 64-key tiles, a window over several tiles, dilation 2") {
     check<Cfg<bf16_t, K::clipped, 150, 64, 65, 2, 64, 64, 4, kNaWarpgroupLanes>,
           Cfg<bf16_t, K::clipped, 150, 64, 65, 2, 16, 24, 2, 8>>();
+  }
+  TEST_CASE("warpgroup tensor cores: f16 scores spread 16x wider, so rows' maxima grow past the lazy rescale's 2^8 mid-row") {
+    // In f16 a P against a max that lagged by more than 2^16 would overflow: the rescale must happen.
+    check<Cfg<f16_t, K::clipped, 150, 64, 129, 1, 64, 64, 4, kNaWarpgroupLanes>,
+          Cfg<f16_t, K::clipped, 150, 64, 129, 1, 16, 24, 2, 8>>(16.0);
   }
   TEST_CASE("warpgroup tensor cores by cp.async (L = 151 not a multiple of dilation 2): clipped bf16 D = 64, 64-key tiles") {
     static_assert(!na_forward_wgmma_tma(151, 2));
