@@ -102,31 +102,20 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const int wg_last = wg0 < t_end ? na_key_range(Cfg::kWindow, Cfg::kKernel, blk.n, wg1).last : 0;
 
   const int tiles = (last - first) / Cfg::kChunk + 1;
-  // The tensor memory accelerator's way (na_forward_wgmma_tma): barrier full[b] completes when buffer b's
-  // tile has landed (its phases 0, 1, 0, ... are tiles b, b + 2, ...); done[b] counts the warps finished with
-  // it. Pipelined (kPipe), keys and values have their own: full[b] and done[b] for the keys of buffer b,
-  // full[2 + b] and done[2 + b] for its values.
+  // The tensor memory accelerator's way (na_forward_wgmma_tma): full[b] completes when buffer b's tile has
+  // landed (its phases 0, 1, 0, ... are tiles b, b + 2, ...); done[b] counts the warps finished with it.
   constexpr bool kTma = na_forward_wgmma_tma(Cfg::kL, Cfg::kDil);
   constexpr int kWarps = Cfg::kThreads / 32;
-  // Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks an SM): there the warp vote
-  // (below) made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us), and so would a second P.
-  constexpr bool kAlways =
-      Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
-  // FlashAttention 3's order within a warpgroup, for 64-key tiles by the accelerator: S of tile i is issued
-  // before P V of tile i - 1, and the softmax of tile i runs while the tensor cores do that P V.
-  constexpr bool kPipe = kTma && Cfg::kChunk == 64 && !kAlways;
   unsigned long long* full = reinterpret_cast<unsigned long long*>(queries + Cfg::kRows * Cfg::kD * 2);
-  unsigned* done = reinterpret_cast<unsigned*>(full + 4);
-  const int plane_row = blk.bh * (Cfg::kL / Cfg::kDil) + first;  // the map's row of the block's first key
-  // One thread: tile `tile`'s keys (and values) into buffer tile & 1, counted on `bar`.
-  auto request = [&](int tile, bool keys, bool values, unsigned long long* bar) {
-    const int row = plane_row + tile * Cfg::kChunk;
-    unsigned char* to = buffers + (tile & 1) * 2 * kTileBytes;
-    mbarrier_arrive_expect_tx(bar, (keys + values) * kTileBytes);
+  unsigned* done = reinterpret_cast<unsigned*>(full + 2);
+  auto request = [&](int tile) {  // one thread: tile `tile` into buffer tile & 1
+    const int b = tile & 1, row = blk.bh * (Cfg::kL / Cfg::kDil) + first + tile * Cfg::kChunk;
+    unsigned char* to = buffers + b * 2 * kTileBytes;
+    mbarrier_arrive_expect_tx(full + b, 2 * kTileBytes);
 #pragma unroll
     for (int cb = 0; cb < Cfg::kD / 64; ++cb) {
-      if (keys) tma_load_3d(to + cb * kBlockBytes, p.key_map, 64 * cb, blk.g, row, bar);
-      if (values) tma_load_3d(to + kTileBytes + cb * kBlockBytes, p.value_map, 64 * cb, blk.g, row, bar);
+      tma_load_3d(to + cb * kBlockBytes, p.key_map, 64 * cb, blk.g, row, full + b);
+      tma_load_3d(to + kTileBytes + cb * kBlockBytes, p.value_map, 64 * cb, blk.g, row, full + b);
     }
   };
   auto stage = [&](int tile) {  // cp.async, every thread its share; rows past the range zero (P = 0 there)
@@ -139,14 +128,12 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
     // Rows past `last` are the tensor's next rows (or zero past its end): outside every window of the block,
     // so masked to P = 0, and finite, so P V adds nothing.
     if (threadIdx.x == 0) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) mbarrier_init(full + i, 1), done[i] = 0;
+      mbarrier_init(full, 1);
+      mbarrier_init(full + 1, 1);
+      done[0] = done[1] = 0;
       fence_barrier_init();
-#pragma unroll
-      for (int tile = 0; tile < 2; ++tile) {
-        if (tile < tiles && kPipe) request(tile, true, false, full + tile), request(tile, false, true, full + 2 + tile);
-        if (tile < tiles && !kPipe) request(tile, true, true, full + tile);
-      }
+      request(0);
+      if (tiles > 1) request(1);
     }
   }
   na_stage_swizzled<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
@@ -161,14 +148,11 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   // wrong on the H100 for some configs (D = 64 with 64-key tiles) though right in the emulator and
   // after any change to the register allocation; from shared memory nothing of Q is held.
   // Descriptors as low words (wgmma_descriptor_lo): offsets are 32-bit adds. The warpgroup's index through a
-  // shuffle, so that ptxas knows it is the same across the warp and keeps the descriptors in uniform registers;
-  // the tiles' from buffer 0's, computed before the loop (k=2049 1019 -> 996 us).
+  // shuffle, so that ptxas knows it is the same across the warp and keeps the descriptors in uniform registers.
   constexpr unsigned kDescHi = wgmma_descriptor_hi(1024);
   const int warpgroup = __shfl_sync(kFullMask, warp / 4, 0);
   const unsigned q_desc = wgmma_descriptor_lo(queries + warpgroup * 64 * 128, 1024);
   const unsigned kv_desc = wgmma_descriptor_lo(buffers, 1024);  // buffer 0's keys
-  auto key_desc = [&](int tile) { return kv_desc + (tile & 1) * (2 * kTileBytes / 16); };
-  auto value_desc = [&](int tile) { return kv_desc + (tile & 1) * (2 * kTileBytes / 16) + kTileBytes / 16; };
   float o[kDTiles][4];
 #pragma unroll
   for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
@@ -178,241 +162,189 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   // and the fp32 sums hold as well as any, and o / l and the log-sum-exp m + log2 l are the same. On the
   // benchmarks' random scores the max then moves on a row's first keys and rarely after, where an exact max
   // moved on nearly every tile of k=257 (16 rows a warp, each with odds 1 / (i + 1) at tile i), and every
-  // move costs a multiply per element of o. With kAlways: exact max, o always rescaled.
+  // move costs a multiply per element of o. Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks an
+  // SM): there the warp vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us): exact max, o
+  // always rescaled.
+  constexpr bool kAlways =
+      Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
   constexpr float kLazyLog2 = kAlways ? 0.0f : 8.0f;
 
-  float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1), of one or two 64-key halves
-  // P's A fragments (keys 16 kk .. + 15), o's factor and whether some row of the warp moved its max (o then
-  // rescaled), of two 64-key sets: the halves of a 128-key tile, or (kPipe) tiles i and i - 1 by parity.
-  float alpha[2][2];
-  bool moved[2];
-  unsigned pa[2][4][4];
-  // S of the 64 keys from k_desc on (half h of a tile: 8 atoms, 8192 bytes, further), into s's half h % kHalves,
-  // one commit group.
-  auto scores = [&](const int h, const unsigned k_desc) {
-#pragma unroll
-    for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
-      Wgmma64SS<T>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&s[8 * (h % kHalves)]),
-                                             q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
-                                             k_desc + (ks / 4 * kBlockBytes + (h % kHalves) * 8192 + ks % 4 * 32) / 16, ks > 0);
+  for (int tile = 0; tile < tiles; ++tile) {
+    if constexpr (kTma) {
+      mbarrier_wait(full + (tile & 1), (tile >> 1) & 1);
+    } else {
+      cp_async_wait_group<0>();
+      fence_proxy_async_shared();  // the landed tile, for wgmma's reads
+      __syncthreads();
+      if (tile + 1 < tiles) stage(tile + 1);
+      cp_async_commit();
     }
-    wgmma_commit();
-  };
-  // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
-  // quad, m and l, P in place of S, packed as A fragments.
-  auto softmax = [&](const int h, const int k0) {  // h a constant: inlined, s stays in registers
-    float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * (h % kHalves)]);
-    // The band's edges: key k0 + nt * 8 + 2c + (e & 1) is seen by row r iff its offset nt * 8 + (e & 1), a
-    // constant, lies in [lo[r], hi[r]]; each side is masked only where some row of the warp needs it
-    // (warp-uniform), a compare and a select per score.
-    if (k0 < inner_first) {
+    const int c0 = first + tile * Cfg::kChunk;
+    if (c0 <= wg_last && c0 + Cfg::kChunk - 1 >= wg_first) {  // warpgroup-uniform: else its keys are elsewhere
+      // S of each 64-key half of the tile is its own commit group: the softmax of the first half runs while the
+      // tensor cores compute the second, and that of the second while P V of the first runs.
+      float s[kNTiles][4];  // S: (row g / g + 8) x (key nt * 8 + 2c, + 1)
+      // The tile's keys and values (buffer tile & 1) from buffer 0's descriptor computed before the loop: the
+      // offsets stay in uniform registers (k=2049 1019 -> 996 us).
+      const unsigned k_desc = kv_desc + (tile & 1) * (2 * kTileBytes / 16), v_desc = k_desc + kTileBytes / 16;
+      // S of half h (keys 64 h .. + 63 of the tile: 8 atoms, 8192 bytes, further), one commit group.
+      auto scores = [&](const int h) {
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int lo = window[r].first - k0 - 2 * c;
+        for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
+          Wgmma64SS<T>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]),
+                                                 q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
+                                                 k_desc + (ks / 4 * kBlockBytes + h * 8192 + ks % 4 * 32) / 16, ks > 0);
+        }
+        wgmma_commit();
+      };
+      float alpha[kHalves][2];      // o's factor for each half (the running max moved)
+      bool moved[kHalves];          // whether some row of the warp moved its max in the half (o rescaled)
+      unsigned pa[kHalves][4][4];   // P's A fragments of each half, keys 16 kk .. + 15 of it
+      // The online softmax of half h (as na_forward_mma): the mask on the band's edges, the row max over the
+      // quad, m and l, P in place of S, packed as A fragments.
+      auto softmax = [&](const int h) {  // called with constants: inlined, s stays in registers
+        float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
+        const int k0 = c0 + 64 * h;
+        // The band's edges: key k0 + nt * 8 + 2c + (e & 1) is seen by row r iff its offset nt * 8 + (e & 1), a
+        // constant, lies in [lo[r], hi[r]]; each side is masked only where some row of the warp needs it
+        // (warp-uniform), a compare and a select per score.
+        if (k0 < inner_first) {
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            const int lo = window[r].first - k0 - 2 * c;
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+              for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) >= lo ? sh[nt][e] : neg_inf();
+            }
+          }
+        }
+        if (k0 + 63 > inner_last) {
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            const int hi = window[r].last - k0 - 2 * c;
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+              for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) <= hi ? sh[nt][e] : neg_inf();
+            }
+          }
+        }
+        // Row maxima and sums in 4 independent chains a row (score pairs of even and odd n8 tiles), joined at
+        // the end: a chain of 16 dependent instructions a row left the warps waiting on each result.
+        float part[2][4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) part[0][e] = sh[0][e], part[1][e] = sh[1][e];
+#pragma unroll
+        for (int nt = 2; nt < 8; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) part[nt & 1][e] = fmaxf(part[nt & 1][e], sh[nt][e]);
+        }
+        float row_max[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          row_max[r] = fmaxf(fmaxf(part[0][2 * r], part[0][2 * r + 1]), fmaxf(part[1][2 * r], part[1][2 * r + 1]));
+        }
+        float base[2], row_sum[2] = {0.0f, 0.0f};
+        bool grew = false;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
+          row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
+          grew |= row_max[r] * p.scale_log2 > fmaf(m[r], p.scale_log2, kLazyLog2);  // m = -inf: any seen key
+        }
+        moved[h] = kAlways || __any_sync(kFullMask, grew);  // warp-uniform
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float m_new = moved[h] ? fmaxf(m[r], row_max[r]) : m[r];
+          base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
+          alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));  // 1 where m stays
+          m[r] = m_new;
+        }
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
-          for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) >= lo ? sh[nt][e] : neg_inf();
+          for (int e = 0; e < 4; ++e) {
+            sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
+            part[nt & 1][e] = nt < 2 ? sh[nt][e] : part[nt & 1][e] + sh[nt][e];
+          }
         }
-      }
-    }
-    if (k0 + 63 > inner_last) {
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int hi = window[r].last - k0 - 2 * c;
+        for (int r = 0; r < 2; ++r) row_sum[r] = (part[0][2 * r] + part[0][2 * r + 1]) + (part[1][2 * r] + part[1][2 * r + 1]);
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
+        for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
 #pragma unroll
-          for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) <= hi ? sh[nt][e] : neg_inf();
+        for (int kk = 0; kk < 4; ++kk) {
+          pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
+          pa[h][kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
+          pa[h][kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
+          pa[h][kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
         }
-      }
-    }
-    // Row maxima and sums in 4 independent chains a row (score pairs of even and odd n8 tiles), joined at
-    // the end: a chain of 16 dependent instructions a row left the warps waiting on each result.
-    float part[2][4];
+      };
+      // o *= alpha of half h (no P V in flight), then O += P V over its 64 keys (V's rows 16 kk .. + 15 of the
+      // half: 2048 bytes, >> 4 = 128, per k-step), one commit group.
+      auto pv = [&](const int h) {
+        if (moved[h]) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) part[0][e] = sh[0][e], part[1][e] = sh[1][e];
-#pragma unroll
-    for (int nt = 2; nt < 8; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) part[nt & 1][e] = fmaxf(part[nt & 1][e], sh[nt][e]);
-    }
-    float row_max[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      row_max[r] = fmaxf(fmaxf(part[0][2 * r], part[0][2 * r + 1]), fmaxf(part[1][2 * r], part[1][2 * r + 1]));
-    }
-    float base[2], row_sum[2] = {0.0f, 0.0f};
-    bool grew = false;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 1));
-      row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(kFullMask, row_max[r], 2));
-      grew |= row_max[r] * p.scale_log2 > fmaf(m[r], p.scale_log2, kLazyLog2);  // m = -inf: any seen key
-    }
-    moved[h] = kAlways || __any_sync(kFullMask, grew);  // warp-uniform
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float m_new = moved[h] ? fmaxf(m[r], row_max[r]) : m[r];
-      base[r] = m_new == neg_inf() ? 0.0f : m_new * p.scale_log2;
-      alpha[h][r] = fast_exp2(fmaf(m[r], p.scale_log2, -base[r]));  // 1 where m stays
-      m[r] = m_new;
-    }
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
-        part[nt & 1][e] = nt < 2 ? sh[nt][e] : part[nt & 1][e] + sh[nt][e];
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) row_sum[r] = (part[0][2 * r] + part[0][2 * r + 1]) + (part[1][2 * r] + part[1][2 * r + 1]);
-#pragma unroll
-    for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
-      pa[h][kk][1] = pack_floats<T>(sh[2 * kk][2], sh[2 * kk][3]);
-      pa[h][kk][2] = pack_floats<T>(sh[2 * kk + 1][0], sh[2 * kk + 1][1]);
-      pa[h][kk][3] = pack_floats<T>(sh[2 * kk + 1][2], sh[2 * kk + 1][3]);
-    }
-  };
-  // o *= alpha[h] (no P V in flight), then O += P V over 64 keys (V's rows 16 kk .. + 15 of the half h % kHalves
-  // of the tile at v_desc: 2048 bytes, >> 4 = 128, per k-step), one commit group.
-  auto pv = [&](const int h, const unsigned v_desc) {
-    if (moved[h]) {
-#pragma unroll
-      for (int dt = 0; dt < kDTiles; ++dt) {
-        o[dt][0] *= alpha[h][0];
-        o[dt][1] *= alpha[h][0];
-        o[dt][2] *= alpha[h][1];
-        o[dt][3] *= alpha[h][1];
-      }
-    }
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-#pragma unroll
-      for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
-        Wgmma64<T, 1>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
-                                                v_desc + (hd * kBlockBytes + (4 * (h % kHalves) + kk) * 2048) / 16, true);
-      }
-    }
-    wgmma_commit();
-  };
-  auto s_half = [&](const int h) -> float(&)[8][4] { return *reinterpret_cast<float(*)[8][4]>(&s[8 * (h % kHalves)]); };
-  // Every lane has waited for the warp's wgmma (wgmma_wait is .sync.aligned): the warp counts itself done
-  // with a buffer's keys and values (or, kPipe, one of them); the last warp to do so requests the tile two
-  // ahead into it (kPipe: the values of the tile one ahead, whose buffer that is).
-  auto release = [&](int tile, int counter, int next, bool keys, bool values, unsigned long long* bar) {
-    if (lane == 0 && shared_count_up(done + counter) == (tile / 2 + 1) * kWarps - 1 && next < tiles) request(next, keys, values, bar);
-  };
-
-  if constexpr (kPipe) {
-    // Tile i: wait for its keys; S(i); o rescaled and P V(i - 1) (its values waited for); the softmax of tile
-    // i while P V(i - 1) runs; then the keys of buffer i & 1 are free (S(i) done: keys of tile i + 2 into it)
-    // and the values of buffer (i - 1) & 1 (P V(i - 1) done: values of tile i + 1). Keys land two tiles ahead
-    // and values one and a half. P of tile i lives in pa[i & 1] until its P V in step i + 1: the loop is
-    // unrolled by two so that the parity is a constant.
-    bool pending = false;  // P of the previous tile waits for its P V (warpgroup-uniform)
-    auto step = [&](const int parity, const int tile) {
-      mbarrier_wait(full + parity, (tile >> 1) & 1);
-      const int c0 = first + tile * 64;
-      const bool here = c0 <= wg_last && c0 + 63 >= wg_first;  // warpgroup-uniform
-      wgmma_fence();
-      if (here) scores(0, key_desc(tile));
-      if (pending) {
-        mbarrier_wait(full + 2 + (parity ^ 1), ((tile - 1) >> 1) & 1);
-        pv(parity ^ 1, value_desc(tile - 1));
-      }
-      if (here) {
-        if (pending) {
-          wgmma_wait<1>();  // S(i); P V(i - 1) may run on
-        } else {
-          wgmma_wait<0>();
+          for (int dt = 0; dt < kDTiles; ++dt) {
+            o[dt][0] *= alpha[h][0];
+            o[dt][1] *= alpha[h][0];
+            o[dt][2] *= alpha[h][1];
+            o[dt][3] *= alpha[h][1];
+          }
         }
-        wgmma_fence_operands(s_half(0));
-        softmax(parity, c0);
-      }
-      wgmma_wait<0>();
-      wgmma_fence_operands(o);
-      if (pending) wgmma_keep(pa[parity ^ 1]);
-      release(tile, parity, tile + 2, true, false, full + parity);
-      if (tile > 0) release(tile - 1, 2 + (parity ^ 1), tile + 1, false, true, full + 2 + (parity ^ 1));
-      pending = here;
-    };
-    for (int tile = 0; tile < tiles; tile += 2) {
-      step(0, tile);
-      if (tile + 1 < tiles) step(1, tile + 1);
-    }
-    if (pending) {  // P V of the last tile
-      const int last_tile = tiles - 1;
-      mbarrier_wait(full + 2 + (last_tile & 1), (last_tile >> 1) & 1);
-      if (last_tile & 1) {
-        pv(1, value_desc(last_tile));
-      } else {
-        pv(0, value_desc(last_tile));
-      }
-      wgmma_wait<0>();
-      wgmma_fence_operands(o);
-      wgmma_keep(pa[0]);
-      wgmma_keep(pa[1]);
-    }
-  } else {
-    for (int tile = 0; tile < tiles; ++tile) {
-      if constexpr (kTma) {
-        mbarrier_wait(full + (tile & 1), (tile >> 1) & 1);
-      } else {
-        cp_async_wait_group<0>();
-        fence_proxy_async_shared();  // the landed tile, for wgmma's reads
-        __syncthreads();
-        if (tile + 1 < tiles) stage(tile + 1);
-        cp_async_commit();
-      }
-      const int c0 = first + tile * Cfg::kChunk;
-      if (c0 <= wg_last && c0 + Cfg::kChunk - 1 >= wg_first) {  // warpgroup-uniform: else its keys are elsewhere
-        const unsigned k_desc = key_desc(tile), v_desc = value_desc(tile);
-        // One half alone: S, its softmax, P V (a 128-key tile of which the warpgroup sees only one half).
-        auto single = [&](const int h) {
-          scores(h, k_desc);
-          wgmma_wait<0>();
-          wgmma_fence_operands(s_half(h));
-          softmax(h, c0 + 64 * h);
-          pv(h, v_desc);
-          wgmma_wait<0>();
-          wgmma_fence_operands(o);
-          wgmma_keep(pa[h]);
-        };
         wgmma_fence();
-        if constexpr (kHalves == 1) {
-          single(0);
-        } else if (c0 + 63 < wg_first) {  // warpgroup-uniform: the first half is before the warpgroup's keys
-          single(1);
-        } else if (c0 + 64 > wg_last) {  // past them (at k=257, 64 queries: 320 keys, in 3 tiles, not 6 halves)
-          single(0);
-        } else {
-          // S of each half is its own commit group: the softmax of the first half runs while the tensor cores
-          // compute the second, and that of the second while P V of the first runs.
-          scores(0, k_desc);
-          scores(1, k_desc);
-          wgmma_wait<1>();  // the first half's S (the second's may still run)
-          wgmma_fence_operands(s_half(0));
-          softmax(0, c0);
-          pv(0, v_desc);
-          wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
-          wgmma_fence_operands(s_half(1));
-          softmax(1, c0 + 64);
-          wgmma_wait<0>();  // the first half's P V, before o is rescaled
-          wgmma_fence_operands(o);
-          wgmma_keep(pa[0]);
-          pv(1, v_desc);
-          wgmma_wait<0>();
-          wgmma_fence_operands(o);
-          wgmma_keep(pa[1]);
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+          for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
+            Wgmma64<T, 1>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
+                                                    v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
+          }
         }
+        wgmma_commit();
+      };
+      // One half alone: S, its softmax, P V (a 128-key tile of which the warpgroup sees only one half).
+      auto single = [&](const int h) {
+        scores(h);
+        wgmma_wait<0>();
+        wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]));
+        softmax(h);
+        pv(h);
+        wgmma_wait<0>();
+        wgmma_fence_operands(o);
+        wgmma_keep(pa[h]);
+      };
+      wgmma_fence();
+      if constexpr (kHalves == 1) {
+        single(0);
+      } else if (c0 + 63 < wg_first) {  // warpgroup-uniform: the first half is before the warpgroup's keys
+        single(1);
+      } else if (c0 + 64 > wg_last) {  // past them (at k=257, 64 queries: 320 keys, in 3 tiles, not 6 halves)
+        single(0);
+      } else {
+        scores(0);
+        scores(1);
+        wgmma_wait<1>();  // the first half's S (the second's may still run)
+        wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[0]));
+        softmax(0);
+        pv(0);
+        wgmma_wait<1>();  // the second half's S (the first half's P V may still run)
+        wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8]));
+        softmax(1);
+        wgmma_wait<0>();  // the first half's P V, before o is rescaled
+        wgmma_fence_operands(o);
+        wgmma_keep(pa[0]);
+        pv(1);
+        wgmma_wait<0>();
+        wgmma_fence_operands(o);
+        wgmma_keep(pa[1]);
       }
-      if constexpr (kTma) release(tile, tile & 1, tile + 2, true, true, full + (tile & 1));
+    }
+    if constexpr (kTma) {
+      // Every lane has waited for the warp's wgmma (wgmma_wait is .sync.aligned): the warp is done with the
+      // buffer. The last warp to say so requests the tile two ahead into it.
+      if (lane == 0 && shared_count_up(done + (tile & 1)) == (tile / 2 + 1) * kWarps - 1 && tile + 2 < tiles) request(tile + 2);
     }
   }
 

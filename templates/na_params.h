@@ -128,8 +128,8 @@ ATTNJIT_HD constexpr NaTensorMapShape na_tensor_map_shape(int batch_heads, int l
           {2ull * head_dim, 2ull * head_dim * dilation},
           {64u, 1u, static_cast<unsigned>(tile_j)}};
 }
-// Four transaction barriers and four done-counters after the queries (keys and values of two buffers).
-constexpr int kNaTmaBarrierBytes = 64;
+// Two transaction barriers and two done-counters after the queries.
+constexpr int kNaTmaBarrierBytes = 32;
 ATTNJIT_HD constexpr bool na_forward_wgmma_eligible(int elem_bytes, int head_dim) {
   return elem_bytes == 2 && (head_dim == 64 || head_dim == 128);
 }
