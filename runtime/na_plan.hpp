@@ -32,8 +32,8 @@ NaParams na_forward_params(const NaProblem& problem, const NaForwardArgs& args);
 NaParams na_backward_params(const NaProblem& problem, const NaBackwardArgs& args);
 
 void launch(const KernelLaunch& kernel, const NaParams& params, CUstream stream);
-// The forward: where it takes tensor maps, encodes those of params.key and params.value first (a few hundred
-// nanoseconds of host work: a map holds the tensor's address).
+// The forward: where it takes tensor maps, encodes those of params.key and params.value first (two
+// cuTensorMapEncodeTiled calls, host-side only; a map holds the tensor's address, so it is made per call).
 void launch_forward(const NaPlan& plan, NaParams params, CUstream stream);
 // The backward: the fused kernel, or the query gradient (which writes delta) and then the key gradient.
 void launch_backward(const NaPlan& plan, const NaParams& params, CUstream stream);
