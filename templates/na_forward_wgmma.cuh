@@ -191,7 +191,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
       auto scores = [&](const int h) {
 #pragma unroll
         for (int ks = 0; ks < kKSteps; ++ks) {  // head elements 16 ks ..: column block ks / 4, 32 bytes per step in it
-          Wgmma64SS<T>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]),
+          Wgmma64SS<T>::template run<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&s[8 * h]),
                                                  q_desc + (ks / 4 * Cfg::kRows * 128 + ks % 4 * 32) / 16,
                                                  k_desc + (ks / 4 * kBlockBytes + h * 8192 + ks % 4 * 32) / 16, ks > 0);
         }
@@ -298,7 +298,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
           for (int hd = 0; hd < Cfg::kD / 64; ++hd) {
-            Wgmma64<T, 1>::template run_lo<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
+            Wgmma64<T, 1>::template run<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
                                                     v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
           }
         }

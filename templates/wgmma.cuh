@@ -25,24 +25,19 @@ namespace attnjit {
 // Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in a 128-byte-swizzled tile.
 __device__ __forceinline__ constexpr int swizzle128_offset(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
 
-// The matrix descriptor of a 128-byte-swizzled tile starting at `tile` (shared memory): start address,
-// leading and stride byte offsets, each >> 4 in 14 bits; swizzle mode 1 (128 bytes) in bits 62-63.
-__device__ __forceinline__ unsigned long long wgmma_descriptor(const void* tile, unsigned lbo_bytes, unsigned sbo_bytes) {
-  const unsigned long long address = shared_address(tile);
-  return ((address >> 4) & 0x3FFFull) | (static_cast<unsigned long long>((lbo_bytes >> 4) & 0x3FFF) << 16) |
-         (static_cast<unsigned long long>((sbo_bytes >> 4) & 0x3FFF) << 32) | (1ull << 62);
-}
-
-// The same descriptor as two words, so that per-instruction offsets are 32-bit adds to the low one and the
-// high one is a constant (ptxas otherwise carries every offset through a 64-bit add and moves both halves to
-// uniform registers per instruction). Low: start address >> 4 in bits 0-13 (shared memory is under 256 KiB,
-// so an address inside it plus an offset that stays inside it never carries out of them) and the leading
-// byte offset >> 4 in bits 16-29. High: the stride byte offset >> 4 in bits 0-13 and the 128-byte swizzle
-// in bits 30-31.
+// The matrix descriptor of a 128-byte-swizzled tile starting at `tile` (shared memory), as two 32-bit words,
+// so that per-instruction offsets are 32-bit adds to the low one and the high one is a constant (built as
+// one 64-bit value, every offset was a 64-bit add and both halves moved to uniform registers per
+// instruction). Low: start address >> 4 in bits 0-13 (shared memory is under 256 KiB, so an address inside
+// it plus an offset that stays inside it never carries out of them) and the leading byte offset >> 4 in
+// bits 16-29. High: the stride byte offset >> 4 in bits 0-13 and swizzle mode 1 (128 bytes) in bits 30-31.
 __device__ __forceinline__ unsigned wgmma_descriptor_lo(const void* tile, unsigned lbo_bytes) {
   return ((shared_address(tile) >> 4) & 0x3FFFu) | (((lbo_bytes >> 4) & 0x3FFFu) << 16);
 }
 __device__ __forceinline__ constexpr unsigned wgmma_descriptor_hi(unsigned sbo_bytes) { return ((sbo_bytes >> 4) & 0x3FFFu) | (1u << 30); }
+__device__ __forceinline__ constexpr unsigned long long wgmma_descriptor(unsigned lo, unsigned hi) {
+  return (static_cast<unsigned long long>(hi) << 32) | lo;
+}
 
 // Orders this thread's earlier register accesses before the warpgroup's next wgmma.mma_async.
 __device__ __forceinline__ void wgmma_fence() {
@@ -100,15 +95,6 @@ __device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
 
 #define ATTNJIT_WGMMA_M64N64K16(TYPE)                                                                         \
   asm volatile(                                                                                               \
-      "{ .reg .pred p; setp.ne.b32 p, %37, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                               \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "                     \
-      "{%32, %33, %34, %35}, %36, p, 1, 1, %38; }"                                                            \
-      : ATTNJIT_WGMMA_D64                                                                                     \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate ? 1 : 0), "n"(kTransB))
-
-#define ATTNJIT_WGMMA_M64N64K16_LO(TYPE)                                                                      \
-  asm volatile(                                                                                               \
       "{ .reg .pred p; .reg .b32 hi; .reg .b64 db; setp.ne.b32 p, %37, 0; mov.b32 hi, %38; "                  \
       "mov.b64 db, {%36, hi}; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " "                   \
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                               \
@@ -117,7 +103,7 @@ __device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
       : ATTNJIT_WGMMA_D64                                                                                     \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(desc_lo), "r"(accumulate ? 1 : 0), "n"(kHi), "n"(kTransB))
 
-#define ATTNJIT_WGMMA_M64N64K16_SS_LO(TYPE)                                                                   \
+#define ATTNJIT_WGMMA_M64N64K16_SS(TYPE)                                                                      \
   asm volatile(                                                                                               \
       "{ .reg .pred p; .reg .b32 hi; .reg .b64 da, db; setp.ne.b32 p, %34, 0; mov.b32 hi, %35; "             \
       "mov.b64 da, {%32, hi}; mov.b64 db, {%33, hi}; "                                                        \
@@ -128,17 +114,8 @@ __device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
       : ATTNJIT_WGMMA_D64                                                                                     \
       : "r"(a_lo), "r"(b_lo), "r"(accumulate ? 1 : 0), "n"(kHi))
 
-#define ATTNJIT_WGMMA_M64N64K16_SS(TYPE)                                                                      \
-  asm volatile(                                                                                               \
-      "{ .reg .pred p; setp.ne.b32 p, %34, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                               \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "                     \
-      "%32, %33, p, 1, 1, 0, 0; }"                                                                            \
-      : ATTNJIT_WGMMA_D64                                                                                     \
-      : "l"(a_desc), "l"(b_desc), "r"(accumulate ? 1 : 0))
-
 // d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 from the warps' fragments, B
-// 16 x 64 through `desc`, K-major (kTransB 0) or MN-major (kTransB 1). Asynchronous: commit, wait, then
+// 16 x 64 through the descriptor (desc_lo, kHi), K-major (kTransB 0) or MN-major (kTransB 1). Asynchronous: commit, wait, then
 // wgmma_fence_operands before reading d.
 template <class T>
 struct WgmmaIsBf16 {
@@ -151,9 +128,11 @@ struct WgmmaIsBf16<bf16_t> {
 
 template <class T, int kTransB>
 struct Wgmma64 {
-  __device__ static void run(float (&d)[8][4], const unsigned (&a)[4], unsigned long long desc, bool accumulate) {
+  // B's descriptor as its low word, the high word kHi a constant (wgmma_descriptor_lo / _hi).
+  template <unsigned kHi>
+  __device__ static void run(float (&d)[8][4], const unsigned (&a)[4], unsigned desc_lo, bool accumulate) {
 #ifdef ATTNJIT_HOST_EMULATION
-    attnjit_host::wgmma_m64n64k16(d, a, desc, kTransB != 0, accumulate,
+    attnjit_host::wgmma_m64n64k16(d, a, wgmma_descriptor(desc_lo, kHi), kTransB != 0, accumulate,
                                   WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
 #else
     if constexpr (WgmmaIsBf16<T>::value) {
@@ -163,28 +142,17 @@ struct Wgmma64 {
     }
 #endif
   }
-  // B's descriptor as its low word and the constant high word kHi (wgmma_descriptor_lo / _hi).
-  template <unsigned kHi>
-  __device__ static void run_lo(float (&d)[8][4], const unsigned (&a)[4], unsigned desc_lo, bool accumulate) {
-#ifdef ATTNJIT_HOST_EMULATION
-    run(d, a, (static_cast<unsigned long long>(kHi) << 32) | desc_lo, accumulate);
-#else
-    if constexpr (WgmmaIsBf16<T>::value) {
-      ATTNJIT_WGMMA_M64N64K16_LO("bf16");
-    } else {
-      ATTNJIT_WGMMA_M64N64K16_LO("f16");
-    }
-#endif
-  }
 };
 
 // d (64 x 64, this warp's 16 rows) = A B (+ d when accumulate): A 64 x 16 and B 16 x 64 both through
-// descriptors, K-major (A's 64 rows staged as B^T's are). Asynchronous, as Wgmma64.
+// descriptors, K-major (A's 64 rows staged as B^T's are), as low words over the constant high word kHi.
+// Asynchronous, as Wgmma64.
 template <class T>
 struct Wgmma64SS {
-  __device__ static void run(float (&d)[8][4], unsigned long long a_desc, unsigned long long b_desc, bool accumulate) {
+  template <unsigned kHi>
+  __device__ static void run(float (&d)[8][4], unsigned a_lo, unsigned b_lo, bool accumulate) {
 #ifdef ATTNJIT_HOST_EMULATION
-    attnjit_host::wgmma_m64n64k16_ss(d, a_desc, b_desc, accumulate,
+    attnjit_host::wgmma_m64n64k16_ss(d, wgmma_descriptor(a_lo, kHi), wgmma_descriptor(b_lo, kHi), accumulate,
                                      WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
 #else
     if constexpr (WgmmaIsBf16<T>::value) {
@@ -194,25 +162,10 @@ struct Wgmma64SS {
     }
 #endif
   }
-  // Both descriptors as low words with the constant high word kHi.
-  template <unsigned kHi>
-  __device__ static void run_lo(float (&d)[8][4], unsigned a_lo, unsigned b_lo, bool accumulate) {
-#ifdef ATTNJIT_HOST_EMULATION
-    run(d, (static_cast<unsigned long long>(kHi) << 32) | a_lo, (static_cast<unsigned long long>(kHi) << 32) | b_lo, accumulate);
-#else
-    if constexpr (WgmmaIsBf16<T>::value) {
-      ATTNJIT_WGMMA_M64N64K16_SS_LO("bf16");
-    } else {
-      ATTNJIT_WGMMA_M64N64K16_SS_LO("f16");
-    }
-#endif
-  }
 };
 
 #undef ATTNJIT_WGMMA_M64N64K16
 #undef ATTNJIT_WGMMA_M64N64K16_SS
-#undef ATTNJIT_WGMMA_M64N64K16_LO
-#undef ATTNJIT_WGMMA_M64N64K16_SS_LO
 #undef ATTNJIT_WGMMA_D64
 
 }  // namespace attnjit
