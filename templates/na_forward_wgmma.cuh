@@ -208,28 +208,22 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         // The band's edges: key k0 + nt * 8 + 2c + (e & 1) is seen by row r iff its offset nt * 8 + (e & 1), a
         // constant, lies in [lo[r], hi[r]]; each side is masked only where some row of the warp needs it
         // (warp-uniform), a compare and a select per score.
-        if (k0 < inner_first) {
+        auto mask_side = [&](const bool upper) {  // called with constants: inlined
 #pragma unroll
           for (int r = 0; r < 2; ++r) {
-            const int lo = window[r].first - k0 - 2 * c;
+            const int bound = (upper ? window[r].last : window[r].first) - k0 - 2 * c;
 #pragma unroll
             for (int nt = 0; nt < 8; ++nt) {
 #pragma unroll
-              for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) >= lo ? sh[nt][e] : neg_inf();
+              for (int e = 2 * r; e < 2 * r + 2; ++e) {
+                const int offset = nt * 8 + (e & 1);
+                sh[nt][e] = (upper ? offset <= bound : offset >= bound) ? sh[nt][e] : neg_inf();
+              }
             }
           }
-        }
-        if (k0 + 63 > inner_last) {
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const int hi = window[r].last - k0 - 2 * c;
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-              for (int e = 2 * r; e < 2 * r + 2; ++e) sh[nt][e] = nt * 8 + (e & 1) <= hi ? sh[nt][e] : neg_inf();
-            }
-          }
-        }
+        };
+        if (k0 < inner_first) mask_side(false);
+        if (k0 + 63 > inner_last) mask_side(true);
         // Row maxima and sums in 4 independent chains a row (score pairs of even and odd n8 tiles), joined at
         // the end: a chain of 16 dependent instructions a row left the warps waiting on each result.
         float part[2][4];
