@@ -26,7 +26,6 @@ std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& proble
   prefetch(cache, in_launch_order(specs), device.arch);
   const std::string text = describe(problem);
   plan->forward = resolve(cache, specs.forward, launch_shape(specs.forward, problem), text, context, device);
-  plan->forward_tma = na_on_warpgroups(specs.forward) && na_forward_wgmma_tma(problem.length, problem.dilation);
   if (specs.fused()) {
     plan->backward_fused =
         resolve(cache, specs.backward_fused, launch_shape(specs.backward_fused, problem), text, context, device);
@@ -44,7 +43,24 @@ std::unique_ptr<NaPlan> make_na_plan(KernelCache& cache, const NaProblem& proble
   return plan;
 }
 
-NaParams na_forward_params(const NaProblem& problem, const NaForwardArgs& a) {
+namespace {
+
+void encode_tensor_map(const NaProblem& problem, int tile_j, const void* tensor, unsigned char* map) {
+  const NaTensorMapShape shape =
+      na_tensor_map_shape(problem.batch * problem.heads, problem.length, problem.head_dim, problem.dilation, tile_j);
+  const cuuint64_t dims[3] = {shape.dims[0], shape.dims[1], shape.dims[2]}, strides[2] = {shape.strides[0], shape.strides[1]};
+  const cuuint32_t box[3] = {shape.box[0], shape.box[1], shape.box[2]}, element_strides[3] = {1, 1, 1};
+  ATTNJIT_CU_CHECK(driver().cuTensorMapEncodeTiled(
+      reinterpret_cast<CUtensorMap*>(map),
+      problem.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
+      const_cast<void*>(tensor), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+}
+
+}  // namespace
+
+NaParams na_forward_params(const NaPlan& plan, const NaForwardArgs& a) {
+  const NaProblem& problem = plan.problem;
   NaParams params{};
   params.query = a.query;
   params.key = a.key;
@@ -54,6 +70,10 @@ NaParams na_forward_params(const NaProblem& problem, const NaForwardArgs& a) {
   params.scale = static_cast<float>(problem.softmax_scale());
   params.scale_log2 = static_cast<float>(problem.softmax_scale() * 1.4426950408889634);
   params.batch_heads = problem.batch * problem.heads;
+  if (plan.configs.forward.lanes == kNaWarpgroupLanes && na_forward_wgmma_tma(problem.length, problem.dilation)) {
+    encode_tensor_map(problem, plan.configs.forward.tile_j, a.key, params.key_map);
+    encode_tensor_map(problem, plan.configs.forward.tile_j, a.value, params.value_map);
+  }
   return params;
 }
 
@@ -80,30 +100,6 @@ void launch(const KernelLaunch& kernel, const NaParams& params, CUstream stream)
   const LaunchShape& s = kernel.shape;
   ATTNJIT_CU_CHECK(driver().cuLaunchKernel(kernel.function, s.grid_x, s.grid_y, s.grid_z, s.threads, 1, 1,
                                            s.smem_bytes, stream, args, nullptr));
-}
-
-namespace {
-
-void encode_tensor_map(const NaProblem& problem, int tile_j, const void* tensor, unsigned char* map) {
-  const NaTensorMapShape shape =
-      na_tensor_map_shape(problem.batch * problem.heads, problem.length, problem.head_dim, problem.dilation, tile_j);
-  const cuuint64_t dims[3] = {shape.dims[0], shape.dims[1], shape.dims[2]}, strides[2] = {shape.strides[0], shape.strides[1]};
-  const cuuint32_t box[3] = {shape.box[0], shape.box[1], shape.box[2]}, element_strides[3] = {1, 1, 1};
-  ATTNJIT_CU_CHECK(driver().cuTensorMapEncodeTiled(
-      reinterpret_cast<CUtensorMap*>(map),
-      problem.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
-      const_cast<void*>(tensor), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
-}
-
-}  // namespace
-
-void launch_forward(const NaPlan& plan, NaParams params, CUstream stream) {
-  if (plan.forward_tma) {
-    encode_tensor_map(plan.problem, plan.configs.forward.tile_j, params.key, params.key_map);
-    encode_tensor_map(plan.problem, plan.configs.forward.tile_j, params.value, params.value_map);
-  }
-  launch(plan.forward, params, stream);
 }
 
 void launch_backward(const NaPlan& plan, const NaParams& params, CUstream stream) {

@@ -178,7 +178,7 @@ void Runtime::neighborhood_attention_forward(const NaProblem& problem, const NaF
   require_aligned(a.value, "value", problem);
   require_aligned(a.out, "out", problem);
   require(a.logsumexp, "logsumexp (na_logsumexp_elements floats)", problem);
-  detail::launch_forward(plan, detail::na_forward_params(problem, a), static_cast<CUstream>(stream));
+  detail::launch(plan.forward, detail::na_forward_params(plan, a), static_cast<CUstream>(stream));
 }
 
 void Runtime::neighborhood_attention_backward(const NaProblem& problem, const NaBackwardArgs& a, Stream stream) {

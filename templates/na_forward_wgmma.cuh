@@ -206,8 +206,8 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         float(&sh)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[8 * h]);
         const int k0 = c0 + 64 * h;
         // The band's edges: key k0 + nt * 8 + 2c + (e & 1) is seen by row r iff its offset nt * 8 + (e & 1), a
-        // constant, lies in [lo[r], hi[r]]; each side is masked only where some row of the warp needs it
-        // (warp-uniform), a compare and a select per score.
+        // constant, lies in row r's window less k0 + 2c; each side is masked only where some row of the warp
+        // needs it (warp-uniform), a compare against the row's bound and a select per score.
         auto mask_side = [&](const bool upper) {  // called with constants: inlined
 #pragma unroll
           for (int r = 0; r < 2; ++r) {

@@ -40,7 +40,7 @@ class NaSubject final : public TuneSubject {
     results_ = !backward_ ? std::vector<DeviceBuffer*>{&out_, &lse_}
                           : std::vector<DeviceBuffer*>{&grad_query_, &grad_key_, &grad_value_};
     trusted_plan_ = make_na_plan(cache_, p_, heuristic_, context_, device_);
-    launch_forward(*trusted_plan_, na_forward_params(p_, forward_args(value_.get(), query_.get())), nullptr);
+    detail::launch(trusted_plan_->forward, na_forward_params(*trusted_plan_, forward_args(value_.get(), query_.get())), nullptr);
     ATTNJIT_CU_CHECK(driver().cuCtxSynchronize());  // out and the log-sum-exp, which the backward reads
     run_pass(*trusted_plan_, value_.get(), query_.get());
     for (const DeviceBuffer* b : results_) trusted_.push_back(b->copy());
@@ -103,7 +103,7 @@ class NaSubject final : public TuneSubject {
   // The forward, or the backward (fused or two kernels), under `plan`.
   void run_pass(const NaPlan& plan, const void* v, const void* q) {
     if (!backward_) {
-      launch_forward(plan, na_forward_params(p_, forward_args(v, q)), nullptr);
+      detail::launch(plan.forward, na_forward_params(plan, forward_args(v, q)), nullptr);
     } else {
       launch_backward(plan, na_backward_params(p_, backward_args(v, q)), nullptr);
     }
@@ -111,12 +111,8 @@ class NaSubject final : public TuneSubject {
   }
   // One launch of the tuned kernel (the key gradient reads the delta its pass's first kernel left).
   void launch_kernel(const NaPlan& plan, CUstream stream) {
-    if (kind_ == KernelKind::na_forward) {
-      launch_forward(plan, na_forward_params(p_, forward_args(value_.get(), query_.get())), stream);
-      return;
-    }
     const NaParams params = backward_ ? na_backward_params(p_, backward_args(value_.get(), query_.get()))
-                                      : na_forward_params(p_, forward_args(value_.get(), query_.get()));
+                                      : na_forward_params(plan, forward_args(value_.get(), query_.get()));
     detail::launch(kernel_of(plan), params, stream);
   }
 
