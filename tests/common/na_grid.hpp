@@ -92,38 +92,35 @@ inline std::vector<NaCase> na_grid() {
   NaConfigs two_warps_causal = na_heuristic_configs(causal);
   two_warps_causal.backward_fused = na_fused_config(causal, 2);
   cases.push_back({"fused backward, 2 warps, kernel 31, D = 96", causal, two_warps_causal});
-  // The forward on sm_90's warpgroups (lanes kNaWarpgroupLanes; the gpu suite runs these on sm_90 only).
-  const NaProblem dilated = {.batch = 2, .heads = 2, .length = 1000, .head_dim = 64, .kernel_size = 65, .dilation = 2,
-                             .dtype = DType::bf16};
-  NaConfigs warpgroup = na_heuristic_configs(dilated);
-  warpgroup.forward = {64, 64, 4, 0, kNaWarpgroupLanes};
-  cases.push_back({"forward on warpgroups (wgmma), D = 64, 64-key tiles, dilation 2", dilated, warpgroup});
-  const NaProblem wide = {.batch = 1, .heads = 2, .length = 333, .head_dim = 128, .kernel_size = 257,
-                          .window = NaWindow::causal, .dtype = DType::f16};
-  NaConfigs two_groups = na_heuristic_configs(wide);
-  two_groups.forward = {128, 128, 8, 0, kNaWarpgroupLanes};
-  cases.push_back({"forward on warpgroups, two per block, 128-key tiles, D = 128, causal", wide, two_groups});
-  const NaProblem long_shifted = {.batch = 1, .heads = 1, .length = 4096, .head_dim = 128, .kernel_size = 129,
-                                  .dilation = 4, .window = NaWindow::shifted, .dtype = DType::bf16};
-  NaConfigs shifted_groups = na_heuristic_configs(long_shifted);
-  shifted_groups.forward = {64, 128, 4, 0, kNaWarpgroupLanes};
-  cases.push_back({"forward on warpgroups, D = 128, shifted, dilation 4, unmasked tiles", long_shifted, shifted_groups});
-  const NaProblem three = {.batch = 2, .heads = 1, .length = 2000, .head_dim = 128, .kernel_size = 513, .dtype = DType::bf16};
-  NaConfigs three_groups = na_heuristic_configs(three);
-  three_groups.forward = {192, 64, 12, 0, kNaWarpgroupLanes};
-  cases.push_back({"forward on warpgroups, three per block (staging's generic loop), D = 128", three, three_groups});
+  // The forward on sm_90's warpgroups (lanes kNaWarpgroupLanes; the gpu suite runs these on sm_90 only): the
+  // heuristic's configs with the forward pinned to tile_i x tile_j x warps.
+  auto on_warpgroups = [&](const char* label, const NaProblem& p, int tile_i, int tile_j, int warps) {
+    NaConfigs c = na_heuristic_configs(p);
+    c.forward = {tile_i, tile_j, warps, 0, kNaWarpgroupLanes};
+    cases.push_back({label, p, c});
+  };
+  on_warpgroups("forward on warpgroups (wgmma), D = 64, 64-key tiles, dilation 2",
+                {.batch = 2, .heads = 2, .length = 1000, .head_dim = 64, .kernel_size = 65, .dilation = 2, .dtype = DType::bf16},
+                64, 64, 4);
+  on_warpgroups("forward on warpgroups, two per block, 128-key tiles, D = 128, causal",
+                {.batch = 1, .heads = 2, .length = 333, .head_dim = 128, .kernel_size = 257, .window = NaWindow::causal,
+                 .dtype = DType::f16},
+                128, 128, 8);
+  on_warpgroups("forward on warpgroups, D = 128, shifted, dilation 4, unmasked tiles",
+                {.batch = 1, .heads = 1, .length = 4096, .head_dim = 128, .kernel_size = 129, .dilation = 4,
+                 .window = NaWindow::shifted, .dtype = DType::bf16},
+                64, 128, 4);
+  on_warpgroups("forward on warpgroups, three per block (staging's generic loop), D = 128",
+                {.batch = 2, .heads = 1, .length = 2000, .head_dim = 128, .kernel_size = 513, .dtype = DType::bf16},
+                192, 64, 12);
   // Tiles by cp.async where L is not a multiple of the dilation (na_forward_wgmma_tma), and by the tensor
   // memory accelerator across dilation groups (rows past a group's end are the next group's, masked).
-  const NaProblem ragged = {.batch = 2, .heads = 1, .length = 1001, .head_dim = 64, .kernel_size = 65, .dilation = 2,
-                            .dtype = DType::bf16};
-  NaConfigs ragged_groups = na_heuristic_configs(ragged);
-  ragged_groups.forward = {64, 64, 4, 0, kNaWarpgroupLanes};
-  cases.push_back({"forward on warpgroups by cp.async, L = 1001 with dilation 2, D = 64", ragged, ragged_groups});
-  const NaProblem dilated8 = {.batch = 2, .heads = 1, .length = 4096, .head_dim = 128, .kernel_size = 129,
-                              .dilation = 8, .dtype = DType::f16};
-  NaConfigs dilated8_groups = na_heuristic_configs(dilated8);
-  dilated8_groups.forward = {128, 64, 8, 0, kNaWarpgroupLanes};
-  cases.push_back({"forward on warpgroups, two per block, 64-key tiles, D = 128, dilation 8", dilated8, dilated8_groups});
+  on_warpgroups("forward on warpgroups by cp.async, L = 1001 with dilation 2, D = 64",
+                {.batch = 2, .heads = 1, .length = 1001, .head_dim = 64, .kernel_size = 65, .dilation = 2, .dtype = DType::bf16},
+                64, 64, 4);
+  on_warpgroups("forward on warpgroups, two per block, 64-key tiles, D = 128, dilation 8",
+                {.batch = 2, .heads = 1, .length = 4096, .head_dim = 128, .kernel_size = 129, .dilation = 8, .dtype = DType::f16},
+                128, 64, 8);
   return cases;
 }
 
