@@ -93,7 +93,7 @@ __device__ __forceinline__ void na_forward_lanes(const NaParams& p) {
 // kLanes = 0 selects the tensor-core forward (na_forward_mma.cuh), kNaWarpgroupLanes the warpgroup one
 // (na_forward_wgmma.cuh, sm_90a), else lane groups on CUDA cores.
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads, na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD)) na_forward(const __grid_constant__ NaParams p) {
+__global__ void __launch_bounds__(Cfg::kThreads, na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD, Cfg::kKernel)) na_forward(const __grid_constant__ NaParams p) {
   if constexpr (Cfg::kLanes == kNaWarpgroupLanes) {
     na_forward_wgmma<Cfg>(p);
   } else if constexpr (Cfg::kLanes == 0) {

@@ -17,8 +17,8 @@
 // grew by more than a factor 2^8 (kLazyLog2). A 128-key tile goes in two 64-key halves, each its own commit group, so one half's softmax runs
 // beside the other half's S or P V; a half outside the warpgroup's keys is skipped. The output leaves
 // through rows at na_mma_pitch (na_store_tile) laid over the key, value and query tiles once every warpgroup
-// is done with them, so the shared memory is the tiles' (and two barriers'): 8-warp blocks at D = 128 fit
-// two to an SM (na_forward_min_blocks).
+// is done with them, so the shared memory is the tiles' (and a 1 KiB atom of ones, two barriers): 8-warp
+// blocks at D = 128 fit two to an SM, 4-warp ones at D = 64 four or five (na_forward_min_blocks).
 #pragma once
 
 #include "na_mma.cuh"
@@ -67,14 +67,34 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   constexpr int kKSteps = Cfg::kD / 16, kNTiles = Cfg::kChunk / 8, kDTiles = Cfg::kD / 8, kHalves = Cfg::kChunk / 64;
   constexpr int kBlockBytes = Cfg::kChunk * 128;            // one 64-column block of a staged tile
   constexpr int kTileBytes = Cfg::kD / 64 * kBlockBytes;    // one tensor's tile
+  // The running max m of a row moves (and o and l are rescaled) only when a tile's max exceeds it by more
+  // than kLazyLog2 in the exponent's base 2 (as FlashAttention 4 does): P is then up to 2^8, which f16, bf16
+  // and the fp32 sums hold as well as any, and o / l and the log-sum-exp m + log2 l are the same. On the
+  // benchmarks' random scores the max then moves on a row's first keys and rarely after, where an exact max
+  // moved on nearly every tile of k=257 (16 rows a warp, each with odds 1 / (i + 1) at tile i), and every
+  // move costs a multiply per element of o. Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks an
+  // SM): there the warp vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us): exact max, o
+  // always rescaled.
+  constexpr int kResident = Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD, Cfg::kKernel);
+  constexpr bool kAlways = Cfg::kD == 128 && kResident >= 512;
+  constexpr float kLazyLog2 = kAlways ? 0.0f : 8.0f;
+  // At five blocks an SM (96 registers a thread) the row sums l go on the tensor cores, P times a column of
+  // ones beside P V (one m64n8k16 wgmma per 16 keys): no add per score, no partial sums live in registers,
+  // no quad reduction (115 -> 104 registers at four blocks; at 96, 20 bytes spilled where 48 spilled
+  // before, k=257 179 -> 146.5 us). l is then the sum of P as rounded to T, the P that P V adds up: out is
+  // normalized by its own weights, and the log-sum-exp is that of T's P (within T's unit roundoff of the
+  // exact one: tuner/mta_verify.hpp, compare_logsumexp). Elsewhere, with registers to spare, the sums stay
+  // in fp32 (the same time at four blocks: 150.0 against 150.9 us).
+  constexpr bool kSumByMma = kResident > 512;
   const NaBlock blk = na_block<Cfg>();
   if (blk.t0 >= blk.n) return;
   extern __shared__ float4 smem4[];
   // From the first 1024-byte boundary (the swizzle's atoms): [2][keys, values] tiles, then the queries swizzled
-  // (wgmma's A). After the loop, kRows rows at kPitch from `buffers` on, through which the output leaves.
+  // (wgmma's A), an atom of ones, the barriers. After the loop, kRows rows at kPitch from `buffers` on, through which the output leaves.
   unsigned char* raw = reinterpret_cast<unsigned char*>(smem4);
   unsigned char* buffers = raw + ((1024 - shared_address(raw) % 1024) % 1024);
   unsigned char* queries = buffers + 4 * kTileBytes;  // [D / 64][kRows][128 B]
+  unsigned char* ones = queries + Cfg::kRows * Cfg::kD * 2;  // 1024 bytes of T(1): the row sums' B (kSumByMma)
   static_assert(Cfg::kRows * kPitch * 2 <= 4 * kTileBytes + Cfg::kRows * Cfg::kD * 2, "the output rows fit over the tiles");
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
@@ -106,7 +126,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   // landed (its phases 0, 1, 0, ... are tiles b, b + 2, ...); done[b] counts the warps finished with it.
   constexpr bool kTma = na_forward_wgmma_tma(Cfg::kL, Cfg::kDil);
   constexpr int kWarps = Cfg::kThreads / 32;
-  unsigned long long* full = reinterpret_cast<unsigned long long*>(queries + Cfg::kRows * Cfg::kD * 2);
+  unsigned long long* full = reinterpret_cast<unsigned long long*>(ones + 1024);
   unsigned* done = reinterpret_cast<unsigned*>(full + 2);
   auto request = [&](int tile) {  // one thread: tile `tile` into buffer tile & 1
     const int b = tile & 1, row = blk.bh * (Cfg::kL / Cfg::kDil) + first + tile * Cfg::kChunk;
@@ -136,6 +156,10 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
       if (tiles > 1) request(1);
     }
   }
+  if constexpr (kSumByMma) {
+    const unsigned one = WgmmaIsBf16<T>::value ? 0x3F803F80u : 0x3C003C00u;  // T(1) twice
+    for (int i = threadIdx.x; i < 256; i += Cfg::kThreads) reinterpret_cast<unsigned*>(ones)[i] = one;
+  }
   na_stage_swizzled<Cfg, Cfg::kRows>(blk, p.query, blk.t0, t_end - blk.t0, queries);  // rows past t_end zero
   if constexpr (!kTma) stage(0);
   cp_async_commit();
@@ -153,21 +177,12 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   const int warpgroup = __shfl_sync(kFullMask, warp / 4, 0);
   const unsigned q_desc = wgmma_descriptor_lo(queries + warpgroup * 64 * 128, 1024);
   const unsigned kv_desc = wgmma_descriptor_lo(buffers, 1024);  // buffer 0's keys
+  const unsigned ones_desc = wgmma_descriptor_lo(ones, 1024);   // K-major, 8 rows of 64 ones: any k-step reads ones
   float o[kDTiles][4];
 #pragma unroll
   for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // as na_forward_mma, but m may lag the max
-  // The running max m of a row moves (and o and l are rescaled) only when a tile's max exceeds it by more
-  // than kLazyLog2 in the exponent's base 2 (as FlashAttention 4 does): P is then up to 2^8, which f16, bf16
-  // and the fp32 sums hold as well as any, and o / l and the log-sum-exp m + log2 l are the same. On the
-  // benchmarks' random scores the max then moves on a row's first keys and rarely after, where an exact max
-  // moved on nearly every tile of k=257 (16 rows a warp, each with odds 1 / (i + 1) at tile i), and every
-  // move costs a multiply per element of o. Not at D = 128 with 128 registers a thread (16 warps, or 8 at two blocks an
-  // SM): there the warp vote made ptxas serialize the wgmma (C7512; k=2049 1253 -> 1517 us): exact max, o
-  // always rescaled.
-  constexpr bool kAlways =
-      Cfg::kD == 128 && Cfg::kThreads * na_forward_min_blocks(Cfg::kLanes, Cfg::kThreads, Cfg::kChunk, Cfg::kD) >= 512;
-  constexpr float kLazyLog2 = kAlways ? 0.0f : 8.0f;
+  float lsum[1][4] = {{0.0f, 0.0f, 0.0f, 0.0f}};  // kSumByMma: l of rows g (lsum[0][0]) and g + 8 (lsum[0][2])
 
   for (int tile = 0; tile < tiles; ++tile) {
     if constexpr (kTma) {
@@ -239,7 +254,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         for (int r = 0; r < 2; ++r) {
           row_max[r] = fmaxf(fmaxf(part[0][2 * r], part[0][2 * r + 1]), fmaxf(part[1][2 * r], part[1][2 * r + 1]));
         }
-        float base[2], row_sum[2] = {0.0f, 0.0f};
+        float base[2];
         bool grew = false;
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
@@ -260,13 +275,16 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             sh[nt][e] = fast_exp2(fmaf(sh[nt][e], p.scale_log2, -base[e >> 1]));
-            part[nt & 1][e] = nt < 2 ? sh[nt][e] : part[nt & 1][e] + sh[nt][e];
+            if constexpr (!kSumByMma) part[nt & 1][e] = nt < 2 ? sh[nt][e] : part[nt & 1][e] + sh[nt][e];
           }
         }
+        if constexpr (!kSumByMma) {
+          float row_sum[2];
 #pragma unroll
-        for (int r = 0; r < 2; ++r) row_sum[r] = (part[0][2 * r] + part[0][2 * r + 1]) + (part[1][2 * r] + part[1][2 * r + 1]);
+          for (int r = 0; r < 2; ++r) row_sum[r] = (part[0][2 * r] + part[0][2 * r + 1]) + (part[1][2 * r] + part[1][2 * r + 1]);
 #pragma unroll
-        for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
+          for (int r = 0; r < 2; ++r) l[r] = fmaf(l[r], alpha[h][r], row_sum[r]);
+        }
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk) {
           pa[h][kk][0] = pack_floats<T>(sh[2 * kk][0], sh[2 * kk][1]);
@@ -286,6 +304,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
             o[dt][2] *= alpha[h][1];
             o[dt][3] *= alpha[h][1];
           }
+          if constexpr (kSumByMma) lsum[0][0] *= alpha[h][0], lsum[0][2] *= alpha[h][1];
         }
         wgmma_fence();
 #pragma unroll
@@ -295,6 +314,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
             Wgmma64<T, 1>::template run<kDescHi>(*reinterpret_cast<float(*)[8][4]>(&o[8 * hd]), pa[h][kk],
                                                     v_desc + (hd * kBlockBytes + (4 * h + kk) * 2048) / 16, true);
           }
+          if constexpr (kSumByMma) Wgmma64N8<T>::template run<kDescHi>(lsum[0], pa[h][kk], ones_desc);
         }
         wgmma_commit();
       };
@@ -307,6 +327,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         pv(h);
         wgmma_wait<0>();
         wgmma_fence_operands(o);
+        wgmma_fence_operands(lsum);
         wgmma_keep(pa[h]);
       };
       wgmma_fence();
@@ -328,10 +349,12 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         softmax(1);
         wgmma_wait<0>();  // the first half's P V, before o is rescaled
         wgmma_fence_operands(o);
+        wgmma_fence_operands(lsum);
         wgmma_keep(pa[0]);
         pv(1);
         wgmma_wait<0>();
         wgmma_fence_operands(o);
+        wgmma_fence_operands(lsum);
         wgmma_keep(pa[1]);
       }
     }
@@ -344,8 +367,12 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
 
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(kFullMask, l[r], 1);
-    l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
+    if constexpr (kSumByMma) {
+      l[r] = lsum[0][2 * r];  // the whole row's (the wgmma summed over the quad's keys too)
+    } else {
+      l[r] += __shfl_xor_sync(kFullMask, l[r], 1);
+      l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
+    }
   }
   const float inverse[2] = {1.0f / l[0], 1.0f / l[1]};  // l >= 1 for every row: its max contributes 1
   __syncthreads();  // every warpgroup's last wgmma has read its tiles (each waited for its own): they are free

@@ -104,8 +104,9 @@ ATTNJIT_HD constexpr int na_mma_pitch(int head_dim) { return head_dim + 8; }
 // with lanes = kNaWarpgroupLanes (a warpgroup, 128 threads, holds 64 queries), for f16/bf16 with D = 64 or
 // 128, on sm_90 only (compiled for sm_90a). tile_i = 16 * warps with warps 4, 8, 12 or 16; key tiles of
 // tile_j = 64 or 128 keys, two buffers of keys and values in the 128-byte swizzle from a 1024-byte boundary
-// (up to 1 KiB of shared memory to get there) and the block's queries in the same swizzle; the output's
-// way out (rows at na_mma_pitch) reuses them after the loop.
+// (up to 1 KiB of shared memory to get there), the block's queries in the same swizzle and a 1 KiB atom of
+// ones (the B of the row sums' wgmma where the forward sums on tensor cores); the output's way out (rows at
+// na_mma_pitch) reuses them after the loop.
 constexpr int kNaWarpgroupLanes = 128;
 // Where the rows of every (batch, head, dilation group) are one strided sequence of a single 3-D tensor
 // (dilation 1, or L a multiple of it: position g + d t of plane bh is row bh L / d + t at coordinate g), the
@@ -134,7 +135,7 @@ ATTNJIT_HD constexpr bool na_forward_wgmma_eligible(int elem_bytes, int head_dim
   return elem_bytes == 2 && (head_dim == 64 || head_dim == 128);
 }
 ATTNJIT_HD constexpr int na_forward_wgmma_smem_bytes(int tile_j, int head_dim, int warps) {
-  return 1024 + 4 * tile_j * head_dim * 2 + 16 * warps * head_dim * 2 + kNaTmaBarrierBytes;
+  return 1024 + 4 * tile_j * head_dim * 2 + 16 * warps * head_dim * 2 + 1024 + kNaTmaBarrierBytes;
 }
 // The blocks an SM should hold at once (__launch_bounds__' second argument): for the warpgroup forward, 512
 // threads' worth (two 8-warp blocks, four 4-warp ones; ptxas then keeps a thread to 128 registers), so that
@@ -142,11 +143,15 @@ ATTNJIT_HD constexpr int na_forward_wgmma_smem_bytes(int tile_j, int head_dim, i
 // SM's shared memory holds (sm_90: 228 KiB, 1 KiB of it reserved per block; asking for more only cost
 // registers: 4-warp blocks at D = 128 spilled); only with 64-key tiles (128-key ones, S and P of two halves
 // in registers, spilled at 128 registers and ptxas serialized their wgmma, C7512, at D = 64 and 128 alike).
-// 1 for the other forwards.
-ATTNJIT_HD constexpr int na_forward_min_blocks(int lanes, int threads, int tile_j, int head_dim) {
+// Five 4-warp blocks at D = 64 where a block's keys span more than three tiles (kernel_size > 192): a thread
+// then has 96 registers, which the forward fits by summing the softmax's rows on the tensor cores
+// (na_forward_wgmma.cuh, kSumByMma). H100, bf16, B8 H16 L4096 (bench/results/2026-11-24_H100_<this
+// change>): k=257 150.0 -> 146.5 us, dilation 8 137.1 -> 133.6, k=1025 372 -> 349, k=193 134 -> 133; at
+// k=129 (three tiles) 114.6 -> 118.7, so four there. 1 for the other forwards.
+ATTNJIT_HD constexpr int na_forward_min_blocks(int lanes, int threads, int tile_j, int head_dim, int kernel_size) {
   if (lanes != kNaWarpgroupLanes || threads > 256 || tile_j != 64) return 1;
   const int by_smem = 228 * 1024 / (na_forward_wgmma_smem_bytes(tile_j, head_dim, threads / 32) + 1024);
-  const int wanted = 512 / threads;
+  const int wanted = threads == 128 && head_dim == 64 && kernel_size > 192 ? 5 : 512 / threads;
   return by_smem < 1 ? 1 : by_smem < wanted ? by_smem : wanted;
 }
 // The backward on tensor cores (na_backward_mma.cuh): f16/bf16 with D a multiple of 16 up to 64 (the key

@@ -55,6 +55,8 @@ template <int kPending>
 __device__ __forceinline__ void wgmma_wait() {
 #ifndef ATTNJIT_HOST_EMULATION
   asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(kPending) : "memory");
+#else
+  __syncwarp();  // .sync.aligned: the warp's lanes pass it together (what follows may count the warp done)
 #endif
 }
 // Makes this thread's writes to shared memory (stores, landed cp.async) visible to the async proxy, which
@@ -103,6 +105,14 @@ __device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
       : ATTNJIT_WGMMA_D64                                                                                     \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(desc_lo), "r"(accumulate ? 1 : 0), "n"(kHi), "n"(kTransB))
 
+#define ATTNJIT_WGMMA_M64N8K16(TYPE)                                                                          \
+  asm volatile(                                                                                               \
+      "{ .reg .b32 hi; .reg .b64 db; mov.b32 hi, %9; mov.b64 db, {%8, hi}; "                                 \
+      "wgmma.mma_async.sync.aligned.m64n8k16.f32." TYPE "." TYPE " "                                          \
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, db, 1, 1, 1, 0; }"                                                 \
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                                        \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(desc_lo), "n"(kHi))
+
 #define ATTNJIT_WGMMA_M64N64K16_SS(TYPE)                                                                      \
   asm volatile(                                                                                               \
       "{ .reg .pred p; .reg .b32 hi; .reg .b64 da, db; setp.ne.b32 p, %34, 0; mov.b32 hi, %35; "             \
@@ -132,13 +142,33 @@ struct Wgmma64 {
   template <unsigned kHi>
   __device__ static void run(float (&d)[8][4], const unsigned (&a)[4], unsigned desc_lo, bool accumulate) {
 #ifdef ATTNJIT_HOST_EMULATION
-    attnjit_host::wgmma_m64n64k16(d, a, wgmma_descriptor(desc_lo, kHi), kTransB != 0, accumulate,
-                                  WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+    attnjit_host::wgmma_m64nk16<64>(d, a, wgmma_descriptor(desc_lo, kHi), kTransB != 0, accumulate,
+                                    WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
 #else
     if constexpr (WgmmaIsBf16<T>::value) {
       ATTNJIT_WGMMA_M64N64K16("bf16");
     } else {
       ATTNJIT_WGMMA_M64N64K16("f16");
+    }
+#endif
+  }
+};
+
+// d (64 x 8, this warp's 16 rows: d[0..3] as one n8 tile of Wgmma64's) += A B: A 64 x 16 from the warps'
+// fragments, B 16 x 8 K-major through the descriptor (desc_lo, kHi). With B all ones, every column of d is
+// the row sums of A (the softmax's sums from P's own fragments). Asynchronous, as Wgmma64.
+template <class T>
+struct Wgmma64N8 {
+  template <unsigned kHi>
+  __device__ static void run(float (&d)[4], const unsigned (&a)[4], unsigned desc_lo) {
+#ifdef ATTNJIT_HOST_EMULATION
+    attnjit_host::wgmma_m64nk16<8>(*reinterpret_cast<float(*)[1][4]>(&d), a, wgmma_descriptor(desc_lo, kHi), false, true,
+                                   WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+#else
+    if constexpr (WgmmaIsBf16<T>::value) {
+      ATTNJIT_WGMMA_M64N8K16("bf16");
+    } else {
+      ATTNJIT_WGMMA_M64N8K16("f16");
     }
 #endif
   }
@@ -165,6 +195,7 @@ struct Wgmma64SS {
 };
 
 #undef ATTNJIT_WGMMA_M64N64K16
+#undef ATTNJIT_WGMMA_M64N8K16
 #undef ATTNJIT_WGMMA_M64N64K16_SS
 #undef ATTNJIT_WGMMA_D64
 

@@ -36,6 +36,18 @@ Comparison compare(DType dtype, const std::vector<double>& out, const std::vecto
   return c;
 }
 
+Comparison compare_logsumexp(DType dtype, const std::vector<double>& out, const std::vector<double>& ref) {
+  Comparison c = compare(DType::f32, out, ref);
+  if (dtype == DType::f32) return c;
+  const double unit = dtype == DType::bf16 ? 0x1p-8 : 0x1p-11;
+  c.error = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (std::isnan(out[i]) || std::isinf(out[i])) continue;  // counted by compare
+    c.error = std::max(c.error, std::abs(out[i] - ref[i]) / (unit + 1e-4 + 1e-4 * std::abs(ref[i])));
+  }
+  return c;
+}
+
 Comparison compare_encoded(DType dtype, const std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& ref) {
   return compare(dtype, decode(dtype, out), decode(dtype, ref));
 }

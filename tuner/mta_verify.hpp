@@ -28,6 +28,11 @@ Comparison compare(DType dtype, const std::vector<double>& out, const std::vecto
 
 // The same test on two encoded buffers of the dtype (the host's check of the tuner's device comparison).
 Comparison compare_encoded(DType dtype, const std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& ref);
+// A log-sum-exp (fp32, natural log) of a problem in `dtype`: fp32 problems as any fp32 output; for f16 and
+// bf16 max|out - ref| <= u + 1e-4 + 1e-4 |ref| (reported as error / that, limit 1), u the type's unit
+// roundoff (bf16 2^-8, f16 2^-11): a kernel may sum the probabilities as rounded to the type, the weights its
+// output is normalized by, and rounding each of them by at most u moves the log of their sum by at most u.
+Comparison compare_logsumexp(DType dtype, const std::vector<double>& out, const std::vector<double>& ref);
 
 enum class Direction { forward, forward_backward };
 

@@ -188,7 +188,7 @@ inline unsigned shared_offset(const void* p) {
   return static_cast<unsigned>(at - base);
 }
 
-// wgmma.mma_async.m64n64k16 with A from registers and B through a matrix descriptor in the 128-byte swizzle
+// wgmma.mma_async.m64nNk16 (N = 64 or 8) with A from registers and B through a matrix descriptor in the 128-byte swizzle
 // (templates/wgmma.cuh), run when issued: each warp of the warpgroup computes its own 16 rows, so the lanes
 // of a warp hand in their A fragments as for mma.sync. B's element (k, n) is at the logical byte offset
 //   K-major:  start + (n / 8) * SBO + (n % 8) * 128 + 2k
@@ -218,9 +218,9 @@ struct SwizzledOperand {
   }
 };
 
-template <class ToFloat>
-void wgmma_m64n64k16(float (&d)[8][4], const unsigned (&a)[4], unsigned long long desc, bool trans_b, bool accumulate,
-                     ToFloat to_float) {
+template <int kN = 64, class ToFloat>
+void wgmma_m64nk16(float (&d)[kN / 8][4], const unsigned (&a)[4], unsigned long long desc, bool trans_b, bool accumulate,
+                   ToFloat to_float) {
   const SwizzledOperand b(desc, trans_b);
   const int lane = static_cast<int>(threadIdx.x) % 32;
   Block::WarpSlots& w = current_block->warps[threadIdx.x / 32];
@@ -230,7 +230,7 @@ void wgmma_m64n64k16(float (&d)[8][4], const unsigned (&a)[4], unsigned long lon
   auto A = [&](int row, int k) { return half(w.a[(row % 8) * 4 + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k); };
   auto B = [&](int k, int n) { return to_float(b.bits(k, n)); };
   const int g = lane / 4, q = lane % 4;
-  for (int j = 0; j < 8; ++j) {
+  for (int j = 0; j < kN / 8; ++j) {
     for (int e = 0; e < 4; ++e) {
       const int row = g + (e >= 2 ? 8 : 0), n = 8 * j + 2 * q + e % 2;
       float sum = accumulate ? d[j][e] : 0.0f;

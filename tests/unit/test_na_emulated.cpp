@@ -21,7 +21,7 @@
 
 namespace attnjit {
 
-float4 smem4[1 << 16];  // the emulated blocks' dynamic shared memory (1 MiB; blocks run one at a time)
+alignas(1024) float4 smem4[1 << 16];  // the emulated blocks' dynamic shared memory (1 MiB; blocks run one at a time)
 
 namespace {
 
@@ -105,7 +105,7 @@ void check(double spread = 1.0) {
   attnjit_host::launch(na_forward<C>, params, shape_of<C>(KernelKind::na_forward, p).grid_x, C::kThreads);
   const reference::NaForward ref = reference::na_forward(p, q, k, v);
   const detail::Comparison c_out = detail::compare(p.dtype, testing::to_host(out), ref.out);
-  const detail::Comparison c_lse = detail::compare(DType::f32, std::vector<double>(lse.begin(), lse.end()), ref.logsumexp);
+  const detail::Comparison c_lse = detail::compare_logsumexp(p.dtype, std::vector<double>(lse.begin(), lse.end()), ref.logsumexp);
   CHECK_MESSAGE(c_out.passed(), "out " << c_out.error << " / " << c_out.limit << ", NaN " << c_out.nan_count);
   CHECK_MESSAGE(c_lse.passed(), "lse " << c_lse.error << " / " << c_lse.limit << ", NaN " << c_lse.nan_count);
 
@@ -181,6 +181,14 @@ TEST_SUITE("na_emulated") {
     // In f16 a P against a max that lagged by more than 2^16 would overflow: the rescale must happen.
     check<Cfg<f16_t, K::clipped, 150, 64, 129, 1, 64, 64, 4, kNaWarpgroupLanes>,
           Cfg<f16_t, K::clipped, 150, 64, 129, 1, 16, 24, 2, 8>>(16.0);
+  }
+  TEST_CASE("warpgroup tensor cores at five blocks an SM (kernel > 192, D = 64): the row sums on the tensor cores") {
+    static_assert(na_forward_min_blocks(kNaWarpgroupLanes, 128, 64, 64, 193) == 5);
+    check<Cfg<bf16_t, K::clipped, 300, 64, 193, 1, 64, 64, 4, kNaWarpgroupLanes>,
+          Cfg<bf16_t, K::clipped, 300, 64, 193, 1, 16, 24, 2, 8>>();
+    // Scores spread 16x: the sums' accumulators rescaled with o when a row's max moves mid-row.
+    check<Cfg<f16_t, K::shifted, 200, 64, 255, 1, 64, 64, 4, kNaWarpgroupLanes>,
+          Cfg<f16_t, K::shifted, 200, 64, 255, 1, 16, 24, 2, 8>>(16.0);
   }
   TEST_CASE("warpgroup tensor cores by cp.async (L = 151 not a multiple of dilation 2): clipped bf16 D = 64, 64-key tiles") {
     static_assert(!na_forward_wgmma_tma(151, 2));

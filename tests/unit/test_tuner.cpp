@@ -341,6 +341,25 @@ TEST_CASE("compare_encoded: equal buffers pass; one wrong element fails a 16-bit
   CHECK_FALSE(detail::compare_encoded(DType::f32, detail::encode(DType::f32, one), detail::encode(DType::f32, values)).passed());
 }
 
+TEST_CASE("compare_logsumexp: fp32 problems at the fp32 bound; f16 and bf16 within the type's unit roundoff, per element") {
+  const std::vector<double> ref = {0.5, 4.0, -3.0, 6.5};
+  auto off = [&](double by, std::size_t at) {
+    std::vector<double> out = ref;
+    out[at] += by;
+    return out;
+  };
+  // 2e-3 is within bf16's 2^-8 = 3.9e-3 (+ 1e-4 (1 + 4)), past f16's 2^-11 = 4.9e-4 and the fp32 bound
+  CHECK(detail::compare_logsumexp(DType::bf16, off(2e-3, 1), ref).passed());
+  CHECK_FALSE(detail::compare_logsumexp(DType::f16, off(2e-3, 1), ref).passed());
+  CHECK_FALSE(detail::compare_logsumexp(DType::f32, off(2e-3, 1), ref).passed());
+  CHECK(detail::compare_logsumexp(DType::f16, off(4e-4, 1), ref).passed());
+  // one element past bf16's bound fails it (a per-element bound, not a norm over all)
+  CHECK_FALSE(detail::compare_logsumexp(DType::bf16, off(5e-3, 3), ref).passed());
+  std::vector<double> nan = ref;
+  nan[2] = std::nan("");
+  CHECK_FALSE(detail::compare_logsumexp(DType::bf16, nan, ref).passed());
+}
+
 TEST_CASE("tune report CSV: a row per candidate, the stored winner marked, text quoted; config text per kernel") {
   CHECK(config_text(KernelKind::mta_row_stats, {0, 0, 8, 0}) == "8w");
   CHECK(config_text(KernelKind::mta_forward, {32, 64, 4, 1}) == "32x64x4x1");
