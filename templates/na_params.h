@@ -145,8 +145,8 @@ ATTNJIT_HD constexpr int na_forward_wgmma_smem_bytes(int tile_j, int head_dim, i
 // in registers, spilled at 128 registers and ptxas serialized their wgmma, C7512, at D = 64 and 128 alike).
 // Five 4-warp blocks at D = 64 where a block's keys span more than three tiles (kernel_size > 192): a thread
 // then has 96 registers, which the forward fits by summing the softmax's rows on the tensor cores
-// (na_forward_wgmma.cuh, kSumByMma). H100, bf16, B8 H16 L4096 (bench/results/2026-11-24_H100_<this
-// change>): k=257 150.0 -> 146.5 us, dilation 8 137.1 -> 133.6, k=1025 372 -> 349, k=193 134 -> 133; at
+// (na_forward_wgmma.cuh, kSumByMma). H100, bf16, B8 H16 L4096 (bench/results/2026-11-24_H100_db1106c):
+// k=257 150.0 -> 146.5 us, dilation 8 137.1 -> 133.6, k=1025 372 -> 349, k=193 134 -> 133; at
 // k=129 (three tiles) 114.6 -> 118.7, so four there. 1 for the other forwards.
 ATTNJIT_HD constexpr int na_forward_min_blocks(int lanes, int threads, int tile_j, int head_dim, int kernel_size) {
   if (lanes != kNaWarpgroupLanes || threads > 256 || tile_j != 64) return 1;
