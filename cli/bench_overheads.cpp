@@ -1,8 +1,9 @@
 // attnjit bench --overheads: attnjit's own costs on a GPU machine. Cold NVRTC compile of each kernel
 // (no CUDA headers are parsed: the templates are the only includes; for comparison, the same kernels
 // again with cuda_fp16.h and cuda_bf16.h included, when the toolkit's headers are there), loading each kernel from the
-// store (lookup, checksum, cuModuleLoadData), and the dispatch overhead of Runtime::mta_forward over
-// bare cuLaunchKernel calls of the same kernels (host time to submit, the GPU left to run).
+// store (lookup, checksum, cuModuleLoadData), and the dispatch overhead of Runtime::mta_forward (or
+// neighborhood_attention_forward) over bare cuLaunchKernel calls of the same kernels (host time to submit,
+// the GPU left to run).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@
 #include "cli/common.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/mta_plan.hpp"
+#include "runtime/na_plan.hpp"
 #include "runtime/nvrtc.hpp"
+#include "tuner/tune_report.hpp"
 #include "generator/render.hpp"
 #include "generator/templates.hpp"
 #include "tuner/device_memory.hpp"
@@ -60,14 +63,11 @@ RenderedKernel with_cuda_headers(RenderedKernel kernel, const std::string& inclu
   return kernel;
 }
 
-}  // namespace
-
-nlohmann::json measure_overheads(const MtaProblem& p) {
-  nlohmann::json r;
-  const CUcontext context = detail::current_context();
-  const detail::DeviceInfo device = detail::device_info(context);
-  const MtaKernelSpecs s = mta_kernel_specs(p, mta_configs(p));
-  const std::vector<KernelSpec> specs = in_launch_order(s);
+// Cold compile, compile with the CUDA headers, and load from the store, of each of `specs` (into r);
+// smem_bytes(spec) is its launch's dynamic shared memory.
+template <class SmemBytes>
+void measure_kernel_costs(nlohmann::json& r, const std::vector<KernelSpec>& specs, CUcontext context,
+                          const detail::DeviceInfo& device, SmemBytes&& smem_bytes) {
   const auto store = std::filesystem::temp_directory_path() / fmt::format("attnjit-overheads-{}.db", ::getpid());
   std::filesystem::remove(store);
   // Cold compiles, one at a time. NVRTC 13 answers a repeated compile of the same kernel from a cache
@@ -102,13 +102,24 @@ nlohmann::json measure_overheads(const MtaProblem& p) {
     detail::KernelCache cache(RuntimeOptions{store.string(), CacheMode::read_write});
     for (const KernelSpec& spec : specs) {
       const auto start = Clock::now();
-      cache.function(spec, context, device.arch, launch_shape(spec, p).smem_bytes);
+      cache.function(spec, context, device.arch, smem_bytes(spec));
       r["store_load_ms"][name(spec)] = 1e3 * seconds_since(start);
     }
     r["store_hits"] = cache.stats().store_hits;
     r["nvrtc_compiles_on_load"] = cache.stats().nvrtc_compiles;
   }
   std::filesystem::remove(store);
+}
+
+}  // namespace
+
+nlohmann::json measure_overheads(const MtaProblem& p) {
+  nlohmann::json r;
+  const CUcontext context = detail::current_context();
+  const detail::DeviceInfo device = detail::device_info(context);
+  const MtaKernelSpecs s = mta_kernel_specs(p, mta_configs(p));
+  measure_kernel_costs(r, in_launch_order(s), context, device,
+                       [&](const KernelSpec& spec) { return launch_shape(spec, p).smem_bytes; });
 
   Runtime runtime(RuntimeOptions{"", CacheMode::off});
   detail::KernelCache cache(RuntimeOptions{"", CacheMode::off});
@@ -129,6 +140,41 @@ nlohmann::json measure_overheads(const MtaProblem& p) {
   }, kBatches, kCalls);
   r["dispatch"] = {{"problem", describe(p)}, {"runtime_mta_forward_us", runtime_us},
                    {"bare_two_cuLaunchKernel_us", bare_us}, {"overhead_us", runtime_us - bare_us},
+                   {"calls_per_batch", kCalls}, {"batches", kBatches}};
+  return r;
+}
+
+nlohmann::json measure_overheads(const NaProblem& p) {
+  nlohmann::json r;
+  const CUcontext context = detail::current_context();
+  const detail::DeviceInfo device = detail::device_info(context);
+  detail::KernelCache cache(RuntimeOptions{"", CacheMode::off});
+  const auto plan = detail::make_na_plan(cache, p, context, device);  // the configs the runtime would run
+  measure_kernel_costs(r, in_launch_order(na_kernel_specs(p, plan->configs)), context, device,
+                       [&](const KernelSpec& spec) { return launch_shape(spec, p).smem_bytes; });
+
+  Runtime runtime(RuntimeOptions{"", CacheMode::off});
+  const std::size_t elements = static_cast<std::size_t>(p.batch) * p.heads * p.length * p.head_dim;
+  detail::DeviceBuffer query(elements * size_of(p.dtype)), key(elements * size_of(p.dtype)),
+      value(elements * size_of(p.dtype)), out(elements * size_of(p.dtype)), lse(na_logsumexp_elements(p) * 4);
+  for (detail::DeviceBuffer* b : {&query, &key, &value}) b->fill(0x3c);  // small finite values in every dtype
+  const NaForwardArgs args{query.get(), key.get(), value.get(), out.get(), static_cast<float*>(lse.get())};
+  runtime.neighborhood_attention_forward(p, args, nullptr);  // plan it
+  // The forward's parameters, made per call (with the warpgroup forward's tensor maps, encoded per call
+  // because a map holds the tensors' addresses): their cost alone, then the whole dispatch over a bare
+  // launch of parameters made once.
+  constexpr int kBatches = 51, kCalls = 200;
+  const double params_us = median_submit_us([&] {
+    const NaParams made = detail::na_forward_params(*plan, args);
+    if (made.batch_heads == 0) std::abort();  // keeps the call
+  }, kBatches, kCalls);
+  const NaParams params = detail::na_forward_params(*plan, args);
+  const double runtime_us =
+      median_submit_us([&] { runtime.neighborhood_attention_forward(p, args, nullptr); }, kBatches, kCalls);
+  const double bare_us = median_submit_us([&] { detail::launch(plan->forward, params, nullptr); }, kBatches, kCalls);
+  r["dispatch"] = {{"problem", describe(p)}, {"forward_config", config_text(KernelKind::na_forward, plan->configs.forward)},
+                   {"runtime_neighborhood_attention_forward_us", runtime_us}, {"bare_cuLaunchKernel_us", bare_us},
+                   {"overhead_us", runtime_us - bare_us}, {"of_which_forward_params_us", params_us},
                    {"calls_per_batch", kCalls}, {"batches", kBatches}};
   return r;
 }

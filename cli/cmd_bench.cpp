@@ -21,6 +21,7 @@
 namespace attnjit::cli {
 
 nlohmann::json measure_overheads(const MtaProblem& problem);  // bench_overheads.cpp
+nlohmann::json measure_overheads(const NaProblem& problem);
 
 namespace {
 
@@ -146,7 +147,9 @@ Command add_bench(CLI::App& app, const GlobalOptions& global) {
     std::string why;
     if (!detail::driver_available(&why)) return compile_only(*args, global, why);
     if (args->overheads) {
-      for (const MtaProblem& p : problems_from(args->problem)) fmt::print("{}\n", measure_overheads(p).dump(2));  // mta only
+      const AnyProblems problems = any_problems_from(args->problem);
+      for (const NamedProblem& p : problems.mta) fmt::print("{}\n", measure_overheads(p.problem).dump(2));
+      for (const NamedNaProblem& p : problems.na) fmt::print("{}\n", measure_overheads(p.problem).dump(2));
       return 0;
     }
     Runtime runtime(runtime_options(global));
