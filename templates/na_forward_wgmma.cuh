@@ -90,7 +90,8 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   if (blk.t0 >= blk.n) return;
   extern __shared__ float4 smem4[];
   // From the first 1024-byte boundary (the swizzle's atoms): [2][keys, values] tiles, then the queries swizzled
-  // (wgmma's A), an atom of ones, the barriers. After the loop, kRows rows at kPitch from `buffers` on, through which the output leaves.
+  // (wgmma's A), an atom of ones, the barriers. After the loop, kRows rows at kPitch from `buffers` on,
+  // through which the output leaves.
   unsigned char* raw = reinterpret_cast<unsigned char*>(smem4);
   unsigned char* buffers = raw + ((1024 - shared_address(raw) % 1024) % 1024);
   unsigned char* queries = buffers + 4 * kTileBytes;  // [D / 64][kRows][128 B]
@@ -183,6 +184,10 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
   for (int dt = 0; dt < kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // as na_forward_mma, but m may lag the max
   float lsum[1][4] = {{0.0f, 0.0f, 0.0f, 0.0f}};  // kSumByMma: l of rows g (lsum[0][0]) and g + 8 (lsum[0][2])
+  auto fence_accumulators = [&] {  // after a wait for P V: o (and the sums) as the wgmma left them
+    wgmma_fence_operands(o);
+    if constexpr (kSumByMma) wgmma_fence_operands(lsum);
+  };
 
   for (int tile = 0; tile < tiles; ++tile) {
     if constexpr (kTma) {
@@ -326,8 +331,7 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         softmax(h);
         pv(h);
         wgmma_wait<0>();
-        wgmma_fence_operands(o);
-        wgmma_fence_operands(lsum);
+        fence_accumulators();
         wgmma_keep(pa[h]);
       };
       wgmma_fence();
@@ -348,13 +352,11 @@ __device__ __forceinline__ void na_forward_wgmma(const NaParams& p) {
         wgmma_fence_operands(*reinterpret_cast<float(*)[8][4]>(&s[8]));
         softmax(1);
         wgmma_wait<0>();  // the first half's P V, before o is rescaled
-        wgmma_fence_operands(o);
-        wgmma_fence_operands(lsum);
+        fence_accumulators();
         wgmma_keep(pa[0]);
         pv(1);
         wgmma_wait<0>();
-        wgmma_fence_operands(o);
-        wgmma_fence_operands(lsum);
+        fence_accumulators();
         wgmma_keep(pa[1]);
       }
     }
