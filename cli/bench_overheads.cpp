@@ -164,10 +164,9 @@ nlohmann::json measure_overheads(const NaProblem& p) {
   // because a map holds the tensors' addresses): their cost alone, then the whole dispatch over a bare
   // launch of parameters made once.
   constexpr int kBatches = 51, kCalls = 200;
-  const double params_us = median_submit_us([&] {
-    const NaParams made = detail::na_forward_params(*plan, args);
-    if (made.batch_heads == 0) std::abort();  // keeps the call
-  }, kBatches, kCalls);
+  volatile int made = 0;  // what the timed calls made is read, so they stay
+  const double params_us =
+      median_submit_us([&] { made = made + detail::na_forward_params(*plan, args).batch_heads; }, kBatches, kCalls);
   const NaParams params = detail::na_forward_params(*plan, args);
   const double runtime_us =
       median_submit_us([&] { runtime.neighborhood_attention_forward(p, args, nullptr); }, kBatches, kCalls);
