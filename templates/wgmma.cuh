@@ -135,6 +135,13 @@ template <>
 struct WgmmaIsBf16<bf16_t> {
   static constexpr bool value = true;
 };
+#ifdef ATTNJIT_HOST_EMULATION
+// The emulator's reading of one 16-bit element of T.
+template <class T>
+constexpr auto wgmma_element_to_float() {
+  return WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float;
+}
+#endif
 
 template <class T, int kTransB>
 struct Wgmma64 {
@@ -143,7 +150,7 @@ struct Wgmma64 {
   __device__ static void run(float (&d)[8][4], const unsigned (&a)[4], unsigned desc_lo, bool accumulate) {
 #ifdef ATTNJIT_HOST_EMULATION
     attnjit_host::wgmma_m64nk16<64>(d, a, wgmma_descriptor(desc_lo, kHi), kTransB != 0, accumulate,
-                                    WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+                                    wgmma_element_to_float<T>());
 #else
     if constexpr (WgmmaIsBf16<T>::value) {
       ATTNJIT_WGMMA_M64N64K16("bf16");
@@ -163,7 +170,7 @@ struct Wgmma64N8 {
   __device__ static void run(float (&d)[4], const unsigned (&a)[4], unsigned desc_lo) {
 #ifdef ATTNJIT_HOST_EMULATION
     attnjit_host::wgmma_m64nk16<8>(*reinterpret_cast<float(*)[1][4]>(&d), a, wgmma_descriptor(desc_lo, kHi), false, true,
-                                   WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+                                   wgmma_element_to_float<T>());
 #else
     if constexpr (WgmmaIsBf16<T>::value) {
       ATTNJIT_WGMMA_M64N8K16("bf16");
@@ -183,7 +190,7 @@ struct Wgmma64SS {
   __device__ static void run(float (&d)[8][4], unsigned a_lo, unsigned b_lo, bool accumulate) {
 #ifdef ATTNJIT_HOST_EMULATION
     attnjit_host::wgmma_m64n64k16_ss(d, wgmma_descriptor(a_lo, kHi), wgmma_descriptor(b_lo, kHi), accumulate,
-                                     WgmmaIsBf16<T>::value ? attnjit_host::bf16_to_float : attnjit_host::half_to_float);
+                                     wgmma_element_to_float<T>());
 #else
     if constexpr (WgmmaIsBf16<T>::value) {
       ATTNJIT_WGMMA_M64N64K16_SS("bf16");
