@@ -32,6 +32,36 @@ template <class Cfg>
 inline constexpr bool kGradPatchPacked =
     Cfg::kSh == 1 && Cfg::kSw == 1 && (Cfg::kOutW * sizeof(typename Cfg::T)) % 16 == 0;
 
+// The grad patch loaders split in two, so that a tile's grad_out is in flight while the previous tile
+// computes (the kernel's tile loop was load, barrier, compute, barrier, latency-bound): fetch_grad_packs
+// loads the thread's packs of the patch into a GradPacks (registers), store_grad_packs writes them where
+// load_grad_patch (kGradPatchPacked) would. Only where every thread's packs fit in kMaxStagedPacks (and
+// see kStaged); otherwise the kernel loads as before.
+constexpr int kMaxStagedPacks = 4;
+template <class T, int kN>
+struct GradPacks {
+  Pack<T, 16 / sizeof(T)> raw[kN > 0 ? kN : 1];
+  bool inside[kN > 0 ? kN : 1];  // the pack holds grad_out, not padding or the future
+};
+
+// The packed loader's items: kItems packs of kVec elements, item idx is row idx / kPacks (o * kGh + a),
+// pack idx % kPacks of it, from the pack boundary at or before c0.
+template <class Cfg, int kGh, int kGw>
+struct GradPatchItems {
+  static constexpr int kVec = 16 / sizeof(typename Cfg::T);
+  static constexpr int kPacks = mta_ceil_div(kGw + kVec - 1, kVec);  // packs a patch row can touch
+  static constexpr int kItems = Cfg::kCoutG * kGh * kPacks;
+  static constexpr int kPerThread = mta_ceil_div(kItems, Cfg::kThreads);
+  // Measured on the H100 (docs/architecture.md, the input gradient): fp32 K5 1060 -> 761 us, bf16 K5
+  // 668 -> 647, but bf16 K3 485 -> 527 (its registers passed 64: four blocks an SM became three), so
+  // not for 3 x 3 filters and smaller in 16-bit types.
+  static constexpr bool kStaged = kGradPatchPacked<Cfg> && kPerThread <= kMaxStagedPacks &&
+                                  (sizeof(typename Cfg::T) == 4 || Cfg::kKh * Cfg::kKw > 9);
+  __device__ static int first_column(int c0) {  // floor to a pack boundary
+    return c0 >= 0 ? c0 / kVec * kVec : -((kVec - 1 - c0) / kVec) * kVec;
+  }
+};
+
 template <class Cfg, int kGh, int kGw>
 __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, int c0, float* patch) {
   using T = typename Cfg::T;
@@ -39,10 +69,9 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
   const T* grad_out = static_cast<const T*>(p.grad_out) +
                       (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
   if constexpr (kGradPatchPacked<Cfg>) {
-    constexpr int kVec = 16 / sizeof(T);
-    constexpr int kPacks = mta_ceil_div(kGw + kVec - 1, kVec);  // packs a patch row can touch
-    constexpr int kItems = Cfg::kCoutG * kGh * kPacks;
-    const int ca = c0 >= 0 ? c0 / kVec * kVec : -((kVec - 1 - c0) / kVec) * kVec;  // floor to a pack boundary
+    using Items = GradPatchItems<Cfg, kGh, kGw>;
+    constexpr int kVec = Items::kVec, kPacks = Items::kPacks, kItems = Items::kItems;
+    const int ca = Items::first_column(c0);
     Pack<T, kVec> raw[kItemBatch<Cfg, kItems>];
     bool inside[kItemBatch<Cfg, kItems>];  // the pack holds grad_out, not padding or the future
     for_each_item_batched<Cfg, kItems>(
@@ -78,6 +107,45 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
         }
       }
       patch[row * kPatchPitch<kGw> + c] = value;
+    }
+  }
+}
+
+template <class Cfg, int kGh, int kGw>
+__device__ __forceinline__ void fetch_grad_packs(const MtaParams& p, int b, int group, int a0, int c0,
+                                                 GradPacks<typename Cfg::T, GradPatchItems<Cfg, kGh, kGw>::kPerThread>& s) {
+  using T = typename Cfg::T;
+  using Items = GradPatchItems<Cfg, kGh, kGw>;
+  constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
+  const T* grad_out = static_cast<const T*>(p.grad_out) +
+                      (static_cast<long long>(b) * kCout + group * Cfg::kCoutG) * Cfg::kOutH * Cfg::kOutW;
+  const int ca = Items::first_column(c0);
+#pragma unroll
+  for (int k = 0; k < Items::kPerThread; ++k) {
+    const int idx = threadIdx.x + k * Cfg::kThreads, row = idx / Items::kPacks;
+    const int oi = a0 + row % kGh, oj = ca + idx % Items::kPacks * Items::kVec;
+    s.inside[k] = idx < Items::kItems && oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
+    if (s.inside[k]) {
+      s.raw[k] = *reinterpret_cast<const Pack<T, Items::kVec>*>(
+          grad_out + (static_cast<long long>(row / kGh) * Cfg::kOutH + oi) * Cfg::kOutW + oj);
+    }
+  }
+}
+
+template <class Cfg, int kGh, int kGw>
+__device__ __forceinline__ void store_grad_packs(const GradPacks<typename Cfg::T, GradPatchItems<Cfg, kGh, kGw>::kPerThread>& s,
+                                                 int a0, int c0, float* patch) {
+  using Items = GradPatchItems<Cfg, kGh, kGw>;
+  const int ca = Items::first_column(c0);
+#pragma unroll
+  for (int k = 0; k < Items::kPerThread; ++k) {
+    const int idx = threadIdx.x + k * Cfg::kThreads, row = idx / Items::kPacks;
+    if (idx >= Items::kItems) break;
+    const int oi = a0 + row % kGh, oj = ca + idx % Items::kPacks * Items::kVec;
+#pragma unroll
+    for (int e = 0; e < Items::kVec; ++e) {
+      const int c = oj + e - c0;
+      if (c >= 0 && c < kGw) patch[row * kPatchPitch<kGw> + c] = s.inside[k] && oj + e <= oi ? to_float(s.raw[k].v[e]) : 0.0f;
     }
   }
 }
@@ -369,15 +437,26 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       w[idx] = load<T>(p.weight, (static_cast<long long>(group * Cfg::kCoutG + o) * Cfg::kCinG + icg) * kK + idx % kK);
     }
   }
-  // The tile's dP source: the grad patch, and on the band path dP itself (both sweeps).
+  // The tile's dP source: the grad patch, and on the band path dP itself (both sweeps). Staged (CUDA
+  // cores, see GradPacks): prepare_tile stores the packs fetched beforehand, and fetch_tile issues the
+  // next tile's loads, which are in flight while this tile's runs compute. (The band path staged so
+  // measured 1.7% slower at K7 and 0.7% faster at 6 x 11: not done.)
+  constexpr bool kStaged = !kBand && GradPatchItems<Cfg, kGh, kGw>::kStaged;
+  GradPacks<T, kStaged ? GradPatchItems<Cfg, kGh, kGw>::kPerThread : 0> staged;
+  const int column_lead = Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw;  // patch column 0 at j0 + column_lead
+  auto fetch_tile = [&](int j0) {
+    if constexpr (kStaged) fetch_grad_packs<Cfg, kGh, kGw>(p, b, group, a0, j0 + column_lead, staged);
+  };
   auto prepare_tile = [&](int j0) {
     __syncthreads();  // the previous tile's patch and dP are no longer read (and the filters are written)
     if constexpr (kBand) {
       load_grad_patch16<Cfg>(p, b, group, a0, j0 - Band::kLead - Band::kOffset, patch16);
       __syncthreads();
       band_dp_tile<Cfg>(patch16, pairs, i0, j0, dp_tile);
+    } else if constexpr (kStaged) {
+      store_grad_packs<Cfg, kGh, kGw>(staged, a0, j0 + column_lead, patch);
     } else {
-      load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
+      load_grad_patch<Cfg, kGh, kGw>(p, b, group, a0, j0 + column_lead, patch);
     }
     __syncthreads();
   };
@@ -398,9 +477,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   float wacc[kWAcc];  // with kWeight: this thread's share of grad_weight[group's o][icg][kh][kw]
 #pragma unroll
   for (int t = 0; t < kWAcc; ++t) wacc[t] = 0.0f;
+  fetch_tile(0);
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
     prepare_tile(j0);
+    fetch_tile(tj + 1 < causal_tiles ? j0 + Cfg::kTileJ : 0);  // after the last tile, sweep 2's first
 #pragma unroll
     for (int k = 0; k < kRuns; ++k) {
       const int run = threadIdx.x + k * Cfg::kThreads;
@@ -444,6 +525,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   for (int tj = 0; tj < causal_tiles; ++tj) {
     const int j0 = tj * Cfg::kTileJ;
     prepare_tile(j0);
+    if (tj + 1 < causal_tiles) fetch_tile(j0 + Cfg::kTileJ);
 #pragma unroll
     for (int k = 0; k < kRuns; ++k) {
       const int run = threadIdx.x + k * Cfg::kThreads;
