@@ -249,11 +249,12 @@ TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise pro
   const Row rows[] = {
       // row stats: a warp per row, always 8 rows (warps) per block
       // forward: min(32, np2) x min(64, np2); input gradient: strip min(16, np2), sweep min(64, np2);
-      // weight gradient min(16, np2) x min(32, np2); warps by heuristic_warps(runs of 4, or outputs)
+      // weight gradient min(16, np2) x min(32, np2); warps by heuristic_warps(runs of 4, or outputs), except
+      // the fp32 depthwise input gradient from L = 64 with 16-byte grad_out rows (L % 4 == 0): 8 warps
       {1, 8, 1, 1, 4, 1, 1, 4, 1, 1, 4},          {3, 8, 4, 4, 4, 4, 4, 4, 4, 4, 4},
       {5, 8, 8, 8, 4, 8, 8, 4, 8, 8, 4},          {20, 8, 32, 32, 4, 16, 32, 4, 16, 32, 4},
-      {64, 8, 32, 64, 4, 16, 64, 4, 16, 32, 4},   {100, 8, 32, 64, 4, 16, 64, 4, 16, 32, 4},
-      {4096, 8, 32, 64, 4, 16, 64, 4, 16, 32, 4},
+      {64, 8, 32, 64, 4, 16, 64, 8, 16, 32, 4},   {100, 8, 32, 64, 4, 16, 64, 8, 16, 32, 4},
+      {4096, 8, 32, 64, 4, 16, 64, 8, 16, 32, 4}, {4097, 8, 32, 64, 4, 16, 64, 4, 16, 32, 4},
   };
   for (const Row& r : rows) {
     INFO("L=", r.length);
