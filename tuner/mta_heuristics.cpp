@@ -108,6 +108,24 @@ std::optional<TileConfig> depthwise_backward_input_config(const MtaProblem& p) {
   return t;
 }
 
+// The channel-mixing input gradient with many output channels per group and taps (16 or more, 25 or more;
+// at stride 1): strips of 16 rows swept 32 columns at a time by 8 warps. On the H100, groups=1 K7 bf16
+// (bench/results/2026-11-24_H100_184e2d0/g1_configs.txt), the backward against the 16 x 16 heuristic of 4
+// warps: 28.5 -> 24.2 ms; 16 x 64 by 8 warps (23.3 ms) and 32 x 32 by 16 (24.9 ms, the tuner's winner in
+// 1a53807) need more shared memory than kChannelMixingSmem, the opt-in limit of the smallest sm_8x parts
+// (sm_86/sm_89): their grad patch holds every output channel of the group. Measured at one shape only,
+// hence the narrow condition.
+constexpr unsigned kChannelMixingSmem = 101376;
+std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem& p) {
+  const bool many = p.out_channels / p.groups >= 16 && p.kernel_h * p.kernel_w >= 25;
+  if (!many || p.stride_h != 1 || p.stride_w != 1 || p.length < 32) return std::nullopt;
+  const TileConfig t{16, 32, 8, 0};
+  if (launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, t), p).smem_bytes > kChannelMixingSmem) {
+    return std::nullopt;
+  }
+  return t;
+}
+
 }  // namespace
 
 // Warps for a block of `items` (what a thread takes at a time: a run of up to 4 outputs in the forward and
@@ -149,6 +167,7 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   c.backward_input = {std::min(16, next_pow2(p.length)), std::min(kMaxSweep, next_pow2(p.length)), 0, 0};
   fit(c.backward_input, KernelKind::mta_backward_input, p, [](const TileConfig& t) { return heuristic_warps(runs_of(t)); });
   if (auto dw = depthwise_backward_input_config(p)) c.backward_input = *dw;
+  if (auto mixing = channel_mixing_backward_input_config(p)) c.backward_input = *mixing;
 
   c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
   fit(c.backward_weight, KernelKind::mta_backward_weight, p,
