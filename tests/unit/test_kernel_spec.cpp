@@ -266,6 +266,35 @@ TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise pro
   }
 }
 
+TEST_CASE("heuristics: channel mixing with 16+ output channels per group and 25+ taps takes a 16 x 32 input gradient by 8 warps within 99 KiB") {
+  constexpr unsigned kSm86OptIn = 101376;
+  const TileConfig mixing{16, 32, 8, 0};
+  struct Case {
+    int cin, cout, groups, k, stride;
+    bool expect_mixing;
+  };
+  const Case cases[] = {
+      {16, 16, 1, 7, 1, true},    // the benchmark's groups=1 K7: 56 KiB, past the 48 KiB of the generic rule
+      {16, 16, 1, 11, 1, true},   // 11 x 11: still within 99 KiB
+      {16, 16, 1, 21, 1, false},  // 21 x 21: its patch of 16 channels would not fit 99 KiB; the generic rule
+      {16, 16, 1, 3, 1, false},   // 9 taps
+      {8, 8, 1, 7, 1, false},     // 8 output channels per group
+      {32, 32, 2, 5, 1, true},    // 16 per group, 25 taps
+      {16, 16, 1, 7, 2, false},   // stride 2
+  };
+  for (const Case& c : cases) {
+    MtaProblem p = problem(1, c.cin, c.cout, c.groups, 2048, c.k, c.k, Padding::symmetric((c.k - 1) / 2));
+    p.dtype = DType::bf16;
+    p.stride_h = p.stride_w = c.stride;
+    INFO(describe(p));
+    const TileConfig bi = mta_heuristic_configs(p).backward_input;
+    CHECK((bi == mixing) == c.expect_mixing);
+    if (c.expect_mixing) {  // (the generic rule's budget is the test below)
+      CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, bi), p).smem_bytes <= kSm86OptIn);
+    }
+  }
+}
+
 TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward, input- and weight-gradient smem <= 48 KiB whenever a 1x1 tile fits") {
   constexpr unsigned kBudget = 48 * 1024;
   int shrunk = 0;
