@@ -29,15 +29,13 @@ namespace attnjit {
 // one 2-byte load in flight per thread, the input-gradient kernel waited on global loads a third of the
 // time.)
 template <class Cfg>
-inline constexpr bool kGradPatchPacked =
-    Cfg::kSh == 1 && Cfg::kSw == 1 && (Cfg::kOutW * sizeof(typename Cfg::T)) % 16 == 0;
+inline constexpr bool kGradPatchPacked = mta_grad_patch_packed(sizeof(typename Cfg::T), Cfg::kSh, Cfg::kSw, Cfg::kOutW);
 
 // The grad patch loaders split in two, so that a tile's grad_out is in flight while the previous tile
 // computes (the kernel's tile loop was load, barrier, compute, barrier, latency-bound): fetch_grad_packs
 // loads the thread's packs of the patch into a GradPacks (registers), store_grad_packs writes them where
-// load_grad_patch (kGradPatchPacked) would. Only where every thread's packs fit in kMaxStagedPacks (and
-// see kStaged); otherwise the kernel loads as before.
-constexpr int kMaxStagedPacks = 4;
+// load_grad_patch (kGradPatchPacked) would. Only where every thread's packs fit in kMtaMaxStagedPacks (and
+// see mta_grad_patch_staged); otherwise the kernel loads as before.
 template <class T, int kN>
 struct GradPacks {
   Pack<T, 16 / sizeof(T)> raw[kN > 0 ? kN : 1];
@@ -49,14 +47,12 @@ struct GradPacks {
 template <class Cfg, int kGh, int kGw>
 struct GradPatchItems {
   static constexpr int kVec = 16 / sizeof(typename Cfg::T);
-  static constexpr int kPacks = mta_ceil_div(kGw + kVec - 1, kVec);  // packs a patch row can touch
+  static constexpr int kPacks = mta_grad_patch_row_packs(sizeof(typename Cfg::T), kGw);  // packs a patch row can touch
   static constexpr int kItems = Cfg::kCoutG * kGh * kPacks;
   static constexpr int kPerThread = mta_ceil_div(kItems, Cfg::kThreads);
-  // Measured on the H100 (docs/architecture.md, the input gradient): fp32 K5 1060 -> 761 us, bf16 K5
-  // 668 -> 647, but bf16 K3 485 -> 527 (its registers passed 64: four blocks an SM became three), so
-  // not for 3 x 3 filters and smaller in 16-bit types.
-  static constexpr bool kStaged = kGradPatchPacked<Cfg> && kPerThread <= kMaxStagedPacks &&
-                                  (sizeof(typename Cfg::T) == 4 || Cfg::kKh * Cfg::kKw > 9);
+  static constexpr bool kStaged = mta_grad_patch_staged(sizeof(typename Cfg::T), Cfg::kCoutG, Cfg::kKh, Cfg::kKw, Cfg::kSh,
+                                                        Cfg::kSw, Cfg::kDh, Cfg::kDw, Cfg::kOutW, Cfg::kTileI,
+                                                        Cfg::kTileJ, Cfg::kThreads);
   __device__ static int first_column(int c0) {  // floor to a pack boundary
     return c0 >= 0 ? c0 / kVec * kVec : -((kVec - 1 - c0) / kVec) * kVec;
   }

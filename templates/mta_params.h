@@ -59,6 +59,28 @@ ATTNJIT_HD constexpr int mta_forward_smem_floats(int patch_h, int patch_pitch, i
 ATTNJIT_HD constexpr int mta_grad_patch_extent(int tile, int kernel, int dilation) {
   return tile + (kernel - 1) * dilation;
 }
+// The input gradient on CUDA cores reads its grad patch as whole 16-byte packs of grad_out where the padded
+// grid is the output grid and grad_out's rows are 16-byte aligned (stride 1); a patch row gw wide touches
+// mta_grad_patch_row_packs of them.
+ATTNJIT_HD constexpr bool mta_grad_patch_packed(int elem_bytes, int sh, int sw, int out_w) {
+  return sh == 1 && sw == 1 && out_w * elem_bytes % 16 == 0;
+}
+ATTNJIT_HD constexpr int mta_grad_patch_row_packs(int elem_bytes, int gw) {
+  return mta_ceil_div(gw + 16 / elem_bytes - 1, 16 / elem_bytes);
+}
+// Whether it fetches the next tile's packs into registers while this tile computes (mta_backward.cuh,
+// GradPacks): packed, at most kMtaMaxStagedPacks a thread, and where it measured faster on the H100
+// (docs/architecture.md, the input gradient): fp32 K5 1060 -> 761 us, bf16 K5 668 -> 647, but bf16 K3
+// 485 -> 527 (its registers passed 64: four blocks an SM became three), so not for 3 x 3 filters and
+// smaller in 16-bit types. The kernel's decision and the heuristics' (which pick 8 warps where it holds).
+constexpr int kMtaMaxStagedPacks = 4;
+ATTNJIT_HD constexpr bool mta_grad_patch_staged(int elem_bytes, int cout_per_group, int kh, int kw, int sh, int sw,
+                                                int dh, int dw, int out_w, int tile_i, int tile_j, int threads) {
+  const int packs = cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) *
+                    mta_grad_patch_row_packs(elem_bytes, mta_grad_patch_extent(tile_j, kw, dw));
+  return mta_grad_patch_packed(elem_bytes, sh, sw, out_w) && mta_ceil_div(packs, threads) <= kMtaMaxStagedPacks &&
+         (elem_bytes == 4 || kh * kw > 9);
+}
 // Whether the input-gradient kernel also produces the weight- and bias-gradient partials: its first
 // sweep holds each normalized score and the grad patch its taps read, so the weight gradient costs one
 // FFMA per tap there instead of a kernel that reads both again. Each thread then keeps

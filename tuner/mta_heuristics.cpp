@@ -84,17 +84,20 @@ std::optional<TileConfig> band_forward_config(const MtaProblem& p) {
 // 814 for the best band configs); more taps, dP on tensor cores (mta_backward_input_uses_band) in strips of
 // 16 rows swept 64 columns at a time by 4 warps (K7 971 us and the paper's 6x11 2194 us, against 1081 and
 // 2218 on CUDA cores). Strips of 32 rows ran 1.2-1.4x slower either way. fp32 depthwise: strips of 16 rows
-// swept 64 columns at a time by 8 warps where its grad_out packs are fetched a tile ahead (stride 1, 16-byte
-// grad_out rows; 80 registers at 8 warps): K3 682 -> 644 us, K5 808 -> 755, K7 1078 -> 1067 against 4
+// swept 64 columns at a time by 8 warps where its grad_out packs are fetched a tile ahead
+// (mta_grad_patch_staged; 80 registers at 8 warps): K3 682 -> 644 us, K5 808 -> 755, K7 1078 -> 1067 against 4
 // warps, within 4% of the best of five configs at each K (bench/results/2026-11-24_H100_8411156,
 // f32_configs.txt). None for other problems, or where the config does not fit (L below 16 or the band's
 // conditions).
 std::optional<TileConfig> depthwise_backward_input_config(const MtaProblem& p) {
   if (p.out_channels != p.groups) return std::nullopt;
-  if (size_of(p.dtype) == 4) {  // only where the packs are staged: stride 1, 16-byte grad_out rows
-    if (p.stride_h != 1 || p.stride_w != 1 || p.out_w() % 4 != 0) return std::nullopt;
+  if (size_of(p.dtype) == 4) {
     if (p.length < 64) return std::nullopt;  // a smaller tile would leave 8 warps' threads without runs
     const TileConfig t{16, 64, 8, 0};
+    if (!mta_grad_patch_staged(4, 1, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w,
+                               p.out_w(), t.tile_i, t.tile_j, 32 * t.warps)) {
+      return std::nullopt;
+    }
     const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_input, p, t);
     if (launch_shape(spec, p).smem_bytes > kSmemBudget) return std::nullopt;
     return t;
