@@ -87,6 +87,14 @@ __device__ __forceinline__ void wgmma_keep(const unsigned (&a)[4][4]) {
 #endif
 }
 
+// An instruction's asm for T's element type, which is part of the instruction's literal string.
+#define ATTNJIT_WGMMA_FOR_TYPE(T, INSTRUCTION) \
+  if constexpr (WgmmaIsBf16<T>::value) {       \
+    INSTRUCTION("bf16");                       \
+  } else {                                     \
+    INSTRUCTION("f16");                        \
+  }
+
 // The 32 fp32 accumulators of an m64n64 product, d[8][4], as asm in-out operands %0 .. %31.
 #define ATTNJIT_WGMMA_D64                                                                                    \
   "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]),    \
@@ -152,11 +160,7 @@ struct Wgmma64 {
     attnjit_host::wgmma_m64nk16<64>(d, a, wgmma_descriptor(desc_lo, kHi), kTransB != 0, accumulate,
                                     wgmma_element_to_float<T>());
 #else
-    if constexpr (WgmmaIsBf16<T>::value) {
-      ATTNJIT_WGMMA_M64N64K16("bf16");
-    } else {
-      ATTNJIT_WGMMA_M64N64K16("f16");
-    }
+    ATTNJIT_WGMMA_FOR_TYPE(T, ATTNJIT_WGMMA_M64N64K16);
 #endif
   }
 };
@@ -172,11 +176,7 @@ struct Wgmma64N8 {
     attnjit_host::wgmma_m64nk16<8>(*reinterpret_cast<float(*)[1][4]>(&d), a, wgmma_descriptor(desc_lo, kHi), false, true,
                                    wgmma_element_to_float<T>());
 #else
-    if constexpr (WgmmaIsBf16<T>::value) {
-      ATTNJIT_WGMMA_M64N8K16("bf16");
-    } else {
-      ATTNJIT_WGMMA_M64N8K16("f16");
-    }
+    ATTNJIT_WGMMA_FOR_TYPE(T, ATTNJIT_WGMMA_M64N8K16);
 #endif
   }
 };
@@ -192,15 +192,12 @@ struct Wgmma64SS {
     attnjit_host::wgmma_m64n64k16_ss(d, wgmma_descriptor(a_lo, kHi), wgmma_descriptor(b_lo, kHi), accumulate,
                                      wgmma_element_to_float<T>());
 #else
-    if constexpr (WgmmaIsBf16<T>::value) {
-      ATTNJIT_WGMMA_M64N64K16_SS("bf16");
-    } else {
-      ATTNJIT_WGMMA_M64N64K16_SS("f16");
-    }
+    ATTNJIT_WGMMA_FOR_TYPE(T, ATTNJIT_WGMMA_M64N64K16_SS);
 #endif
   }
 };
 
+#undef ATTNJIT_WGMMA_FOR_TYPE
 #undef ATTNJIT_WGMMA_M64N64K16
 #undef ATTNJIT_WGMMA_M64N8K16
 #undef ATTNJIT_WGMMA_M64N64K16_SS
