@@ -27,6 +27,13 @@ __device__ __forceinline__ float to_float(f16_t v) {
 #endif
 }
 __device__ __forceinline__ float to_float(bf16_t v) { return __uint_as_float(static_cast<unsigned>(v.bits) << 16); }
+// v as a float where `keep`, else 0: the select on T's bits (T{} is +0), the conversion unconditional. Selecting
+// on the converted value instead leaves f16's conversion (an asm, which NVVM does not speculate) behind a
+// branch: 16 more branches than bf16 in the input gradient, whose f16 backward measured 9% slower than bf16's.
+template <class T>
+__device__ __forceinline__ float to_float_or_zero(bool keep, T v) {
+  return to_float(keep ? v : T{});
+}
 
 template <class T>
 __device__ __forceinline__ T from_float(float v);

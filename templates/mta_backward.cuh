@@ -87,7 +87,7 @@ __device__ void load_grad_patch(const MtaParams& p, int b, int group, int a0, in
           for (int e = 0; e < kVec; ++e) {
             const int c = oj + e - c0;
             if (c >= 0 && c < kGw) {
-              patch[row * kPatchPitch<kGw> + c] = inside[k] && oj + e <= oi ? to_float(raw[k].v[e]) : 0.0f;
+              patch[row * kPatchPitch<kGw> + c] = to_float_or_zero(inside[k] && oj + e <= oi, raw[k].v[e]);
             }
           }
         });
@@ -141,7 +141,7 @@ __device__ __forceinline__ void store_grad_packs(const GradPacks<typename Cfg::T
 #pragma unroll
     for (int e = 0; e < Items::kVec; ++e) {
       const int c = oj + e - c0;
-      if (c >= 0 && c < kGw) patch[row * kPatchPitch<kGw> + c] = s.inside[k] && oj + e <= oi ? to_float(s.raw[k].v[e]) : 0.0f;
+      if (c >= 0 && c < kGw) patch[row * kPatchPitch<kGw> + c] = to_float_or_zero(s.inside[k] && oj + e <= oi, s.raw[k].v[e]);
     }
   }
 }
