@@ -1,13 +1,26 @@
 // mta forward on tensor cores, for channel mixing in f16/bf16 (see mta_forward_uses_mma): an implicit
 // GEMM per block, out[m][n] = sum_k A[m][k] * W[n][k] + bias[n], with
 //   m = the tile's output positions (kTileI x kTileJ), n = its kOcTile output channels,
-//   k = (input channel of the group, kh, kw), padded to whole k-steps of 16 with zero filters;
-//   A[m][k] = the normalized score that tap k of position m reads, from every input channel's patch,
-//   staged once per block in shared memory in T (P rounded to T, as eager PyTorch's bf16 softmax is).
-// Each warp owns kMTiles m-tiles of 16 positions and all n-tiles of 8 channels, and runs
-// mma.sync.m16n8k16 with fp32 accumulation; per k-step a lane loads its 4 taps' offsets once (a table in
-// shared memory) and its A elements as 16-bit loads at (position offset + tap offset), its B fragments as
-// 32-bit loads of adjacent k. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16".
+//   k = (tap, input channel of the group), the channel fastest, padded to whole k-steps of 16 with zero
+//   filters: each half k-step of 8 is 8 channels of one tap;
+//   A[m][k] = the normalized score that tap k of position m reads (P rounded to T, as eager PyTorch's bf16
+//   softmax is).
+// The block stages the patch of every input channel of the group once, in planes of 8 channels: plane c
+// holds, for each patch position, channels 8c .. 8c + 7 as one 16-byte row. The 8 channels of a half
+// k-step at one position are then one row, and a lane's A fragment of an m-tile is one ldmatrix.x4 whose
+// rows are the m-tile's 16 positions shifted by the tap (each lane gives one row's address: its position's
+// plus the half k-step's offset, from a table). 8 consecutive positions are 128 contiguous bytes: no bank
+// conflicts. Each warp owns kMTiles m-tiles of 16 positions and all n-tiles of 8 channels, and runs
+// mma.sync.m16n8k16 with fp32 accumulation; B fragments of two n-tiles are one ldmatrix.x4 from the
+// filters [oc_tile][K padded] (rows at an odd number of 16 bytes: conflict-free too).
+// Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16" and "ldmatrix".
+// What bounds it: shared memory. Each A row (16 bytes) feeds only the kOcTile output channels (16 at
+// groups=1, C=16): per tap a position's 32 bytes are read for 16 x 16 MACs, so the reads (about 7 GB at
+// B=2, L=2048, K7, 16 channels) take longer than the mma.sync they feed; the profile's top stall is the
+// short scoreboard behind ldmatrix. Fully unrolled k-steps with constant offsets (fewer address
+// instructions) measured no faster. The way further is register reuse: a warp owning m-tiles of
+// consecutive output rows uses one A fragment (patch row r, tap column kw) for every kh with r - kh in
+// its rows.
 #pragma once
 
 #include "mma.cuh"
@@ -20,13 +33,16 @@ template <class Cfg>
 __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem) {
   using T = typename Cfg::T;
   static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16 here");
+  static_assert(Cfg::kCinG % 8 == 0, "whole 16-byte chunks of 8 input channels a position");
   constexpr int kK = Cfg::kKh * Cfg::kKw;
   constexpr int kTaps = Cfg::kCinG * kK;  // the GEMM's true K
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups, kCout = Cfg::kCoutG * Cfg::kGroups;
   constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
   constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
-  constexpr int kPlane = kPatchH * kPatchW;  // one input channel's patch, row pitch kPatchW
+  constexpr int kPlane = kPatchH * kPatchW;  // positions of the patch, row pitch kPatchW
+  constexpr int kChunks = Cfg::kCinG / 8;    // planes of 8 channels
   constexpr int kKpad = mta_mma_k(Cfg::kCinG, Cfg::kKh, Cfg::kKw);
+  constexpr int kFilterPitch = mta_mma_filter_pitch(Cfg::kCinG, Cfg::kKh, Cfg::kKw);
   constexpr int kWarps = Cfg::kThreads / 32;
   constexpr int kMTiles = Cfg::kTileI * Cfg::kTileJ / 16 / kWarps;  // per warp
   constexpr int kNTiles = Cfg::kOcTile / 8;
@@ -35,9 +51,9 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
   static_assert(kMTiles >= 1 && Cfg::kTileI * Cfg::kTileJ % (16 * kWarps) == 0, "whole m-tiles per warp");
 
   unsigned char* bytes = reinterpret_cast<unsigned char*>(smem);
-  T* patch = reinterpret_cast<T*>(bytes);                                      // [kCinG][kPatchH][kPatchW]
-  T* filters = reinterpret_cast<T*>(bytes + (2 * Cfg::kCinG * kPlane + 15) / 16 * 16);  // [kOcTile][kKpad]
-  int* tap_offset = reinterpret_cast<int*>(filters + Cfg::kOcTile * kKpad);   // [kKpad]
+  uint4* patch = reinterpret_cast<uint4*>(bytes);                               // [kChunks][kPlane] rows of 8
+  T* filters = reinterpret_cast<T*>(bytes + 16 * kChunks * kPlane);             // [kOcTile][kFilterPitch]
+  int* half_step = reinterpret_cast<int*>(filters + Cfg::kOcTile * kFilterPitch);  // [kKpad / 8]
 
   const int oi0 = (blockIdx.x / kTilesJ) * Cfg::kTileI, oj0 = (blockIdx.x % kTilesJ) * Cfg::kTileJ;
   const int group = blockIdx.y / kOcChunks;
@@ -46,19 +62,42 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
   const bool upper_tile = oj0 > oi0 + Cfg::kTileI - 1;  // every position has j > i: output is 0
 
   if (!upper_tile) {
-    for (int icg = 0; icg < Cfg::kCinG; ++icg) {
-      load_normalized_patch<Cfg, kPatchH, kPatchW, -1, T, kPatchW>(
-          p, static_cast<long long>(b) * kCin + group * Cfg::kCinG + icg, oi0 * Cfg::kSh - Cfg::kPadTop,
-          oj0 * Cfg::kSw - Cfg::kPadLeft, patch + icg * kPlane);
+    // The patch: item (plane, position) normalizes its 8 channels' scores there (zero outside [0, L) and in
+    // the future) into one 16-byte row. Consecutive threads take consecutive positions, so each channel's
+    // loads are coalesced along the row and the rows are stored contiguously.
+    const T* scores = static_cast<const T*>(p.scores);
+    const long long plane0 = static_cast<long long>(b) * kCin + group * Cfg::kCinG;
+    const int i0 = oi0 * Cfg::kSh - Cfg::kPadTop, j0 = oj0 * Cfg::kSw - Cfg::kPadLeft;
+    for (int idx = threadIdx.x; idx < kChunks * kPlane; idx += Cfg::kThreads) {
+      const int chunk = idx / kPlane, pos = idx % kPlane;
+      const int i = i0 + pos / kPatchW, j = j0 + pos % kPatchW;
+      float v[8];
+      if (i >= 0 && i < Cfg::kL && j >= 0 && j <= i) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const long long plane = plane0 + chunk * 8 + e;
+          v[e] = normalize<Cfg::kNorm>(to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]), p.row_stats[plane * Cfg::kL + i]);
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[e] = 0.0f;
+      }
+      const uint4 packed = {pack_floats<T>(v[0], v[1]), pack_floats<T>(v[2], v[3]), pack_floats<T>(v[4], v[5]),
+                            pack_floats<T>(v[6], v[7])};
+      patch[idx] = packed;
     }
+    // Filters with k = tap * kCinG + channel (the weight's layout is [oc][channel][tap]).
     const T* weight = static_cast<const T*>(p.weight) + static_cast<long long>(oc0) * kTaps;
     for (int idx = threadIdx.x; idx < Cfg::kOcTile * kKpad; idx += Cfg::kThreads) {
       const int n = idx / kKpad, k = idx % kKpad;
-      filters[idx] = k < kTaps ? weight[static_cast<long long>(n) * kTaps + k] : T{0};
+      filters[n * kFilterPitch + k] =
+          k < kTaps ? weight[static_cast<long long>(n) * kTaps + (k % Cfg::kCinG) * kK + k / Cfg::kCinG] : T{0};
     }
-    for (int k = threadIdx.x; k < kKpad; k += Cfg::kThreads) {
-      const int icg = k / kK, tap = k % kK;  // padded k read a valid place; their filters are 0
-      tap_offset[k] = k < kTaps ? icg * kPlane + (tap / Cfg::kKw) * Cfg::kDh * kPatchW + (tap % Cfg::kKw) * Cfg::kDw : 0;
+    // Half k-step q (k = 8q .. 8q + 7): the byte offset of its rows from a position's row in plane 0, that
+    // is its plane and its tap's shift. Padded halves read tap 0 of plane 0; their filters are 0.
+    for (int q = threadIdx.x; q < kKpad / 8; q += Cfg::kThreads) {
+      const int k = 8 * q < kTaps ? 8 * q : 0, tap = k / Cfg::kCinG;
+      half_step[q] = 16 * (k % Cfg::kCinG / 8 * kPlane + (tap / Cfg::kKw) * Cfg::kDh * kPatchW + (tap % Cfg::kKw) * Cfg::kDw);
     }
     __syncthreads();
   }
@@ -75,34 +114,38 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
       acc[i][nt][1] = acc[i][nt][3] = b1;
     }
   }
-  // Patch offsets of this lane's two positions (rows g and g + 8) of each m-tile.
-  int position_offset[kMTiles][2];
-#pragma unroll
-  for (int i = 0; i < kMTiles; ++i) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int m = (warp * kMTiles + i) * 16 + g + 8 * h;
-      position_offset[i][h] = (m / Cfg::kTileJ) * Cfg::kSh * kPatchW + (m % Cfg::kTileJ) * Cfg::kSw;
-    }
-  }
   if (!upper_tile) {
-    const unsigned short* a_src = reinterpret_cast<const unsigned short*>(patch);
+    // ldmatrix.x4 of an m-tile: lane l gives row l % 8 of matrix l / 8, i.e. position row (l % 8) + 8 * (l / 8
+    // % 2) of the m-tile at half k-step l / 16 (A's fragment order: rows 0-7 / 8-15 of k 0-7, then of k 8-15).
+    // Of two n-tiles' B: filter row (l % 8) + 8 * (l / 16) at half k-step l / 8 % 2 (b[0][0], b[0][1], b[1][0],
+    // b[1][1]).
+    const unsigned char* rows = reinterpret_cast<const unsigned char*>(patch);
+    int row_at[kMTiles];  // byte offset of the lane's row in plane 0
+#pragma unroll
+    for (int i = 0; i < kMTiles; ++i) {
+      const int m = (warp * kMTiles + i) * 16 + (lane & 7) + 8 * (lane >> 3 & 1);
+      row_at[i] = 16 * ((m / Cfg::kTileJ) * Cfg::kSh * kPatchW + (m % Cfg::kTileJ) * Cfg::kSw);
+    }
+    const T* filter_row = filters + ((lane & 7) + 8 * (lane >> 4)) * kFilterPitch + 8 * (lane >> 3 & 1);
 #pragma unroll 2
-    for (int k0 = 2 * t; k0 < kKpad; k0 += 16) {  // this lane's columns k0, k0 + 1, k0 + 8, k0 + 9
-      const int o0 = tap_offset[k0], o1 = tap_offset[k0 + 1], o2 = tap_offset[k0 + 8], o3 = tap_offset[k0 + 9];
+    for (int k0 = 0; k0 < kKpad; k0 += 16) {
+      const int step = half_step[k0 / 8 + (lane >> 4)];
       unsigned b_frag[kNTiles][2];
 #pragma unroll
-      for (int nt = 0; nt < kNTiles; ++nt) {
-        const T* row = filters + (nt * 8 + g) * kKpad;
-        b_frag[nt][0] = *reinterpret_cast<const unsigned*>(row + k0);
-        b_frag[nt][1] = *reinterpret_cast<const unsigned*>(row + k0 + 8);
+      for (int nt = 0; nt + 1 < kNTiles; nt += 2) {
+        unsigned r[4];
+        ldmatrix_x4<false>(r, reinterpret_cast<const unsigned short*>(filter_row + nt * 8 * kFilterPitch + k0));
+        b_frag[nt][0] = r[0], b_frag[nt][1] = r[1], b_frag[nt + 1][0] = r[2], b_frag[nt + 1][1] = r[3];
+      }
+      if constexpr (kNTiles % 2 == 1) {
+        const T* row = filters + ((kNTiles - 1) * 8 + g) * kFilterPitch + k0 + 2 * t;
+        b_frag[kNTiles - 1][0] = *reinterpret_cast<const unsigned*>(row);
+        b_frag[kNTiles - 1][1] = *reinterpret_cast<const unsigned*>(row + 8);
       }
 #pragma unroll
       for (int i = 0; i < kMTiles; ++i) {
-        const unsigned short* top = a_src + position_offset[i][0];
-        const unsigned short* bottom = a_src + position_offset[i][1];
-        const unsigned a_frag[4] = {pack_pair(top[o0], top[o1]), pack_pair(bottom[o0], bottom[o1]),
-                                    pack_pair(top[o2], top[o3]), pack_pair(bottom[o2], bottom[o3])};
+        unsigned a_frag[4];
+        ldmatrix_x4<false>(a_frag, reinterpret_cast<const unsigned short*>(rows + row_at[i] + step));
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt) Mma16816<T>::run(acc[i][nt], a_frag, b_frag[nt]);
       }

@@ -110,21 +110,24 @@ ATTNJIT_HD constexpr int mta_backward_input_smem_floats(int cout_per_group, int 
 // The forward on tensor cores (mma.sync m16n8k16, fp32 accumulation) for channel mixing in f16/bf16:
 // an implicit GEMM with M = the tile's output positions, N = kOcTile output channels and K = C_in/groups *
 // Kh * Kw taps (padded to 16). Its shared memory, in bytes: every input channel's normalized-score
-// patch in T (rounded to 16 bytes), the block's filters in T [oc_tile][K padded], and the tap offsets
-// (int [K padded]).
+// patch in T (in planes of 8 channels, C_in/groups a multiple of 8), the block's filters in T [oc_tile][K
+// padded, pitch mta_mma_filter_pitch], and each half k-step's row offset (int [K padded / 8]).
 ATTNJIT_HD constexpr int mta_mma_k(int cin_per_group, int kh, int kw) { return (cin_per_group * kh * kw + 15) / 16 * 16; }
+// A filter row's pitch in elements: K padded (whole k-steps: an even number of 16-byte units) plus 8, an odd
+// number of units, so that the 8 rows an ldmatrix reads fall in distinct banks.
+ATTNJIT_HD constexpr int mta_mma_filter_pitch(int cin_per_group, int kh, int kw) { return mta_mma_k(cin_per_group, kh, kw) + 8; }
 ATTNJIT_HD constexpr int mta_forward_mma_smem_bytes(int cin_per_group, int patch_h, int patch_w, int oc_tile, int kh,
                                                      int kw) {
-  return (2 * cin_per_group * patch_h * patch_w + 15) / 16 * 16 + 2 * oc_tile * mta_mma_k(cin_per_group, kh, kw) +
-         4 * mta_mma_k(cin_per_group, kh, kw);
+  return 2 * cin_per_group * patch_h * patch_w + 2 * oc_tile * mta_mma_filter_pitch(cin_per_group, kh, kw) +
+         4 * (mta_mma_k(cin_per_group, kh, kw) / 8);
 }
 constexpr int kMtaMmaSmemLimit = 100 * 1024;  // past this the CUDA-core path runs (2 blocks per SM still fit)
 // The decision, the same on the host and in the kernel: 16-bit storage, whole 8-channel output tiles,
-// enough taps to fill k-steps (at least 64), whole 16-position m-tiles per warp, and shared memory in
-// bounds.
+// input channels in whole chunks of 8 (a position's channels are 16-byte rows of the staged patch), enough
+// taps to fill k-steps (at least 64), whole 16-position m-tiles per warp, and shared memory in bounds.
 ATTNJIT_HD constexpr bool mta_forward_uses_mma(int elem_bytes, int cin_per_group, int oc_tile, int kh, int kw,
                                                int tile_i, int tile_j, int warps, int patch_h, int patch_w) {
-  return elem_bytes == 2 && oc_tile % 8 == 0 && cin_per_group * kh * kw >= 64 &&
+  return elem_bytes == 2 && oc_tile % 8 == 0 && cin_per_group % 8 == 0 && cin_per_group * kh * kw >= 64 &&
          (tile_i * tile_j) % (16 * warps) == 0 &&
          mta_forward_mma_smem_bytes(cin_per_group, patch_h, patch_w, oc_tile, kh, kw) <= kMtaMmaSmemLimit;
 }

@@ -497,12 +497,16 @@ TEST_CASE("heuristics: channel mixing in f16/bf16 runs the forward on tensor cor
   MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
   p.dtype = DType::bf16;
   const MtaConfigs c = mta_heuristic_configs(p);
-  CHECK((c.forward == TileConfig{16, 32, 8, 16}));  // 32 m-tiles over 8 warps, both n-tiles of 8 channels
-  const int patch_h = 16 + 6, patch_w = 32 + 6;
-  CHECK(mta_forward_uses_mma(2, 16, 16, 7, 7, 16, 32, 8, patch_h, patch_w));
-  // smem: 16 channels' patches in bf16, filters [16][784], tap offsets [784]
+  CHECK((c.forward == TileConfig{32, 32, 8, 16}));  // 64 m-tiles over 8 warps, both n-tiles of 8 channels
+  const int patch_h = 32 + 6, patch_w = 32 + 6;
+  CHECK(mta_forward_uses_mma(2, 16, 16, 7, 7, 32, 32, 8, patch_h, patch_w));
+  // smem: 16 channels' patches in bf16, filters [16][784 at a pitch of 792: 99 16-byte units, odd for
+  // ldmatrix's banks], the half k-steps' row offsets [98]
+  CHECK(mta_mma_filter_pitch(16, 7, 7) == 792);
+  CHECK(mta_mma_filter_pitch(8, 3, 3) == 88);  // 72 taps padded to 80, then 8 more: 11 units
   CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_forward, p, c.forward), p).smem_bytes ==
-        2u * 16 * patch_h * patch_w + 2u * 16 * 784 + 4u * 784);
+        2u * 16 * patch_h * patch_w + 2u * 16 * 792 + 4u * 98);
+  CHECK_FALSE(mta_forward_uses_mma(2, 12, 16, 7, 7, 32, 32, 8, patch_h, patch_w));  // 12 channels: not whole 8-channel planes
   p.dtype = DType::f32;  // tensor cores here take 16-bit inputs only: the CUDA-core path, oc_tile <= 8
   CHECK(mta_heuristic_configs(p).forward.oc_tile == 8);
   p.dtype = DType::f16;
