@@ -125,16 +125,25 @@ __device__ __forceinline__ void mta_forward_fma(const MtaParams& p, float* smem)
   }
 }
 
+template <class Cfg>
+ATTNJIT_HD constexpr MtaForwardPath mta_forward_path_of_cfg() {
+  return mta_forward_path_of(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw, Cfg::kSh, Cfg::kSw,
+                             Cfg::kDh, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
+}
+// Blocks an SM the forward's registers must allow: two where the channel-mixing forward reuses rows (128
+// registers a thread at 8 warps, no spill), else 0, unspecified: ptxas's own choice (an explicit 1 took the
+// groups=2 forward from 64 registers to 128 and 10% slower).
+template <class Cfg>
+ATTNJIT_HD constexpr int mta_forward_min_blocks() {
+  return mta_forward_path_of_cfg<Cfg>() == MtaForwardPath::channel_mixing_mma && mta_forward_mma_row_reuse<Cfg>() ? 2 : 0;
+}
+
 // grid = (tiles_i * tiles_j, groups * C_out/groups/kOcTile, B); block = kThreads. The code path is
 // mta_forward_path_of's, the decision the host sized the launch with.
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) mta_forward(const __grid_constant__ MtaParams p) {
+__global__ void __launch_bounds__(Cfg::kThreads, mta_forward_min_blocks<Cfg>()) mta_forward(const __grid_constant__ MtaParams p) {
   extern __shared__ __align__(16) float smem[];
-  constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
-  constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
-  constexpr MtaForwardPath kPath =
-      mta_forward_path_of(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kOcTile, Cfg::kKh, Cfg::kKw, Cfg::kSh, Cfg::kSw,
-                          Cfg::kDh, Cfg::kDw, Cfg::kPadLeft, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
+  constexpr MtaForwardPath kPath = mta_forward_path_of_cfg<Cfg>();
   if constexpr (kPath == MtaForwardPath::channel_mixing_mma) {
     mta_forward_mma<Cfg>(p, smem);
   } else if constexpr (kPath == MtaForwardPath::depthwise_band_mma) {

@@ -14,19 +14,94 @@
 // mma.sync.m16n8k16 with fp32 accumulation; B fragments of two n-tiles are one ldmatrix.x4 from the
 // filters [oc_tile][K padded] (rows at an odd number of 16 bytes: conflict-free too).
 // Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16" and "ldmatrix".
-// What bounds it: shared memory. Each A row (16 bytes) feeds only the kOcTile output channels (16 at
-// groups=1, C=16): per tap a position's 32 bytes are read for 16 x 16 MACs, so the reads (about 7 GB at
-// B=2, L=2048, K7, 16 channels) take longer than the mma.sync they feed; the profile's top stall is the
-// short scoreboard behind ldmatrix. Fully unrolled k-steps with constant offsets (fewer address
-// instructions) measured no faster. The way further is register reuse: a warp owning m-tiles of
-// consecutive output rows uses one A fragment (patch row r, tap column kw) for every kh with r - kh in
-// its rows.
+// Shared memory bounded the k-step loop: each 16-byte A row feeds only the kOcTile output channels (16 at
+// groups=1, C=16), so per tap a position's 32 bytes are read for 16 x 16 MACs (about 7 GB at B=2, L=2048,
+// K7), more time than the mma.sync they feed. Where a warp's m-tiles are whole output rows
+// (mta_forward_mma_row_reuse) the loop instead keeps every filter row's B in registers and uses one A
+// fragment for all the (output row, kh) pairs that read its patch row: 2.3x fewer shared bytes a mma,
+// groups=1 K7 651 -> 588 us. What bounds it then is the patch staging (scalar loads of 8 channels'
+// scores, normalized): the long scoreboard is a third of the stall samples. Fully unrolled k-steps with
+// constant offsets measured no faster (bench/results/2026-11-24_H100_03186f3).
 #pragma once
 
 #include "mma.cuh"
 #include "mta_norm.cuh"
 
 namespace attnjit {
+
+// Whether mta_forward_mma's warps reuse A fragments across filter rows (its main loop as
+// mta_forward_mma_rows): the warp's m-tiles are whole output rows of kTileJ / 16 column groups, a k-step is
+// 16 channels of one tap, two n-tiles, at most 8 filter rows. Such a block asks for at most half an SM's
+// registers (mta_forward_min_blocks): at 133 registers a thread a 256-thread block ran alone on its SM and
+// the patch staging's loads went unhidden.
+template <class Cfg>
+ATTNJIT_HD constexpr bool mta_forward_mma_row_reuse() {
+  constexpr int kMTiles = Cfg::kTileI * Cfg::kTileJ / 16 / (Cfg::kThreads / 32);
+  return Cfg::kTileJ % 16 == 0 && kMTiles % (Cfg::kTileJ / 16) == 0 && Cfg::kCinG % 16 == 0 &&
+         Cfg::kOcTile == 16 && Cfg::kKh <= 8;
+}
+
+// The main loop of mta_forward_mma where a warp's m-tiles are kRows whole output rows (mta_forward_mma_row_reuse):
+// acc[row * kColumnGroups + column group][n-tile] += the products of every tap.
+template <class Cfg, int kRows, int kMTiles = kRows * (Cfg::kTileJ / 16)>
+__device__ __forceinline__ void mta_forward_mma_rows(float (&acc)[kMTiles][2][4], const uint4* patch,
+                                                     const typename Cfg::T* filters, int lane, int warp) {
+  constexpr int kColumnGroups = Cfg::kTileJ / 16;
+  constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
+  constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
+  constexpr int kPlane = kPatchH * kPatchW;
+  constexpr int kFilterPitch = mta_mma_filter_pitch(Cfg::kCinG, Cfg::kKh, Cfg::kKw);
+  constexpr int kPatchRows = (kRows - 1) * Cfg::kSh + (Cfg::kKh - 1) * Cfg::kDh + 1;  // the rows the warp reads
+  // A: lane l's row of column group cg at the warp's first output row (its ldmatrix row as in the k-step loop;
+  // lanes 16-31 the plane of channels 8-15 of a channel step). B: as in the k-step loop.
+  const unsigned char* rows = reinterpret_cast<const unsigned char*>(patch);
+  int a_at[kColumnGroups];
+#pragma unroll
+  for (int cg = 0; cg < kColumnGroups; ++cg) {
+    a_at[cg] = 16 * (warp * kRows * Cfg::kSh * kPatchW + (cg * 16 + (lane & 7) + 8 * (lane >> 3 & 1)) * Cfg::kSw +
+                     (lane >> 4) * kPlane);
+  }
+  const typename Cfg::T* filter_row = filters + ((lane & 7) + 8 * (lane >> 4)) * kFilterPitch + 8 * (lane >> 3 & 1);
+#pragma unroll 1
+  for (int kw = 0; kw < Cfg::kKw; ++kw) {
+#pragma unroll 1
+    for (int cs = 0; cs < Cfg::kCinG / 16; ++cs) {
+      unsigned b_frag[Cfg::kKh][2][2];
+#pragma unroll
+      for (int kh = 0; kh < Cfg::kKh; ++kh) {
+        unsigned r[4];
+        ldmatrix_x4<false>(r, reinterpret_cast<const unsigned short*>(filter_row + (kh * Cfg::kKw + kw) * Cfg::kCinG + 16 * cs));
+        b_frag[kh][0][0] = r[0], b_frag[kh][0][1] = r[1], b_frag[kh][1][0] = r[2], b_frag[kh][1][1] = r[3];
+      }
+      const int a_step = 16 * (kw * Cfg::kDw + 2 * cs * kPlane);
+#pragma unroll
+      for (int pr = 0; pr < kPatchRows; ++pr) {
+        bool used = false;  // whether some (output row, kh) reads patch row pr: a constant once unrolled
+#pragma unroll
+        for (int kh = 0; kh < Cfg::kKh; ++kh) {
+          const int d = pr - kh * Cfg::kDh;
+          used |= d >= 0 && d % Cfg::kSh == 0 && d / Cfg::kSh < kRows;
+        }
+        if (!used) continue;
+        unsigned a_frag[kColumnGroups][4];
+#pragma unroll
+        for (int cg = 0; cg < kColumnGroups; ++cg) {
+          ldmatrix_x4<false>(a_frag[cg], reinterpret_cast<const unsigned short*>(rows + a_at[cg] + 16 * pr * kPatchW + a_step));
+        }
+#pragma unroll
+        for (int kh = 0; kh < Cfg::kKh; ++kh) {
+          const int d = pr - kh * Cfg::kDh;
+          if (d < 0 || d % Cfg::kSh != 0 || d / Cfg::kSh >= kRows) continue;
+#pragma unroll
+          for (int cg = 0; cg < kColumnGroups; ++cg) {
+#pragma unroll
+            for (int nt = 0; nt < 2; ++nt) Mma16816<typename Cfg::T>::run(acc[d / Cfg::kSh * kColumnGroups + cg][nt], a_frag[cg], b_frag[kh][nt]);
+          }
+        }
+      }
+    }
+  }
+}
 
 // The block's part of mta_forward on tensor cores; grid and block as mta_forward's.
 template <class Cfg>
@@ -114,7 +189,15 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
       acc[i][nt][1] = acc[i][nt][3] = b1;
     }
   }
-  if (!upper_tile) {
+  // With row reuse (mta_forward_mma_row_reuse) the loop runs over (kw, channel step)
+  // with the B fragments of every filter row kh in registers, and over the patch rows the warp's outputs
+  // reach: one A fragment of patch row pr (per column group) serves every (output row, kh) with
+  // row * kSh + kh * kDh = pr. Shared bytes a mma: 123 where the k-step loop below reads 288 (groups=1 K7,
+  // 32 x 32 by 8 warps); the price is registers (B: 4 a filter row).
+  constexpr int kColumnGroups = Cfg::kTileJ / 16;
+  if constexpr (mta_forward_mma_row_reuse<Cfg>()) {
+    if (!upper_tile) mta_forward_mma_rows<Cfg, kMTiles / kColumnGroups>(acc, patch, filters, lane, warp);
+  } else if (!upper_tile) {
     // ldmatrix.x4 of an m-tile: lane l gives row l % 8 of matrix l / 8, i.e. position row (l % 8) + 8 * (l / 8
     // % 2) of the m-tile at half k-step l / 16 (A's fragment order: rows 0-7 / 8-15 of k 0-7, then of k 8-15).
     // Of two n-tiles' B: filter row (l % 8) + 8 * (l / 16) at half k-step l / 8 % 2 (b[0][0], b[0][1], b[1][0],

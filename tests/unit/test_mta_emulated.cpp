@@ -162,10 +162,14 @@ TEST_SUITE("mta_emulated") {
   TEST_CASE("tensor-core forward, f16, two groups of 8 channels, two output-channel blocks per group") {
     check<MtaCfg<f16_t, S::softmax, 24, 16, 32, 2, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>(Path::channel_mixing_mma);
   }
-  TEST_CASE("tensor-core forward, bf16, 16 channels a group (two swizzled chunks a position), 5 x 5, stride 2") {
+  TEST_CASE("tensor-core forward, bf16, 16 channels a group (two planes of 8), 5 x 5, stride 2 (rows reused, one column group)") {
     check<MtaCfg<bf16_t, S::softmax, 36, 16, 16, 1, 5, 2, 2, 2, 2, true, 16, 16, 4, 16>>(Path::channel_mixing_mma);
   }
-  TEST_CASE("tensor-core forward, f16, 32 channels (four chunks a position), 3 x 3, sparsemax, causal padding") {
+  TEST_CASE("tensor-core forward, bf16, rows reused across filter rows: 3 x 5 at dilation 2, two column groups") {
+    using P = ShapedCfg<bf16_t, S::softmax, Shape{40, 16, 16, 1, 3, 5, 1, 1, 2, 2, 2, 2, 4, 4, true}, 16, 32, 4, 16>;
+    check<P>(Path::channel_mixing_mma);
+  }
+  TEST_CASE("tensor-core forward, f16, 32 channels (four planes of 8), 3 x 3, sparsemax, causal padding") {
     check<MtaCfg<f16_t, S::sparsemax, 21, 32, 8, 1, 3, 1, 2, 0, 1, false, 8, 16, 2, 8>>(Path::channel_mixing_mma);
   }
   TEST_CASE("depthwise f32, forward and backward with the weight gradient fused into the input gradient") {
