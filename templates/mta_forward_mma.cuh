@@ -70,7 +70,8 @@ __device__ __forceinline__ void mta_forward_mma_rows(float (&acc)[kMTiles][2][4]
 #pragma unroll
       for (int kh = 0; kh < Cfg::kKh; ++kh) {
         unsigned r[4];
-        ldmatrix_x4<false>(r, reinterpret_cast<const unsigned short*>(filter_row + (kh * Cfg::kKw + kw) * Cfg::kCinG + 16 * cs));
+        const typename Cfg::T* at = filter_row + (kh * Cfg::kKw + kw) * Cfg::kCinG + 16 * cs;  // k-step (tap, cs)
+        ldmatrix_x4<false>(r, reinterpret_cast<const unsigned short*>(at));
         b_frag[kh][0][0] = r[0], b_frag[kh][0][1] = r[1], b_frag[kh][1][0] = r[2], b_frag[kh][1][1] = r[3];
       }
       const int a_step = 16 * (kw * Cfg::kDw + 2 * cs * kPlane);
@@ -86,7 +87,8 @@ __device__ __forceinline__ void mta_forward_mma_rows(float (&acc)[kMTiles][2][4]
         unsigned a_frag[kColumnGroups][4];
 #pragma unroll
         for (int cg = 0; cg < kColumnGroups; ++cg) {
-          ldmatrix_x4<false>(a_frag[cg], reinterpret_cast<const unsigned short*>(rows + a_at[cg] + 16 * pr * kPatchW + a_step));
+          const unsigned char* at = rows + a_at[cg] + 16 * pr * kPatchW + a_step;
+          ldmatrix_x4<false>(a_frag[cg], reinterpret_cast<const unsigned short*>(at));
         }
 #pragma unroll
         for (int kh = 0; kh < Cfg::kKh; ++kh) {
@@ -95,7 +97,9 @@ __device__ __forceinline__ void mta_forward_mma_rows(float (&acc)[kMTiles][2][4]
 #pragma unroll
           for (int cg = 0; cg < kColumnGroups; ++cg) {
 #pragma unroll
-            for (int nt = 0; nt < 2; ++nt) Mma16816<typename Cfg::T>::run(acc[d / Cfg::kSh * kColumnGroups + cg][nt], a_frag[cg], b_frag[kh][nt]);
+            for (int nt = 0; nt < 2; ++nt) {
+              Mma16816<typename Cfg::T>::run(acc[d / Cfg::kSh * kColumnGroups + cg][nt], a_frag[cg], b_frag[kh][nt]);
+            }
           }
         }
       }
@@ -151,7 +155,8 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           const long long plane = plane0 + chunk * 8 + e;
-          v[e] = normalize<Cfg::kNorm>(to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]), p.row_stats[plane * Cfg::kL + i]);
+          const float z = to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]);
+          v[e] = normalize<Cfg::kNorm>(z, p.row_stats[plane * Cfg::kL + i]);
         }
       } else {
 #pragma unroll
@@ -169,7 +174,8 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
           k < kTaps ? weight[static_cast<long long>(n) * kTaps + (k % Cfg::kCinG) * kK + k / Cfg::kCinG] : T{0};
     }
     // Half k-step q (k = 8q .. 8q + 7): the byte offset of its rows from a position's row in plane 0, that
-    // is its plane and its tap's shift. Padded halves read tap 0 of plane 0; their filters are 0.
+    // is its plane and its tap's shift. Padded halves read tap 0 of plane 0; their filters are 0. (Read by the
+    // k-step loop only; the row-reuse loop computes its offsets.)
     for (int q = threadIdx.x; q < kKpad / 8; q += Cfg::kThreads) {
       const int k = 8 * q < kTaps ? 8 * q : 0, tap = k / Cfg::kCinG;
       half_step[q] = 16 * (k % Cfg::kCinG / 8 * kPlane + (tap / Cfg::kKw) * Cfg::kDh * kPatchW + (tap % Cfg::kKw) * Cfg::kDw);
