@@ -141,67 +141,30 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
   const bool upper_tile = oj0 > oi0 + Cfg::kTileI - 1;  // every position has j > i: output is 0
 
   if (!upper_tile) {
+    // The patch: item (plane, position) normalizes its 8 channels' scores there (zero outside [0, L) and in
+    // the future) into one 16-byte row. Consecutive threads take consecutive positions, so each channel's
+    // loads are coalesced along the row and the rows are stored contiguously.
     const T* scores = static_cast<const T*>(p.scores);
     const long long plane0 = static_cast<long long>(b) * kCin + group * Cfg::kCinG;
     const int i0 = oi0 * Cfg::kSh - Cfg::kPadTop, j0 = oj0 * Cfg::kSw - Cfg::kPadLeft;
-    if constexpr (Cfg::kL % 8 == 0) {
-      // The patch: item (plane, patch row, pack of 8 columns from a multiple of 8) loads its 8 channels' 16-byte
-      // packs there, normalizes them (zero outside [0, L) and in the future) and stores the 8 columns inside
-      // the patch as 8 rows of 8 channels: 8 loads and 8 stores for 64 values. Consecutive threads take
-      // consecutive packs of a row, so each channel's loads are coalesced.
-      constexpr int kPacks = (kPatchW + 7) / 8 + 1;  // covers the row from any column phase
-      const int js0 = j0 >= 0 ? j0 / 8 * 8 : -((7 - j0) / 8 * 8);  // the multiple of 8 at or before j0
-      for (int idx = threadIdx.x; idx < kChunks * kPatchH * kPacks; idx += Cfg::kThreads) {
-        const int chunk = idx / (kPatchH * kPacks), r = idx / kPacks % kPatchH, q = idx % kPacks;
-        const int i = i0 + r, js = js0 + 8 * q;
-        if (js - j0 >= kPatchW) continue;  // past the patch (the last pack of some phases)
-        unsigned w[4][8];  // [channel pair][column]: the two channels' normalized values, packed
-        const bool inside = i >= 0 && i < Cfg::kL && js >= 0 && js <= i;  // a pack is wholly in [0, L) or out
-#pragma unroll
-        for (int cp = 0; cp < 4; ++cp) {
-          float v[2][8];
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const long long plane = plane0 + chunk * 8 + 2 * cp + h;
-            float z[8];
-            if (inside) load_pack<T, 8>(scores + (plane * Cfg::kL + i) * Cfg::kL + js, z);
-            const float stat = inside ? p.row_stats[plane * Cfg::kL + i] : 0.0f;
-#pragma unroll
-            for (int e = 0; e < 8; ++e) v[h][e] = inside && js + e <= i ? normalize<Cfg::kNorm>(z[e], stat) : 0.0f;
-          }
-#pragma unroll
-          for (int e = 0; e < 8; ++e) w[cp][e] = pack_floats<T>(v[0][e], v[1][e]);
-        }
+    for (int idx = threadIdx.x; idx < kChunks * kPlane; idx += Cfg::kThreads) {
+      const int chunk = idx / kPlane, pos = idx % kPlane;
+      const int i = i0 + pos / kPatchW, j = j0 + pos % kPatchW;
+      float v[8];
+      if (i >= 0 && i < Cfg::kL && j >= 0 && j <= i) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
-          const int col = js + e - j0;
-          if (col < 0 || col >= kPatchW) continue;
-          const uint4 packed = {w[0][e], w[1][e], w[2][e], w[3][e]};
-          patch[chunk * kPlane + r * kPatchW + col] = packed;
+          const long long plane = plane0 + chunk * 8 + e;
+          const float z = to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]);
+          v[e] = normalize<Cfg::kNorm>(z, p.row_stats[plane * Cfg::kL + i]);
         }
-      }
-    } else {
-      // Rows not 16-byte aligned: item (plane, position) normalizes its 8 channels' scores there into one
-      // 16-byte row, a 16-bit load each; consecutive threads take consecutive positions (coalesced loads).
-      for (int idx = threadIdx.x; idx < kChunks * kPlane; idx += Cfg::kThreads) {
-        const int chunk = idx / kPlane, pos = idx % kPlane;
-        const int i = i0 + pos / kPatchW, j = j0 + pos % kPatchW;
-        float v[8];
-        if (i >= 0 && i < Cfg::kL && j >= 0 && j <= i) {
+      } else {
 #pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const long long plane = plane0 + chunk * 8 + e;
-            const float z = to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]);
-            v[e] = normalize<Cfg::kNorm>(z, p.row_stats[plane * Cfg::kL + i]);
-          }
-        } else {
-#pragma unroll
-          for (int e = 0; e < 8; ++e) v[e] = 0.0f;
-        }
-        const uint4 packed = {pack_floats<T>(v[0], v[1]), pack_floats<T>(v[2], v[3]), pack_floats<T>(v[4], v[5]),
-                              pack_floats<T>(v[6], v[7])};
-        patch[idx] = packed;
+        for (int e = 0; e < 8; ++e) v[e] = 0.0f;
       }
+      const uint4 packed = {pack_floats<T>(v[0], v[1]), pack_floats<T>(v[2], v[3]), pack_floats<T>(v[4], v[5]),
+                            pack_floats<T>(v[6], v[7])};
+      patch[idx] = packed;
     }
     // Filters with k = tap * kCinG + channel (the weight's layout is [oc][channel][tap]).
     const T* weight = static_cast<const T*>(p.weight) + static_cast<long long>(oc0) * kTaps;
