@@ -20,8 +20,9 @@
 // (mta_forward_mma_row_reuse) the loop instead keeps every filter row's B in registers and uses one A
 // fragment for all the (output row, kh) pairs that read its patch row: 2.3x fewer shared bytes a mma,
 // groups=1 K7 651 -> 588 us. What bounds it then is the patch staging (scalar loads of 8 channels'
-// scores, normalized): the long scoreboard is a third of the stall samples. Fully unrolled k-steps with
-// constant offsets measured no faster (bench/results/2026-11-24_H100_03186f3).
+// scores, normalized): the long scoreboard is a third of the stall samples. Measured no faster: fully
+// unrolled k-steps with constant offsets, the staging with four items' loads in flight a thread
+// (bench/results/2026-11-24_H100_03186f3), and from 16-byte packs, 8 channels a thread (8262cde's folder).
 #pragma once
 
 #include "mma.cuh"
