@@ -45,10 +45,11 @@ void fit(TileConfig& c, KernelKind kind, const MtaProblem& p, WarpsOf warps_of) 
 }
 
 // Channel mixing in f16/bf16 runs the forward on tensor cores (mta_forward_uses_mma): a 32 x 32 tile
-// (64 m-tiles of 16 positions, 8 per warp of 8; on the H100 at groups=1 K7: 646 us, against 696 for 16 x 32
-// and 649 for 16 x 64), all output channels of the group up to 32 per
-// block (so the normalized patch of every input channel is staged once for all of them), halved while the
-// staged patches and filters exceed the shared-memory limit. None when the problem does not qualify.
+// (64 m-tiles of 16 positions, 8 per warp of 8, so each warp owns 4 whole output rows, which the row-reuse
+// loop needs; on the H100 at groups=1 K7: 646 us, against 696 for 16 x 32 and 649 for 16 x 64, measured
+// before that loop), all output channels of the group up to 32 per block (so the normalized patch of every
+// input channel is staged once for all of them), halved while the staged patches and filters exceed the
+// shared-memory limit. None when the problem does not qualify.
 std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
   const int cout_g = p.out_channels / p.groups;
   int oc_tile = 0;
@@ -58,7 +59,7 @@ std::optional<TileConfig> mma_forward_config(const MtaProblem& p) {
   if (size_of(p.dtype) != 2 || oc_tile == 0) return std::nullopt;
   TileConfig t{std::min(32, next_pow2(p.out_h())), std::min(32, next_pow2(p.out_w())), 0, oc_tile};
   for (;;) {
-    t.warps = std::clamp(t.tile_i * t.tile_j / 16, 1, 8);  // a warp per 2 to 4 m-tiles of 16 positions
+    t.warps = std::clamp(t.tile_i * t.tile_j / 16, 1, 8);  // a warp per m-tile of 16 positions, at most 8
     if (mta_forward_on_tensor_cores(mta_kernel_spec(KernelKind::mta_forward, p, t))) return t;
     if (t.tile_i * t.tile_j <= 16) return std::nullopt;  // no whole m-tile left, or too few taps
     halve(t);
