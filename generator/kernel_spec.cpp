@@ -176,6 +176,18 @@ bool mta_backward_input_on_tensor_cores(const KernelSpec& s) {
                                       s.config.tile_i, s.config.tile_j, s.config.warps);
 }
 
+bool mta_backward_weight_on_tensor_cores(const KernelSpec& s) {
+  return s.kind == KernelKind::mta_backward_weight &&
+         mta_backward_weight_uses_mma(static_cast<int>(size_of(s.dtype)), s.cin_per_group, s.cout_per_group, s.kernel_h,
+                                      s.kernel_w, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.config.tile_i,
+                                      s.config.tile_j);
+}
+
+int mta_backward_weight_mma_blocks(const KernelSpec& s, int batch) {
+  return mta_weight_mma_blocks(batch, s.groups * (s.cout_per_group / mta_weight_mma_oc_tile(s.cout_per_group)),
+                               mta_weight_mma_items(s.out_h, s.out_w, s.config.tile_i, s.config.tile_j));
+}
+
 LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
   const int batch = problem.batch;
   LaunchShape shape;
@@ -217,6 +229,14 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
                                                                    s.config.tile_j, s.config.warps);
       break;
     case KernelKind::mta_backward_weight:
+      if (mta_backward_weight_on_tensor_cores(s)) {
+        shape.grid_x = static_cast<unsigned>(mta_backward_weight_mma_blocks(s, batch));
+        shape.grid_y = static_cast<unsigned>(s.groups * (s.cout_per_group / mta_weight_mma_oc_tile(s.cout_per_group)));
+        shape.grid_z = static_cast<unsigned>(batch);
+        shape.smem_bytes = static_cast<unsigned>(mta_backward_weight_mma_smem_bytes(
+            s.cin_per_group, s.cout_per_group, patch_h, patch_w, s.config.tile_i, s.config.tile_j));
+        break;
+      }
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cout * s.cin_per_group *
                                            mta_ceil_div(s.out_h, s.config.tile_i));
       shape.smem_bytes = 4u * mta_backward_weight_smem_floats(patch_h, pitch, s.config.warps, s.kernel_h, s.kernel_w);

@@ -89,6 +89,11 @@ bool mta_forward_on_tensor_cores(const KernelSpec& spec);
 // Whether an mta input-gradient spec computes dP on tensor cores: mta_backward_input_uses_band
 // (templates/mta_params.h), the kernel's own compile-time decision, on the spec's constants.
 bool mta_backward_input_on_tensor_cores(const KernelSpec& spec);
+// Whether an mta weight-gradient spec runs on tensor cores: mta_backward_weight_uses_mma
+// (templates/mta_params.h), the kernel's own compile-time decision, on the spec's constants.
+bool mta_backward_weight_on_tensor_cores(const KernelSpec& spec);
+// Its blocks per batch element (launch_shape's grid_x; the slots of partials are batch times this).
+int mta_backward_weight_mma_blocks(const KernelSpec& spec, int batch);
 
 // Whether a neighborhood-attention spec runs on tensor cores (templates/na_forward_mma.cuh,
 // na_backward_mma.cuh): a config with lanes = 0, or kNaWarpgroupLanes for the forward on warpgroups.

@@ -7,12 +7,15 @@
 //                        the future written as 0. dP runs on tensor cores for depthwise f16/bf16 at
 //                        stride 1 (the band product of mta_band.cuh on a 16-bit grad patch, through
 //                        shared memory), else on CUDA cores (transposed_conv_run).
-//   mta_backward_weight  per (batch, strip of output rows, output channel, input channel of its group):
-//                        the strip's contribution to grad_weight (and grad_bias), reduced inside the
-//                        block in a fixed order and written to a workspace slot, no atomics.
+//   mta_backward_weight  on tensor cores for channel mixing in f16/bf16 (mta_backward_weight_mma.cuh: per
+//                        block an implicit GEMM over an equal run of causal tiles), else per (batch,
+//                        strip of output rows, output channel, input channel of its group): the
+//                        contribution to grad_weight (and grad_bias), reduced inside the block in a
+//                        fixed order and written to a workspace slot, no atomics.
 //   mta_reduce_weight    sums the workspace slots in a fixed order: the same bits on every run.
 #pragma once
 
+#include "mta_backward_weight_mma.cuh"
 #include "mta_band.cuh"
 #include "mta_norm.cuh"
 
@@ -562,9 +565,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   }
 }
 
-// grid = (B * C_out * C_in/groups * strips); block = kThreads; strips = ceil(L_out_h / kTileI).
+// On CUDA cores: grid = (B * C_out * C_in/groups * strips); block = kThreads; strips = ceil(L_out_h / kTileI).
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __grid_constant__ MtaParams p) {
+__device__ __forceinline__ void mta_backward_weight_fma(const MtaParams& p, float* smem) {
   using T = typename Cfg::T;
   constexpr int kK = Cfg::kKh * Cfg::kKw;
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups, kCout = Cfg::kCoutG * Cfg::kGroups;
@@ -575,7 +578,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
   constexpr int kPix = mta_ceil_div(kTilePix, Cfg::kThreads);
   constexpr int kStrips = mta_ceil_div(Cfg::kOutH, Cfg::kTileI);
 
-  extern __shared__ __align__(16) float smem[];  // the patch, then the warps' partials [kWarps][kK + 1]
+  // smem: the patch, then the warps' partials [kWarps][kK + 1]
   const int strip = blockIdx.x % kStrips;
   int rest = blockIdx.x / kStrips;
   const int icg = rest % Cfg::kCinG;
@@ -621,6 +624,19 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_weight(const __gri
       p.partial_bias[slot * kCout + oc] = total;
     }
   });
+}
+
+// The weight- and bias-gradient partials: on tensor cores where mta_backward_weight_uses_mma (the host sized
+// the launch with the same decision; such blocks ask for two an SM: 128 registers), else on CUDA cores.
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, mta_backward_weight_uses_mma_cfg<Cfg>() ? 2 : 0)
+    mta_backward_weight(const __grid_constant__ MtaParams p) {
+  extern __shared__ __align__(16) float smem[];
+  if constexpr (mta_backward_weight_uses_mma_cfg<Cfg>()) {
+    mta_backward_weight_mma<Cfg>(p, smem);
+  } else {
+    mta_backward_weight_fma<Cfg>(p, smem);
+  }
 }
 
 // grid = ceil((C_out * C_in/groups * kKh * kKw + C_out) / kThreads); sums the p.weight_slots slots.

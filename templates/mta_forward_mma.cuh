@@ -142,31 +142,10 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
   const bool upper_tile = oj0 > oi0 + Cfg::kTileI - 1;  // every position has j > i: output is 0
 
   if (!upper_tile) {
-    // The patch: item (plane, position) normalizes its 8 channels' scores there (zero outside [0, L) and in
-    // the future) into one 16-byte row. Consecutive threads take consecutive positions, so each channel's
-    // loads are coalesced along the row and the rows are stored contiguously.
-    const T* scores = static_cast<const T*>(p.scores);
-    const long long plane0 = static_cast<long long>(b) * kCin + group * Cfg::kCinG;
-    const int i0 = oi0 * Cfg::kSh - Cfg::kPadTop, j0 = oj0 * Cfg::kSw - Cfg::kPadLeft;
-    for (int idx = threadIdx.x; idx < kChunks * kPlane; idx += Cfg::kThreads) {
-      const int chunk = idx / kPlane, pos = idx % kPlane;
-      const int i = i0 + pos / kPatchW, j = j0 + pos % kPatchW;
-      float v[8];
-      if (i >= 0 && i < Cfg::kL && j >= 0 && j <= i) {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const long long plane = plane0 + chunk * 8 + e;
-          const float z = to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]);
-          v[e] = normalize<Cfg::kNorm>(z, p.row_stats[plane * Cfg::kL + i]);
-        }
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) v[e] = 0.0f;
-      }
-      const uint4 packed = {pack_floats<T>(v[0], v[1]), pack_floats<T>(v[2], v[3]), pack_floats<T>(v[4], v[5]),
-                            pack_floats<T>(v[6], v[7])};
-      patch[idx] = packed;
-    }
+    // The patch: every input channel's normalized scores, zero outside [0, L) and in the future.
+    stage_normalized_planes<Cfg, Cfg::kCinG, kPatchH, kPatchW>(
+        p, static_cast<long long>(b) * kCin + group * Cfg::kCinG, oi0 * Cfg::kSh - Cfg::kPadTop,
+        oj0 * Cfg::kSw - Cfg::kPadLeft, patch);
     // Filters with k = tap * kCinG + channel (the weight's layout is [oc][channel][tap]).
     const T* weight = static_cast<const T*>(p.weight) + static_cast<long long>(oc0) * kTaps;
     for (int idx = threadIdx.x; idx < Cfg::kOcTile * kKpad; idx += Cfg::kThreads) {

@@ -296,4 +296,38 @@ __host__ __device__ constexpr int mta_patch_phase(int tile_j, int stride, int pa
 template <class Cfg, int kTileJ>
 inline constexpr int kPatchPhase = mta_patch_phase(kTileJ, Cfg::kSw, Cfg::kPadLeft, 16 / sizeof(typename Cfg::T));
 
+// The normalized scores of kChannels input channels (planes plane0 ..) over a kPatchH x kPatchW patch whose
+// first position is (i0, j0), staged in T in planes of 8 channels: planes[c][position] is one 16-byte row of
+// channels 8c .. 8c + 7 at that position (zero outside [0, L) and in the future), the layout whose rows
+// ldmatrix reads as tensor-core fragments (mta_forward_mma, mta_backward_weight_mma). Consecutive threads
+// take consecutive positions, so each channel's loads are coalesced along the row and the rows are stored
+// contiguously.
+template <class Cfg, int kChannels, int kPatchH, int kPatchW>
+__device__ __forceinline__ void stage_normalized_planes(const MtaParams& p, long long plane0, int i0, int j0,
+                                                        uint4* planes) {
+  using T = typename Cfg::T;
+  static_assert(sizeof(T) == 2 && kChannels % 8 == 0, "16-bit scores, whole planes of 8 channels");
+  constexpr int kPlane = kPatchH * kPatchW;
+  const T* scores = static_cast<const T*>(p.scores);
+  for (int idx = threadIdx.x; idx < kChannels / 8 * kPlane; idx += Cfg::kThreads) {
+    const int chunk = idx / kPlane, pos = idx % kPlane;
+    const int i = i0 + pos / kPatchW, j = j0 + pos % kPatchW;
+    float v[8];
+    if (i >= 0 && i < Cfg::kL && j >= 0 && j <= i) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const long long plane = plane0 + chunk * 8 + e;
+        const float z = to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]);
+        v[e] = normalize<Cfg::kNorm>(z, p.row_stats[plane * Cfg::kL + i]);
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] = 0.0f;
+    }
+    const uint4 packed = {pack_floats<T>(v[0], v[1]), pack_floats<T>(v[2], v[3]), pack_floats<T>(v[4], v[5]),
+                          pack_floats<T>(v[6], v[7])};
+    planes[idx] = packed;
+  }
+}
+
 }  // namespace attnjit

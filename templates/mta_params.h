@@ -272,5 +272,45 @@ ATTNJIT_HD constexpr bool mta_backward_input_uses_band(int elem_bytes, int cout_
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
   return mta_max(patch_h * patch_pitch, warps * (kh * kw + 1));
 }
+// The weight gradient on tensor cores (channel mixing in f16/bf16, mta_backward_weight_mma.cuh): per block an
+// implicit GEMM grad_w[m][n] = sum_k G[m][k] * P[k][n] with m = kOcTile output channels, n = (tap, input
+// channel), k = output positions, G the masked grad_out and P the normalized score each tap reads. kOcTile is
+// 16 where C_out/groups allows it, else 8 (an m-tile then carries 8 rows of nothing).
+ATTNJIT_HD constexpr int mta_weight_mma_oc_tile(int cout_per_group) { return cout_per_group % 16 == 0 ? 16 : 8; }
+// Its work items are the causal tiles of kTileI x kTileJ output positions, strip by strip (strip s holds the
+// tiles up to its last row's last causal column): a block takes an equal run of them (so the triangle's long
+// strips do not decide the time) and writes one slot of partials.
+ATTNJIT_HD constexpr int mta_weight_mma_strip_tiles(int strip, int out_h, int out_w, int tile_i, int tile_j) {
+  const int last_row = (strip + 1) * tile_i < out_h ? (strip + 1) * tile_i - 1 : out_h - 1;
+  return (last_row < out_w - 1 ? last_row : out_w - 1) / tile_j + 1;
+}
+ATTNJIT_HD constexpr int mta_weight_mma_items(int out_h, int out_w, int tile_i, int tile_j) {
+  int items = 0;
+  for (int s = 0; s * tile_i < out_h; ++s) items += mta_weight_mma_strip_tiles(s, out_h, out_w, tile_i, tile_j);
+  return items;
+}
+// Blocks per batch element (the runs of items; slots of partials = batch * this): about kMtaWeightMmaBlocks
+// blocks in all, two an SM on the H100's 132, all resident at once with equal work.
+constexpr int kMtaWeightMmaBlocks = 256;
+ATTNJIT_HD constexpr int mta_weight_mma_blocks(int batch, int oc_blocks, int items) {
+  const int per_batch = mta_ceil_div(kMtaWeightMmaBlocks, batch * oc_blocks);
+  return per_batch < items ? per_batch : items;
+}
+// Shared memory, in bytes: the normalized scores of every input channel of the group over the tile's patch,
+// in planes of 8 channels (16-byte rows), then the tile's grad_out of the block's output channels, likewise.
+ATTNJIT_HD constexpr int mta_backward_weight_mma_smem_bytes(int cin_per_group, int cout_per_group, int patch_h,
+                                                            int patch_w, int tile_i, int tile_j) {
+  return 2 * cin_per_group * patch_h * patch_w + 2 * mta_weight_mma_oc_tile(cout_per_group) * tile_i * tile_j;
+}
+// The decision, the same on the host and in the kernel: 16-bit storage, input and output channels per group
+// in whole planes of 8, k-steps of 16 consecutive output columns (tile_j a multiple of 16), shared memory in
+// bounds.
+ATTNJIT_HD constexpr bool mta_backward_weight_uses_mma(int elem_bytes, int cin_per_group, int cout_per_group, int kh,
+                                                      int kw, int sh, int sw, int dh, int dw, int tile_i, int tile_j) {
+  return elem_bytes == 2 && cin_per_group % 8 == 0 && cout_per_group % 8 == 0 && tile_j % 16 == 0 &&
+         mta_backward_weight_mma_smem_bytes(cin_per_group, cout_per_group, mta_patch_extent(tile_i, sh, kh, dh),
+                                            mta_patch_extent(tile_j, sw, kw, dw), tile_i,
+                                            tile_j) <= kMtaMmaSmemLimit;
+}
 
 }  // namespace attnjit

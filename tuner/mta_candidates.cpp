@@ -26,8 +26,11 @@ std::vector<int> divisors_up_to(int n, int limit) {
   return out;
 }
 
-bool forward_on_tensor_cores(const MtaProblem& p, const TileConfig& c) {
-  return mta_forward_on_tensor_cores(mta_kernel_spec(KernelKind::mta_forward, p, c));
+// The forward and the weight gradient, whose tensor-core paths replace CUDA-core ones wholesale.
+bool on_tensor_cores(KernelKind kind, const MtaProblem& p, const TileConfig& c) {
+  if (kind == KernelKind::mta_forward) return mta_forward_on_tensor_cores(mta_kernel_spec(kind, p, c));
+  if (kind == KernelKind::mta_backward_weight) return mta_backward_weight_on_tensor_cores(mta_kernel_spec(kind, p, c));
+  return false;
 }
 
 bool launchable(KernelKind kind, const MtaProblem& p, const TileConfig& c, const DeviceLimits& limits) {
@@ -44,9 +47,10 @@ std::vector<TileConfig> mta_candidates(KernelKind kind, const MtaProblem& p, con
   // When the heuristic forward runs on tensor cores, so does every candidate: the CUDA-core path for
   // the same problem measured 1.2-20x slower (groups=1 K7 bf16: 124 of 135 candidates screened out,
   // bench/results/2026-11-23_H100_90a40f0), and compiling and verifying them was most of its tuning time.
-  const bool tensor_cores_only = kind == KernelKind::mta_forward && forward_on_tensor_cores(p, heuristic);
+  // Likewise the weight gradient.
+  const bool tensor_cores_only = on_tensor_cores(kind, p, heuristic);
   auto add = [&](const TileConfig& c) {
-    if (tensor_cores_only && !forward_on_tensor_cores(p, c)) return;
+    if (tensor_cores_only && !on_tensor_cores(kind, p, c)) return;
     if (std::find(out.begin(), out.end(), c) == out.end() && launchable(kind, p, c, limits)) out.push_back(c);
   };
   if (kind == KernelKind::mta_reduce_weight) return out;

@@ -131,6 +131,17 @@ std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem&
   return t;
 }
 
+// The channel-mixing weight gradient in f16/bf16 runs on tensor cores (mta_backward_weight_uses_mma): tiles
+// of 16 output rows x 64 columns (a 22-row patch at K7: the halo re-read 1.4x), 8 warps, narrower while the
+// staged operands exceed the shared-memory limit; none when the problem does not qualify.
+std::optional<TileConfig> mma_backward_weight_config(const MtaProblem& p) {
+  TileConfig t{std::min(16, next_pow2(p.out_h())), std::max(16, std::min(64, next_pow2(p.out_w()))), 8, 0};
+  for (; t.tile_j >= 16; t.tile_j /= 2) {
+    if (mta_backward_weight_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_weight, p, t))) return t;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 // Warps for a block of `items` (what a thread takes at a time: a run of up to 4 outputs in the forward and
@@ -177,6 +188,7 @@ MtaConfigs mta_heuristic_configs(const MtaProblem& p) {
   c.backward_weight = {std::min(16, next_pow2(p.out_h())), std::min(kMaxTile, next_pow2(p.out_w())), 0, 0};
   fit(c.backward_weight, KernelKind::mta_backward_weight, p,
       [](const TileConfig& t) { return heuristic_warps(t.tile_i * t.tile_j); });
+  if (auto mma = mma_backward_weight_config(p)) c.backward_weight = *mma;
   return c;
 }
 
@@ -262,9 +274,10 @@ std::vector<KernelSpec> in_launch_order(const MtaKernelSpecs& s) {
 }
 
 int mta_weight_slots(const MtaProblem& p, const MtaConfigs& c) {
-  const int strips = mta_weight_grad_fused(p) ? mta_ceil_div(p.length, c.backward_input.tile_i)
-                                              : mta_ceil_div(p.out_h(), c.backward_weight.tile_i);
-  return p.batch * strips;
+  if (mta_weight_grad_fused(p)) return p.batch * mta_ceil_div(p.length, c.backward_input.tile_i);
+  const KernelSpec weight = mta_kernel_spec(KernelKind::mta_backward_weight, p, c.backward_weight);
+  if (mta_backward_weight_on_tensor_cores(weight)) return p.batch * mta_backward_weight_mma_blocks(weight, p.batch);
+  return p.batch * mta_ceil_div(p.out_h(), c.backward_weight.tile_i);
 }
 
 std::size_t mta_workspace_bytes(const MtaProblem& p, const MtaConfigs& c) {

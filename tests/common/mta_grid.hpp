@@ -157,6 +157,20 @@ inline std::vector<MtaCase> mta_grid() {
   band_input.norm = Norm::sparsemax;
   band_input.dtype = DType::bf16;
   cases.push_back({"tensor cores: band input gradient, dilated 5x7, causal query padding, bf16 sparsemax", band_input});
+  // Channel mixing in f16/bf16 computes the weight gradient on tensor cores (mta_backward_weight_uses_mma):
+  // at L = 512, 144 causal 16 x 64 tiles a batch element over 128 blocks, so some blocks take a run of two
+  // (crossing a strip); 3x3 dilated on the key axis, causal query padding, bias.
+  MtaProblem weight_mma;
+  weight_mma.batch = 2;
+  weight_mma.in_channels = weight_mma.out_channels = 16;
+  weight_mma.groups = 1;
+  weight_mma.length = 512;
+  weight_mma.kernel_h = weight_mma.kernel_w = 3;
+  weight_mma.dilation_w = 2;
+  weight_mma.padding = {2, 0, 2, 2};
+  weight_mma.bias = Bias::present;
+  weight_mma.dtype = DType::f16;
+  cases.push_back({"tensor cores: weight gradient in runs of tiles, groups=1 f16, dilated 3x3, bias", weight_mma});
   return cases;
 }
 

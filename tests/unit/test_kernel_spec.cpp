@@ -373,6 +373,62 @@ TEST_CASE("mta_workspace_bytes = 4 * B * strips * C_out * (C_in/g*Kh*Kw + 1); st
   CHECK(mta_workspace_bytes(wide, c) == 4u * 3 * 4 * 18 * (2 * 3 * 3 + 1));
 }
 
+TEST_CASE("the channel-mixing weight gradient on tensor cores: its decision, launch shape and slots") {
+  // bf16 groups=1, 16 channels, L = 2048, 7 x 7 "same": the benchmark's groups=1 shape.
+  MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
+  p.dtype = DType::bf16;
+  const MtaConfigs c = mta_heuristic_configs(p);
+  CHECK((c.backward_weight == TileConfig{16, 64, 8, 0}));
+  const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_weight, p, c.backward_weight);
+  REQUIRE(mta_backward_weight_on_tensor_cores(spec));
+  // Causal tiles of 16 x 64: strip s reaches column 16 s + 15, so it has s / 4 + 1 tiles; 128 strips.
+  int items = 0;
+  for (int s = 0; s < 128; ++s) items += s / 4 + 1;
+  CHECK(mta_weight_mma_items(2048, 2048, 16, 64) == items);
+  // 256 blocks in all: 128 per batch element, one output-channel tile of 16.
+  const LaunchShape shape = launch_shape(spec, p);
+  CHECK(shape.grid_x == 128);
+  CHECK(shape.grid_y == 1);
+  CHECK(shape.grid_z == 2);
+  CHECK(shape.smem_bytes == 2 * 16 * 22 * 70 + 2 * 16 * 16 * 64);  // the patch and grad_out, in planes of 8
+  CHECK(mta_weight_slots(p, c) == 2 * 128);
+  CHECK(mta_workspace_bytes(p, c) == 4u * 2 * 128 * 16 * (16 * 49 + 1));
+
+  // Two groups of 8 output channels: m-tiles of 8, one output-channel block a group.
+  MtaProblem g2 = p;
+  g2.groups = 2;
+  const KernelSpec spec2 = mta_kernel_spec(KernelKind::mta_backward_weight, g2, mta_heuristic_configs(g2).backward_weight);
+  CHECK(mta_backward_weight_on_tensor_cores(spec2));
+  CHECK(launch_shape(spec2, g2).grid_y == 2);
+  CHECK(launch_shape(spec2, g2).grid_x == 64);
+  // fp32, input channels per group not a multiple of 8, or tiles not of whole 16-column k-steps: CUDA cores.
+  MtaProblem f32 = p;
+  f32.dtype = DType::f32;
+  CHECK_FALSE(mta_backward_weight_on_tensor_cores(
+      mta_kernel_spec(KernelKind::mta_backward_weight, f32, mta_heuristic_configs(f32).backward_weight)));
+  MtaProblem odd = p;
+  odd.in_channels = 12;
+  odd.groups = 1;
+  CHECK_FALSE(mta_backward_weight_on_tensor_cores(
+      mta_kernel_spec(KernelKind::mta_backward_weight, odd, mta_heuristic_configs(odd).backward_weight)));
+  CHECK_FALSE(mta_backward_weight_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_weight, p, {16, 8, 8, 0})));
+  // The gpu suite's grid reaches the path, with runs of more than one tile in the case meant for it.
+  int mma_cases = 0;
+  for (const auto& g : testing::mta_grid()) {
+    if (mta_weight_grad_fused(g.problem)) continue;
+    const KernelSpec w =
+        mta_kernel_spec(KernelKind::mta_backward_weight, g.problem, mta_heuristic_configs(g.problem).backward_weight);
+    if (!mta_backward_weight_on_tensor_cores(w)) continue;
+    ++mma_cases;
+    if (g.label.find("weight gradient in runs") != std::string::npos) {
+      CHECK(mta_weight_mma_items(w.out_h, w.out_w, w.config.tile_i, w.config.tile_j) >
+            mta_backward_weight_mma_blocks(w, g.problem.batch));
+    }
+  }
+  CHECK(mma_cases >= 2);
+  MESSAGE(mma_cases << " gpu-suite cases compute the weight gradient on tensor cores");
+}
+
 TEST_CASE("apply_config_overrides pins the named kernels' configs and rejects what the kernels cannot run") {
   const MtaProblem p = bf16_softmax_5x5();
   MtaConfigs c = mta_heuristic_configs(p);

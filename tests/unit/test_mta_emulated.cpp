@@ -83,9 +83,10 @@ void expect(const char* what, DType dtype, const std::vector<double>& got, const
 
 // Forward under Fwd's tiles, then (when Input is not void) the backward: the input gradient under Input's
 // tiles (its dP on tensor cores or not, as input_band says), the weight-gradient partials under Weight's
-// when the problem does not fuse them, the reduction.
+// when the problem does not fuse them (on tensor cores or not, as weight_mma says; weight_blocks, where not
+// 0, the tensor-core kernel's blocks per batch element), the reduction.
 template <class Fwd, class Input = void, class Weight = Input>
-void check(MtaForwardPath expected_path, bool input_band = false) {
+void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mma = false, unsigned weight_blocks = 0) {
   using T = typename Fwd::T;
   const MtaProblem p = Fwd::problem();
   const KernelSpec forward = mta_kernel_spec(KernelKind::mta_forward, p, Fwd::config());
@@ -127,6 +128,8 @@ void check(MtaForwardPath expected_path, bool input_band = false) {
     configs.backward_weight = Weight::config();
     const MtaKernelSpecs specs = mta_kernel_specs(p, configs);
     REQUIRE(mta_backward_input_on_tensor_cores(specs.backward_input) == input_band);
+    REQUIRE(mta_backward_weight_on_tensor_cores(specs.backward_weight) == weight_mma);
+    if (weight_mma) REQUIRE_FALSE(mta_weight_grad_fused(p));
     std::vector<float> workspace(mta_workspace_bytes(p, configs) / 4);
     std::memset(workspace.data(), 0xFF, workspace.size() * 4);
     std::vector<T> grad_scores = poisoned<T>(n_scores), grad_weight = poisoned<T>(n_weight),
@@ -140,7 +143,13 @@ void check(MtaForwardPath expected_path, bool input_band = false) {
     params.partial_bias = workspace.data() + workspace.size() - static_cast<std::size_t>(params.weight_slots) * p.out_channels;
     attnjit_host::launch(mta_backward_input<Input>, params, grid_of(specs.backward_input, p), Input::kThreads);
     if (!mta_weight_grad_fused(p)) {
-      attnjit_host::launch(mta_backward_weight<Weight>, params, grid_of(specs.backward_weight, p), Weight::kThreads);
+      Dim3 grid = grid_of(specs.backward_weight, p);
+      if (weight_blocks != 0) {  // fewer blocks than the launch shape's, each with a longer run of items
+        REQUIRE(weight_blocks < grid.x);
+        grid.x = weight_blocks;
+        params.weight_slots = static_cast<int>(weight_blocks) * params.batch;
+      }
+      attnjit_host::launch(mta_backward_weight<Weight>, params, grid, Weight::kThreads);
     }
     attnjit_host::launch(mta_reduce_weight<Weight>, params, grid_of(specs.reduce_weight, p), Weight::kThreads);
     const reference::MtaGradients g = reference::mta_backward(p, scores, weight, grad_out);
@@ -225,6 +234,21 @@ TEST_SUITE("mta_emulated") {
   TEST_CASE("band input gradient, bf16 K3 causal key padding (lead 0), one input channel per group of two") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{40, 4, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, false}>;
     check<P::With<8, 8, 1, 1>, P::With<16, 32, 2>>(Path::cuda_cores, true);
+  }
+  // The weight gradient on tensor cores (mta_backward_weight_mma): units of two input-channel planes and of
+  // one, output-channel tiles of 16 and of 8, the bias unit, strides and dilations as ldmatrix row
+  // addresses, runs of items that start and end inside strips, partial tiles, tiles past the diagonal.
+  TEST_CASE("weight gradient on tensor cores, bf16 groups=1, 16 channels, 3 x 3, bias: runs of 3 items across strips") {
+    using P = MtaCfg<bf16_t, S::softmax, 40, 16, 16, 1, 3, 1, 1, 1, 1, true>;
+    check<P::With<16, 16, 4, 16>, P::With<8, 16, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 2);
+  }
+  TEST_CASE("weight gradient on tensor cores, f16 two groups (8 channels: one plane a unit, m-tiles of 8), stride 2, sparsemax") {
+    using P = MtaCfg<f16_t, S::sparsemax, 37, 16, 16, 2, 5, 2, 2, 2, 2, false>;
+    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 16, 2>>(Path::channel_mixing_mma, false, true);
+  }
+  TEST_CASE("weight gradient on tensor cores, bf16 24 -> 32 channels (three planes, two output-channel blocks), 3 x 5 dilated, causal, runs of items") {
+    using P = ShapedCfg<bf16_t, S::softmax, Shape{45, 24, 32, 1, 3, 5, 1, 1, 2, 2, 4, 0, 4, 4, true}>;
+    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 32, 3>>(Path::channel_mixing_mma, false, true, 4);
   }
   TEST_CASE("band input gradient, bf16 7 x 11 (77 taps: the weight gradient in a kernel of its own)") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{48, 1, 1, 1, 7, 11, 1, 1, 1, 1, 3, 3, 5, 5, false}>;
