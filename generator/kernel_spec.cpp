@@ -87,6 +87,7 @@ KernelSpec canonical(KernelSpec spec) {
       mta_fuses_weight_grad(spec.cout_per_group, spec.kernel_h, spec.kernel_w)) {
     c.bias = spec.bias;  // it writes the bias gradient's partials too
   }
+  if (mta_backward_weight_on_tensor_cores(spec)) c.bias = spec.bias;  // its bias unit runs only with a bias
   return c;
 }
 

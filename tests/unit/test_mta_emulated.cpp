@@ -129,7 +129,11 @@ void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mm
     const MtaKernelSpecs specs = mta_kernel_specs(p, configs);
     REQUIRE(mta_backward_input_on_tensor_cores(specs.backward_input) == input_band);
     REQUIRE(mta_backward_weight_on_tensor_cores(specs.backward_weight) == weight_mma);
-    if (weight_mma) REQUIRE_FALSE(mta_weight_grad_fused(p));
+    if (weight_mma) {
+      REQUIRE_FALSE(mta_weight_grad_fused(p));
+      // The generated kernel's kHasBias is the canonical spec's: the bias unit must survive canonical().
+      REQUIRE((canonical(specs.backward_weight).bias == Bias::present) == Weight::kHasBias);
+    }
     std::vector<float> workspace(mta_workspace_bytes(p, configs) / 4);
     std::memset(workspace.data(), 0xFF, workspace.size() * 4);
     std::vector<T> grad_scores = poisoned<T>(n_scores), grad_weight = poisoned<T>(n_weight),
