@@ -89,6 +89,9 @@ bool mta_forward_on_tensor_cores(const KernelSpec& spec);
 // Whether an mta input-gradient spec computes dP on tensor cores: mta_backward_input_uses_band
 // (templates/mta_params.h), the kernel's own compile-time decision, on the spec's constants.
 bool mta_backward_input_on_tensor_cores(const KernelSpec& spec);
+// Whether an mta input-gradient spec runs on tensor cores as an implicit GEMM (channel mixing):
+// mta_backward_input_uses_mma (templates/mta_params.h), the kernel's own compile-time decision.
+bool mta_backward_input_on_mma(const KernelSpec& spec);
 // Whether an mta weight-gradient spec runs on tensor cores: mta_backward_weight_uses_mma
 // (templates/mta_params.h), the kernel's own compile-time decision, on the spec's constants.
 bool mta_backward_weight_on_tensor_cores(const KernelSpec& spec);

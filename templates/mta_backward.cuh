@@ -1,5 +1,8 @@
 // mta backward (SPEC.md section 1), fused: no L x L temporary besides grad_scores itself.
-//   mta_backward_input   dP (the transposed convolution of the masked grad_out) is recomputed where
+//   mta_backward_input   for channel mixing in f16/bf16 at stride 1 on tensor cores
+//                        (mta_backward_input_mma.cuh: every input channel of a group at once, dP as the
+//                        forward's implicit GEMM on the grad patch); otherwise as follows.
+//                        dP (the transposed convolution of the masked grad_out) is recomputed where
 //                        needed, tile by tile from a grad_out patch in shared memory; one block owns a
 //                        strip of kTileI rows of one input channel and sweeps it twice: first the
 //                        per-row reduction the normalization's backward needs (softmax: sum P*dP;
@@ -15,6 +18,7 @@
 //   mta_reduce_weight    sums the workspace slots in a fixed order: the same bits on every run.
 #pragma once
 
+#include "mta_backward_input_mma.cuh"
 #include "mta_backward_weight_mma.cuh"
 #include "mta_band.cuh"
 #include "mta_norm.cuh"
@@ -378,7 +382,7 @@ __device__ __forceinline__ void run_dp(const float* w, const float* patch, const
 // then for grad_scores. Tiles above the diagonal are written as zeros without reading anything. Each thread owns the same runs of kRun positions in
 // every tile, so its row partials accumulate in registers and are combined in a fixed order.
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid_constant__ MtaParams p) {
+__device__ __forceinline__ void mta_backward_input_fma(const MtaParams& p, float* smem) {
   using T = typename Cfg::T;
   constexpr int kK = Cfg::kKh * Cfg::kKw;
   constexpr int kCin = Cfg::kCinG * Cfg::kGroups;
@@ -403,7 +407,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
   constexpr bool kBand = Band::kOn;
 
   // CUDA cores: the float grad patch and the filters. Band: the 16-bit grad patch, the band table, dP.
-  extern __shared__ __align__(16) float smem[];
   float* patch = smem;                              // [kCoutG][kGh][kGp], 16-byte aligned rows
   float* w = patch + kPatchFloats;                  // [kCoutG][kKh][kKw] for this input channel
   T* patch16 = reinterpret_cast<T*>(smem);          // band: [kGh][Band::kPitch]
@@ -562,6 +565,20 @@ __global__ void __launch_bounds__(Cfg::kThreads) mta_backward_input(const __grid
       const float zeros[kRun] = {};
       store_run<T, kRun, Cfg::kL>(grad_scores + static_cast<long long>(i) * Cfg::kL + j, j, zeros);
     }
+  }
+}
+
+// The input gradient: on tensor cores where mta_backward_input_uses_mma (channel mixing; the host sized the
+// launch with the same decision; such blocks ask for two an SM: 128 registers), else mta_backward_input_fma
+// (dP on CUDA cores, or for depthwise by the band product).
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, mta_backward_input_uses_mma_cfg<Cfg>() ? 2 : 0)
+    mta_backward_input(const __grid_constant__ MtaParams p) {
+  extern __shared__ __align__(16) float smem[];
+  if constexpr (mta_backward_input_uses_mma_cfg<Cfg>()) {
+    mta_backward_input_mma<Cfg>(p, smem);
+  } else {
+    mta_backward_input_fma<Cfg>(p, smem);
   }
 }
 

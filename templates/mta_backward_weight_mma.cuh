@@ -26,6 +26,30 @@
 
 namespace attnjit {
 
+// grad_out of kChannels output channels from oc0 over the kH x kW positions from (oi0, oj0), staged in planes
+// of 8 channels as stage_normalized_planes stages scores: planes[c][position] is one 16-byte row of the bits of
+// channels 8c .. 8c + 7 there, 0 where masked (outside the output, or in the future: oj > oi).
+template <class Cfg, int kChannels, int kH, int kW>
+__device__ __forceinline__ void stage_grad_planes(const MtaParams& p, int b, int oc0, int oi0, int oj0, uint4* planes) {
+  static_assert(kChannels % 8 == 0, "whole planes of 8 channels");
+  constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
+  const unsigned short* grad_out = static_cast<const unsigned short*>(p.grad_out) +
+                                   (static_cast<long long>(b) * kCout + oc0) * Cfg::kOutH * Cfg::kOutW;
+  for (int idx = threadIdx.x; idx < kChannels / 8 * kH * kW; idx += Cfg::kThreads) {
+    const int plane = idx / (kH * kW), pos = idx % (kH * kW);
+    const int oi = oi0 + pos / kW, oj = oj0 + pos % kW;
+    unsigned short v[8];
+    const bool inside = oi >= 0 && oi < Cfg::kOutH && oj >= 0 && oj < Cfg::kOutW && oj <= oi;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      v[e] = inside ? grad_out[static_cast<long long>(plane * 8 + e) * Cfg::kOutH * Cfg::kOutW +
+                               static_cast<long long>(oi) * Cfg::kOutW + oj]
+                    : static_cast<unsigned short>(0);
+    }
+    planes[idx] = uint4{pack_pair(v[0], v[1]), pack_pair(v[2], v[3]), pack_pair(v[4], v[5]), pack_pair(v[6], v[7])};
+  }
+}
+
 template <class Cfg>
 ATTNJIT_HD constexpr bool mta_backward_weight_uses_mma_cfg() {
   return mta_backward_weight_uses_mma(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kCoutG, Cfg::kKh, Cfg::kKw, Cfg::kSh,
@@ -99,28 +123,13 @@ __device__ __forceinline__ void mta_backward_weight_mma(const MtaParams& p, floa
     tile -= mta_weight_mma_strip_tiles(strip, Cfg::kOutH, Cfg::kOutW, Cfg::kTileI, Cfg::kTileJ);
     ++strip;
   }
-  const unsigned short* grad_out = static_cast<const unsigned short*>(p.grad_out) +
-                                   (static_cast<long long>(b) * kCout + oc0) * Cfg::kOutH * Cfg::kOutW;
   for (int item = first; item < end; ++item) {
     const int oi0 = strip * Cfg::kTileI, oj0 = tile * Cfg::kTileJ;
     __syncthreads();  // the previous tile's fragments are read
     stage_normalized_planes<Cfg, Cfg::kCinG, kPatchH, kPatchW>(
         p, static_cast<long long>(b) * kCin + group * Cfg::kCinG, oi0 * Cfg::kSh - Cfg::kPadTop,
         oj0 * Cfg::kSw - Cfg::kPadLeft, patch);
-    // G: item (plane, position) copies its 8 output channels' grad_out bits (0 where masked) into one row.
-    for (int idx = threadIdx.x; idx < kOcPlanes * kTilePix; idx += Cfg::kThreads) {
-      const int plane = idx / kTilePix, pos = idx % kTilePix;
-      const int oi = oi0 + pos / Cfg::kTileJ, oj = oj0 + pos % Cfg::kTileJ;
-      unsigned short v[8];
-      const bool inside = oi < Cfg::kOutH && oj < Cfg::kOutW && oj <= oi;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        v[e] = inside ? grad_out[static_cast<long long>(plane * 8 + e) * Cfg::kOutH * Cfg::kOutW +
-                                 static_cast<long long>(oi) * Cfg::kOutW + oj]
-                      : static_cast<unsigned short>(0);
-      }
-      grad[idx] = uint4{pack_pair(v[0], v[1]), pack_pair(v[2], v[3]), pack_pair(v[4], v[5]), pack_pair(v[6], v[7])};
-    }
+    stage_grad_planes<Cfg, kOcTile, Cfg::kTileI, Cfg::kTileJ>(p, b, oc0, oi0, oj0, grad);
     __syncthreads();
 
     const unsigned char* patch_bytes = reinterpret_cast<const unsigned char*>(patch);

@@ -108,6 +108,69 @@ __device__ __forceinline__ void mta_forward_mma_rows(float (&acc)[kMTiles][2][4]
   }
 }
 
+// Half k-step q (k = 8q .. 8q + 7): the byte offset of its rows from a position's row in plane 0, that is its
+// plane and its tap's shift. Padded halves read tap 0 of plane 0; their filters are 0. (Read by the k-step
+// loop only; the row-reuse loop computes its offsets.)
+template <class Cfg>
+__device__ __forceinline__ void fill_half_steps(int* half_step) {
+  constexpr int kTaps = Cfg::kCinG * Cfg::kKh * Cfg::kKw;
+  constexpr int kPatchH = mta_patch_extent(Cfg::kTileI, Cfg::kSh, Cfg::kKh, Cfg::kDh);
+  constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
+  constexpr int kPlane = kPatchH * kPatchW;
+  for (int q = threadIdx.x; q < mta_mma_k(Cfg::kCinG, Cfg::kKh, Cfg::kKw) / 8; q += Cfg::kThreads) {
+    const int k = 8 * q < kTaps ? 8 * q : 0, tap = k / Cfg::kCinG;
+    half_step[q] = 16 * (k % Cfg::kCinG / 8 * kPlane + (tap / Cfg::kKw) * Cfg::kDh * kPatchW + (tap % Cfg::kKw) * Cfg::kDw);
+  }
+}
+
+// The main loop of mta_forward_mma over k-steps (where rows are not reused): acc[m-tile][n-tile] += the
+// products of every k-step, for the warp's kMTiles m-tiles.
+template <class Cfg, int kMTiles, int kNTiles = Cfg::kOcTile / 8>
+__device__ __forceinline__ void mta_forward_mma_ksteps(float (&acc)[kMTiles][kNTiles][4], const uint4* patch,
+                                                       const typename Cfg::T* filters, const int* half_step, int lane,
+                                                       int warp) {
+  using T = typename Cfg::T;
+  constexpr int kPatchW = mta_patch_extent(Cfg::kTileJ, Cfg::kSw, Cfg::kKw, Cfg::kDw);
+  constexpr int kKpad = mta_mma_k(Cfg::kCinG, Cfg::kKh, Cfg::kKw);
+  constexpr int kFilterPitch = mta_mma_filter_pitch(Cfg::kCinG, Cfg::kKh, Cfg::kKw);
+  const int g = lane >> 2, t = lane & 3;
+  // ldmatrix.x4 of an m-tile: lane l gives row l % 8 of matrix l / 8, i.e. position row (l % 8) + 8 * (l / 8
+  // % 2) of the m-tile at half k-step l / 16 (A's fragment order: rows 0-7 / 8-15 of k 0-7, then of k 8-15).
+  // Of two n-tiles' B: filter row (l % 8) + 8 * (l / 16) at half k-step l / 8 % 2 (b[0][0], b[0][1], b[1][0],
+  // b[1][1]).
+  const unsigned char* rows = reinterpret_cast<const unsigned char*>(patch);
+  int row_at[kMTiles];  // byte offset of the lane's row in plane 0
+#pragma unroll
+  for (int i = 0; i < kMTiles; ++i) {
+    const int m = (warp * kMTiles + i) * 16 + (lane & 7) + 8 * (lane >> 3 & 1);
+    row_at[i] = 16 * ((m / Cfg::kTileJ) * Cfg::kSh * kPatchW + (m % Cfg::kTileJ) * Cfg::kSw);
+  }
+  const T* filter_row = filters + ((lane & 7) + 8 * (lane >> 4)) * kFilterPitch + 8 * (lane >> 3 & 1);
+#pragma unroll 2
+  for (int k0 = 0; k0 < kKpad; k0 += 16) {
+    const int step = half_step[k0 / 8 + (lane >> 4)];
+    unsigned b_frag[kNTiles][2];
+#pragma unroll
+    for (int nt = 0; nt + 1 < kNTiles; nt += 2) {
+      unsigned r[4];
+      ldmatrix_x4<false>(r, reinterpret_cast<const unsigned short*>(filter_row + nt * 8 * kFilterPitch + k0));
+      b_frag[nt][0] = r[0], b_frag[nt][1] = r[1], b_frag[nt + 1][0] = r[2], b_frag[nt + 1][1] = r[3];
+    }
+    if constexpr (kNTiles % 2 == 1) {
+      const T* row = filters + ((kNTiles - 1) * 8 + g) * kFilterPitch + k0 + 2 * t;
+      b_frag[kNTiles - 1][0] = *reinterpret_cast<const unsigned*>(row);
+      b_frag[kNTiles - 1][1] = *reinterpret_cast<const unsigned*>(row + 8);
+    }
+#pragma unroll
+    for (int i = 0; i < kMTiles; ++i) {
+      unsigned a_frag[4];
+      ldmatrix_x4<false>(a_frag, reinterpret_cast<const unsigned short*>(rows + row_at[i] + step));
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; ++nt) Mma16816<T>::run(acc[i][nt], a_frag, b_frag[nt]);
+    }
+  }
+}
+
 // The block's part of mta_forward on tensor cores; grid and block as mta_forward's.
 template <class Cfg>
 __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem) {
@@ -153,13 +216,7 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
       filters[n * kFilterPitch + k] =
           k < kTaps ? weight[static_cast<long long>(n) * kTaps + (k % Cfg::kCinG) * kK + k / Cfg::kCinG] : T{0};
     }
-    // Half k-step q (k = 8q .. 8q + 7): the byte offset of its rows from a position's row in plane 0, that
-    // is its plane and its tap's shift. Padded halves read tap 0 of plane 0; their filters are 0. (Read by the
-    // k-step loop only; the row-reuse loop computes its offsets.)
-    for (int q = threadIdx.x; q < kKpad / 8; q += Cfg::kThreads) {
-      const int k = 8 * q < kTaps ? 8 * q : 0, tap = k / Cfg::kCinG;
-      half_step[q] = 16 * (k % Cfg::kCinG / 8 * kPlane + (tap / Cfg::kKw) * Cfg::kDh * kPatchW + (tap % Cfg::kKw) * Cfg::kDw);
-    }
+    fill_half_steps<Cfg>(half_step);
     __syncthreads();
   }
 
@@ -184,41 +241,7 @@ __device__ __forceinline__ void mta_forward_mma(const MtaParams& p, float* smem)
   if constexpr (mta_forward_mma_row_reuse<Cfg>()) {
     if (!upper_tile) mta_forward_mma_rows<Cfg, kMTiles / kColumnGroups>(acc, patch, filters, lane, warp);
   } else if (!upper_tile) {
-    // ldmatrix.x4 of an m-tile: lane l gives row l % 8 of matrix l / 8, i.e. position row (l % 8) + 8 * (l / 8
-    // % 2) of the m-tile at half k-step l / 16 (A's fragment order: rows 0-7 / 8-15 of k 0-7, then of k 8-15).
-    // Of two n-tiles' B: filter row (l % 8) + 8 * (l / 16) at half k-step l / 8 % 2 (b[0][0], b[0][1], b[1][0],
-    // b[1][1]).
-    const unsigned char* rows = reinterpret_cast<const unsigned char*>(patch);
-    int row_at[kMTiles];  // byte offset of the lane's row in plane 0
-#pragma unroll
-    for (int i = 0; i < kMTiles; ++i) {
-      const int m = (warp * kMTiles + i) * 16 + (lane & 7) + 8 * (lane >> 3 & 1);
-      row_at[i] = 16 * ((m / Cfg::kTileJ) * Cfg::kSh * kPatchW + (m % Cfg::kTileJ) * Cfg::kSw);
-    }
-    const T* filter_row = filters + ((lane & 7) + 8 * (lane >> 4)) * kFilterPitch + 8 * (lane >> 3 & 1);
-#pragma unroll 2
-    for (int k0 = 0; k0 < kKpad; k0 += 16) {
-      const int step = half_step[k0 / 8 + (lane >> 4)];
-      unsigned b_frag[kNTiles][2];
-#pragma unroll
-      for (int nt = 0; nt + 1 < kNTiles; nt += 2) {
-        unsigned r[4];
-        ldmatrix_x4<false>(r, reinterpret_cast<const unsigned short*>(filter_row + nt * 8 * kFilterPitch + k0));
-        b_frag[nt][0] = r[0], b_frag[nt][1] = r[1], b_frag[nt + 1][0] = r[2], b_frag[nt + 1][1] = r[3];
-      }
-      if constexpr (kNTiles % 2 == 1) {
-        const T* row = filters + ((kNTiles - 1) * 8 + g) * kFilterPitch + k0 + 2 * t;
-        b_frag[kNTiles - 1][0] = *reinterpret_cast<const unsigned*>(row);
-        b_frag[kNTiles - 1][1] = *reinterpret_cast<const unsigned*>(row + 8);
-      }
-#pragma unroll
-      for (int i = 0; i < kMTiles; ++i) {
-        unsigned a_frag[4];
-        ldmatrix_x4<false>(a_frag, reinterpret_cast<const unsigned short*>(rows + row_at[i] + step));
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt) Mma16816<T>::run(acc[i][nt], a_frag, b_frag[nt]);
-      }
-    }
+    mta_forward_mma_ksteps<Cfg, kMTiles>(acc, patch, filters, half_step, lane, warp);
   }
 
   // c[0..1]: position row g, channels 2t, 2t + 1; c[2..3]: position row g + 8. Masked, then stored.

@@ -269,6 +269,34 @@ ATTNJIT_HD constexpr bool mta_backward_input_uses_band(int elem_bytes, int cout_
          kh * mta_band_ksteps(kw, 1, dw, lead) <= 16 &&
          mta_backward_band_smem_bytes(kh, kw, dh, dw, pad_left, tile_i, tile_j, warps) <= kMtaMmaSmemLimit;
 }
+// The input gradient on tensor cores (channel mixing in f16/bf16 at stride 1, mta_backward_input_mma.cuh): dP of
+// every input channel of the group over a tile is the forward's implicit GEMM run on the grad patch, m = the
+// tile's positions, n = the group's input channels, k = (tap, output channel) with the filter flipped. Its
+// shared memory, in bytes: the grad patch of the group's output channels in planes of 8 (16-byte rows), the
+// filters [C_in/groups][K padded, pitch mta_mma_filter_pitch], each half k-step's row offset.
+ATTNJIT_HD constexpr int mta_backward_input_mma_smem_bytes(int cin_per_group, int cout_per_group, int kh, int kw, int dh,
+                                                           int dw, int tile_i, int tile_j) {
+  return 2 * cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) * mta_grad_patch_extent(tile_j, kw, dw) +
+         2 * cin_per_group * mta_mma_filter_pitch(cout_per_group, kh, kw) + 4 * (mta_mma_k(cout_per_group, kh, kw) / 8);
+}
+// The decision, the same on the host and in the kernel: 16-bit storage, stride 1 (grad_out is the padded
+// grid: no scatter), channels in whole planes of 8 on both sides, a weight gradient of its own (more than
+// kMtaMaxFusedWeightTaps taps, so K fills k-steps), each warp's m-tiles whole rows of the tile (its row
+// reductions stay in the warp), shared memory in bounds.
+ATTNJIT_HD constexpr bool mta_backward_input_uses_mma(int elem_bytes, int cin_per_group, int cout_per_group, int kh,
+                                                      int kw, int sh, int sw, int dh, int dw, int tile_i, int tile_j,
+                                                      int warps) {
+  return elem_bytes == 2 && sh == 1 && sw == 1 && cin_per_group % 8 == 0 && cout_per_group % 8 == 0 &&
+         !mta_fuses_weight_grad(cout_per_group, kh, kw) && tile_j % 16 == 0 && (tile_i * tile_j / 16) % warps == 0 &&
+         (tile_i * tile_j / 16 / warps) % (tile_j / 16) == 0 &&
+         mta_backward_input_mma_smem_bytes(cin_per_group, cout_per_group, kh, kw, dh, dw, tile_i, tile_j) <=
+             kMtaMmaSmemLimit;
+}
+// Its blocks each own two strips of kTileI rows, s and strips - 1 - s (the triangle's short and long ones,
+// so every block sweeps about as many tiles): grid = B * groups * this.
+ATTNJIT_HD constexpr int mta_backward_input_mma_pairs(int length, int tile_i) {
+  return mta_ceil_div(mta_ceil_div(length, tile_i), 2);
+}
 ATTNJIT_HD constexpr int mta_backward_weight_smem_floats(int patch_h, int patch_pitch, int warps, int kh, int kw) {
   return mta_max(patch_h * patch_pitch, warps * (kh * kw + 1));
 }

@@ -26,9 +26,11 @@ std::vector<int> divisors_up_to(int n, int limit) {
   return out;
 }
 
-// The forward and the weight gradient, whose tensor-core paths replace CUDA-core ones wholesale.
+// The forward, the channel-mixing input gradient and the weight gradient, whose tensor-core paths replace
+// CUDA-core ones wholesale.
 bool on_tensor_cores(KernelKind kind, const MtaProblem& p, const TileConfig& c) {
   if (kind == KernelKind::mta_forward) return mta_forward_on_tensor_cores(mta_kernel_spec(kind, p, c));
+  if (kind == KernelKind::mta_backward_input) return mta_backward_input_on_mma(mta_kernel_spec(kind, p, c));
   if (kind == KernelKind::mta_backward_weight) return mta_backward_weight_on_tensor_cores(mta_kernel_spec(kind, p, c));
   return false;
 }
@@ -47,7 +49,7 @@ std::vector<TileConfig> mta_candidates(KernelKind kind, const MtaProblem& p, con
   // When the heuristic forward runs on tensor cores, so does every candidate: the CUDA-core path for
   // the same problem measured 1.2-20x slower (groups=1 K7 bf16: 124 of 135 candidates screened out,
   // bench/results/2026-11-23_H100_90a40f0), and compiling and verifying them was most of its tuning time.
-  // Likewise the weight gradient.
+  // Likewise the channel-mixing input gradient and the weight gradient.
   const bool tensor_cores_only = on_tensor_cores(kind, p, heuristic);
   auto add = [&](const TileConfig& c) {
     if (tensor_cores_only && !on_tensor_cores(kind, p, c)) return;

@@ -122,6 +122,13 @@ std::optional<TileConfig> depthwise_backward_input_config(const MtaProblem& p) {
 // hence the narrow condition.
 constexpr unsigned kChannelMixingSmem = 101376;
 std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem& p) {
+  // f16/bf16 with whole planes of 8 channels: on tensor cores (mta_backward_input_uses_mma), strips of 8 rows
+  // swept 64 columns at a time by 8 warps (a warp a row), narrower while shared memory does not fit.
+  for (TileConfig t{std::min(8, next_pow2(p.length)), std::max(16, std::min(64, next_pow2(p.length))), 8, 0};
+       t.tile_j >= 16; t.tile_j /= 2) {
+    t.warps = std::clamp(t.tile_i * t.tile_j / 16 / (t.tile_j / 16), 1, 8);  // one row of m-tiles a warp
+    if (mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, t))) return t;
+  }
   const bool many = p.out_channels / p.groups >= 16 && p.kernel_h * p.kernel_w >= 25;
   if (!many || p.stride_h != 1 || p.stride_w != 1 || p.length < 32) return std::nullopt;
   const TileConfig t{16, 32, 8, 0};

@@ -266,7 +266,7 @@ TEST_CASE("heuristics: L -> tiles and warps table for a 3x3 'same' depthwise pro
   }
 }
 
-TEST_CASE("heuristics: channel mixing with 16+ output channels per group and 25+ taps takes a 16 x 32 input gradient by 8 warps within 99 KiB") {
+TEST_CASE("heuristics: channel mixing on CUDA cores (f32) with 16+ output channels per group and 25+ taps takes a 16 x 32 input gradient by 8 warps within 99 KiB") {
   constexpr unsigned kSm86OptIn = 101376;
   const TileConfig mixing{16, 32, 8, 0};
   struct Case {
@@ -284,7 +284,7 @@ TEST_CASE("heuristics: channel mixing with 16+ output channels per group and 25+
   };
   for (const Case& c : cases) {
     MtaProblem p = problem(1, c.cin, c.cout, c.groups, 2048, c.k, c.k, Padding::symmetric((c.k - 1) / 2));
-    p.dtype = DType::bf16;
+    p.dtype = DType::f32;  // (f16/bf16 with whole planes of 8 channels run on tensor cores: the test below)
     p.stride_h = p.stride_w = c.stride;
     INFO(describe(p));
     const TileConfig bi = mta_heuristic_configs(p).backward_input;
@@ -293,6 +293,45 @@ TEST_CASE("heuristics: channel mixing with 16+ output channels per group and 25+
       CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, bi), p).smem_bytes <= kSm86OptIn);
     }
   }
+}
+
+TEST_CASE("heuristics: the channel-mixing input gradient in f16/bf16 at stride 1 runs on tensor cores, 8 x 64 by 8 warps, narrower to fit") {
+  struct Case {
+    int cin, cout, groups, k, stride, tile_j;  // tile_j 0: not on tensor cores
+  };
+  const Case cases[] = {
+      {16, 16, 1, 7, 1, 64},   // the benchmark's groups=1 K7: 57 KiB
+      {16, 16, 1, 11, 1, 32},  // 11 x 11: its filters take 62 KiB, so 8 x 32
+      {16, 16, 1, 21, 1, 0},   // 21 x 21: the filters alone pass the limit
+      {16, 16, 1, 3, 1, 64},   // 16 x 9 = 144 taps: a weight gradient of its own
+      {8, 8, 1, 7, 1, 64},     // 8 channels: one n-tile
+      {32, 32, 2, 5, 1, 64},   // 16 a group
+      {16, 16, 1, 7, 2, 0},    // stride 2
+      {12, 12, 1, 7, 1, 0},    // 12 channels: not whole planes of 8
+      {16, 4, 4, 7, 1, 0},     // 1 output channel a group: the weight gradient is fused (CUDA cores)
+  };
+  for (const Case& c : cases) {
+    MtaProblem p = problem(1, c.cin, c.cout, c.groups, 2048, c.k, c.k, Padding::symmetric((c.k - 1) / 2));
+    p.dtype = DType::bf16;
+    p.stride_h = p.stride_w = c.stride;
+    INFO(describe(p));
+    const TileConfig bi = mta_heuristic_configs(p).backward_input;
+    const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_input, p, bi);
+    CHECK(mta_backward_input_on_mma(spec) == (c.tile_j != 0));
+    if (c.tile_j != 0) {
+      CHECK((bi == TileConfig{8, c.tile_j, 8, 0}));
+      CHECK(launch_shape(spec, p).grid_x == static_cast<unsigned>(p.groups * 128));  // B * groups * 256 strips / 2
+      CHECK(launch_shape(spec, p).smem_bytes <= static_cast<unsigned>(kMtaMmaSmemLimit));
+    }
+  }
+  // Configs: a warp's m-tiles must be whole rows of the tile (8 x 64 by 16 warps gives each 2 of a row's 4).
+  MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
+  p.dtype = DType::bf16;
+  CHECK(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 32, 8, 0})));
+  CHECK(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {32, 32, 8, 0})));
+  CHECK_FALSE(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {8, 64, 16, 0})));
+  CHECK_FALSE(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {8, 24, 4, 0})));
+  CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 32, 8, 0}), p).grid_x == 2u * 64);
 }
 
 TEST_CASE("heuristics: tiles within next_pow2 of the extent; forward, input- and weight-gradient smem <= 48 KiB whenever a 1x1 tile fits") {

@@ -84,9 +84,11 @@ void expect(const char* what, DType dtype, const std::vector<double>& got, const
 // Forward under Fwd's tiles, then (when Input is not void) the backward: the input gradient under Input's
 // tiles (its dP on tensor cores or not, as input_band says), the weight-gradient partials under Weight's
 // when the problem does not fuse them (on tensor cores or not, as weight_mma says; weight_blocks, where not
-// 0, the tensor-core kernel's blocks per batch element), the reduction.
+// 0, the tensor-core kernel's blocks per batch element), the reduction. input_mma: whether the input gradient
+// runs as the implicit GEMM on tensor cores.
 template <class Fwd, class Input = void, class Weight = Input>
-void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mma = false, unsigned weight_blocks = 0) {
+void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mma = false, unsigned weight_blocks = 0,
+           bool input_mma = false) {
   using T = typename Fwd::T;
   const MtaProblem p = Fwd::problem();
   const KernelSpec forward = mta_kernel_spec(KernelKind::mta_forward, p, Fwd::config());
@@ -128,6 +130,7 @@ void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mm
     configs.backward_weight = Weight::config();
     const MtaKernelSpecs specs = mta_kernel_specs(p, configs);
     REQUIRE(mta_backward_input_on_tensor_cores(specs.backward_input) == input_band);
+    REQUIRE(mta_backward_input_on_mma(specs.backward_input) == input_mma);
     REQUIRE(mta_backward_weight_on_tensor_cores(specs.backward_weight) == weight_mma);
     if (weight_mma) {
       REQUIRE_FALSE(mta_weight_grad_fused(p));
@@ -244,7 +247,7 @@ TEST_SUITE("mta_emulated") {
   // addresses, runs of items that start and end inside strips, partial tiles, tiles past the diagonal.
   TEST_CASE("weight gradient on tensor cores, bf16 groups=1, 16 channels, 3 x 3, bias: runs of 3 items across strips") {
     using P = MtaCfg<bf16_t, S::softmax, 40, 16, 16, 1, 3, 1, 1, 1, 1, true>;
-    check<P::With<16, 16, 4, 16>, P::With<8, 16, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 2);
+    check<P::With<16, 16, 4, 16>, P::With<8, 16, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 2, true);
   }
   TEST_CASE("weight gradient on tensor cores, f16 two groups (8 channels: one plane a unit, m-tiles of 8), stride 2, sparsemax") {
     using P = MtaCfg<f16_t, S::sparsemax, 37, 16, 16, 2, 5, 2, 2, 2, 2, false>;
@@ -252,7 +255,19 @@ TEST_SUITE("mta_emulated") {
   }
   TEST_CASE("weight gradient on tensor cores, bf16 24 -> 32 channels (three planes, two output-channel blocks), 3 x 5 dilated, causal, runs of items") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{45, 24, 32, 1, 3, 5, 1, 1, 2, 2, 4, 0, 4, 4, true}>;
-    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 32, 3>>(Path::channel_mixing_mma, false, true, 4);
+    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 32, 3>>(Path::channel_mixing_mma, false, true, 4, true);
+  }
+  // The input gradient on tensor cores (mta_backward_input_mma): the forward's row-reuse loop (16 input
+  // channels) and its k-step loop (8 or 24: one or three n-tiles), strip pairs with an unpaired middle strip,
+  // sparsemax, rows not 16-byte aligned (scalar zeros above the diagonal), partial strips and tiles. The weight
+  // cases above run it too (16 and 24 input channels).
+  TEST_CASE("input gradient on tensor cores, f16 sparsemax 3 x 5 dilated rows, causal padding, 4 rows a warp, odd L") {
+    using P = ShapedCfg<f16_t, S::sparsemax, Shape{37, 16, 16, 1, 3, 5, 1, 1, 2, 1, 4, 0, 2, 2, false}>;
+    check<P::With<16, 16, 4, 16>, P::With<16, 32, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 0, true);
+  }
+  TEST_CASE("input gradient on tensor cores, bf16 two groups of 8 -> 16 channels (one n-tile), 5 x 5, bias") {
+    using P = MtaCfg<bf16_t, S::softmax, 48, 16, 32, 2, 5, 1, 2, 2, 2, true>;
+    check<P::With<16, 16, 4, 16>, P::With<16, 16, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 0, true);
   }
   TEST_CASE("band input gradient, bf16 7 x 11 (77 taps: the weight gradient in a kernel of its own)") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{48, 1, 1, 1, 7, 11, 1, 1, 1, 1, 3, 3, 5, 5, false}>;
