@@ -74,7 +74,8 @@ const char* const kTemplateFiles[] = {"common.cuh",      "mta_params.h",        
                                       "na_forward.cuh",  "na_backward.cuh",     "na_forward_mma.cuh",
                                       "mma.cuh",         "na_backward_mma.cuh", "na_mma.cuh",
                                       "na_backward_fused.cuh", "mta_forward_band.cuh", "mta_band.cuh",
-                                      "na_forward_wgmma.cuh", "wgmma.cuh", "tma.cuh"};
+                                      "na_forward_wgmma.cuh", "wgmma.cuh", "tma.cuh",
+                                      "mta_backward_input_mma.cuh", "mta_backward_weight_mma.cuh"};
 
 TEST_SUITE("render") {
 
