@@ -18,6 +18,7 @@ mkdir -p "$out"
 cases=(
   "mta_fwd_dw_k5|mta_forward|-k 5"
   "mta_bwd_input_dw_k5|mta_backward_input|-k 5"
+  "mta_bwd_input_g1_k7|mta_backward_input|-k 7 -g 1"    # channel mixing: on tensor cores
   "mta_bwd_weight_g1_k7|mta_backward_weight|-k 7 -g 1"  # depthwise fuses it into the input gradient
   "mta_stats_dw_k5|mta_row_stats|-k 5"
   "mta_fwd_g1_k7|mta_forward|-k 7 -g 1"

@@ -113,7 +113,12 @@ std::optional<TileConfig> depthwise_backward_input_config(const MtaProblem& p) {
   return t;
 }
 
-// The channel-mixing input gradient with many output channels per group and taps (16 or more, 25 or more;
+// The channel-mixing input gradient. In f16/bf16 with channels in whole planes of 8 at stride 1, on tensor
+// cores (mta_backward_input_uses_mma): strips of 8 rows swept 64 columns at a time by 8 warps, a warp a row
+// (groups=1 K7 on the H100, bench/results/2026-11-24_H100_a6b9334/input_configs.txt: 1880 us, against 1904 for
+// 8 x 128, 2040 for 8 x 32, 2278 for 16 x 64 and 3846 for 32 x 32: taller strips mean fewer blocks, two strips
+// each), narrower where shared memory does not fit. Otherwise, on CUDA cores,
+// with many output channels per group and taps (16 or more, 25 or more;
 // at stride 1): strips of 16 rows swept 32 columns at a time by 8 warps. On the H100, groups=1 K7 bf16
 // (bench/results/2026-11-24_H100_184e2d0/g1_configs.txt), the backward against the 16 x 16 heuristic of 4
 // warps: 28.5 -> 24.2 ms; 16 x 64 by 8 warps (23.3 ms) and 32 x 32 by 16 (24.9 ms, the tuner's winner in
@@ -122,8 +127,6 @@ std::optional<TileConfig> depthwise_backward_input_config(const MtaProblem& p) {
 // hence the narrow condition.
 constexpr unsigned kChannelMixingSmem = 101376;
 std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem& p) {
-  // f16/bf16 with whole planes of 8 channels: on tensor cores (mta_backward_input_uses_mma), strips of 8 rows
-  // swept 64 columns at a time by 8 warps (a warp a row), narrower while shared memory does not fit.
   for (TileConfig t{std::min(8, next_pow2(p.length)), std::max(16, std::min(64, next_pow2(p.length))), 8, 0};
        t.tile_j >= 16; t.tile_j /= 2) {
     t.warps = std::clamp(t.tile_i * t.tile_j / 16 / (t.tile_j / 16), 1, 8);  // one row of m-tiles a warp
@@ -140,7 +143,8 @@ std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem&
 
 // The channel-mixing weight gradient in f16/bf16 runs on tensor cores (mta_backward_weight_uses_mma): tiles
 // of 16 output rows x 64 columns (a 22-row patch at K7: the halo re-read 1.4x), 8 warps, narrower while the
-// staged operands exceed the shared-memory limit; none when the problem does not qualify.
+// staged operands exceed the shared-memory limit (the first config measured, 0.87 ms at groups=1 K7; not yet
+// swept); none when the problem does not qualify.
 std::optional<TileConfig> mma_backward_weight_config(const MtaProblem& p) {
   TileConfig t{std::min(16, next_pow2(p.out_h())), std::max(16, std::min(64, next_pow2(p.out_w()))), 8, 0};
   for (; t.tile_j >= 16; t.tile_j /= 2) {
