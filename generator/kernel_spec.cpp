@@ -181,7 +181,7 @@ bool mta_backward_input_on_mma(const KernelSpec& s) {
   return s.kind == KernelKind::mta_backward_input &&
          mta_backward_input_uses_mma(static_cast<int>(size_of(s.dtype)), s.cin_per_group, s.cout_per_group, s.kernel_h,
                                      s.kernel_w, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.config.tile_i,
-                                     s.config.tile_j, s.config.warps);
+                                     s.config.tile_j, s.config.warps, s.length);
 }
 
 bool mta_backward_weight_on_tensor_cores(const KernelSpec& s) {
@@ -232,7 +232,7 @@ LaunchShape launch_shape(const KernelSpec& s, const MtaProblem& problem) {
                                              mta_backward_input_mma_pairs(s.length, s.config.tile_i));
         shape.smem_bytes = static_cast<unsigned>(mta_backward_input_mma_smem_bytes(
             s.cin_per_group, s.cout_per_group, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, s.config.tile_i,
-            s.config.tile_j));
+            s.config.tile_j, s.length));
         break;
       }
       shape.grid_x = static_cast<unsigned>(static_cast<long long>(batch) * cin * mta_ceil_div(s.length, s.config.tile_i));

@@ -38,7 +38,7 @@ struct MtaDpCfg {
 template <class Cfg>
 ATTNJIT_HD constexpr bool mta_backward_input_uses_mma_cfg() {
   return mta_backward_input_uses_mma(sizeof(typename Cfg::T), Cfg::kCinG, Cfg::kCoutG, Cfg::kKh, Cfg::kKw, Cfg::kSh,
-                                     Cfg::kSw, Cfg::kDh, Cfg::kDw, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32);
+                                     Cfg::kSw, Cfg::kDh, Cfg::kDw, Cfg::kTileI, Cfg::kTileJ, Cfg::kThreads / 32, Cfg::kL);
 }
 
 // grid = (B * groups * mta_backward_input_mma_pairs); block = kThreads.
@@ -66,10 +66,15 @@ __device__ __forceinline__ void mta_backward_input_mma(const MtaParams& p, float
   static_assert(kMTiles * kWarps * 16 == Cfg::kTileI * Cfg::kTileJ && kRows * kColumnGroups == kMTiles,
                 "whole rows of m-tiles per warp");
 
+  constexpr bool kPrefetch = mta_backward_input_mma_prefetches(Cfg::kL);  // the scores by cp.async, a tile at a time
+  constexpr int kProbsPitch = mta_backward_input_mma_probs_pitch(Cfg::kTileJ);
+  constexpr int kProbsStride = mta_backward_input_mma_probs_stride(Cfg::kTileI, Cfg::kTileJ);
+
   unsigned char* bytes = reinterpret_cast<unsigned char*>(smem);
   uint4* patch = reinterpret_cast<uint4*>(bytes);                                  // [kChunks][kGh * kGw] rows of 8
   T* filters = reinterpret_cast<T*>(bytes + 16 * kChunks * kGh * kGw);             // [kCinG][kFilterPitch]
   int* half_step = reinterpret_cast<int*>(filters + Cfg::kCinG * kFilterPitch);  // [kKpad / 8]
+  T* raw = reinterpret_cast<T*>(half_step + (kKpad / 8 + 3) / 4 * 4);  // kPrefetch: [kCinG][kProbsStride], raw scores
 
   const int pair = blockIdx.x % kPairs;
   const int group = (blockIdx.x / kPairs) % Cfg::kGroups, b = blockIdx.x / kPairs / Cfg::kGroups;
@@ -110,10 +115,23 @@ __device__ __forceinline__ void mta_backward_input_mma(const MtaParams& p, float
       }
     }
     // dP of tile j0 for every input channel into acc (m-tile = row r, column group cg of the warp).
+    const T* scores = static_cast<const T*>(p.scores);
     auto tile_dp = [&](int j0, float (&acc)[kMTiles][kNTiles][4]) {
-      __syncthreads();  // the previous tile's patch is read (and, first, the filters and offsets are written)
+      __syncthreads();  // the previous tile's patch and scores are read (and, first, the filters and offsets written)
+      if constexpr (kPrefetch) {  // the tile's raw scores, in flight while the grad patch is staged
+        constexpr int kPacks = Cfg::kTileJ / 8;
+        for (int idx = threadIdx.x; idx < Cfg::kCinG * Cfg::kTileI * kPacks; idx += Cfg::kThreads) {
+          const int n = idx / (Cfg::kTileI * kPacks), r = idx / kPacks % Cfg::kTileI, c = idx % kPacks * 8;
+          const int i = i0 + r, j = j0 + c;
+          const bool inside = i < Cfg::kL && j < Cfg::kL;  // whole packs: L is a multiple of 8
+          cp_async_16(raw + n * kProbsStride + r * kProbsPitch + c,
+                      scores + ((plane0 + n) * Cfg::kL + (inside ? i : 0)) * Cfg::kL + (inside ? j : 0), inside);
+        }
+        cp_async_commit();
+      }
       stage_grad_planes<Cfg, Cfg::kCoutG, kGh, kGw>(p, b, group * Cfg::kCoutG, i0 + Cfg::kPadTop - (Cfg::kKh - 1) * Cfg::kDh,
                                                     j0 + Cfg::kPadLeft - (Cfg::kKw - 1) * Cfg::kDw, patch);
+      if constexpr (kPrefetch) cp_async_wait_group<0>();
       __syncthreads();
 #pragma unroll
       for (int m = 0; m < kMTiles; ++m) {
@@ -126,9 +144,14 @@ __device__ __forceinline__ void mta_backward_input_mma(const MtaParams& p, float
         mta_forward_mma_ksteps<D, kMTiles>(acc, patch, filters, half_step, lane, warp);
       }
     };
+    // Each accumulator's P, recomputed where valid (causal and inside) from its raw score.
+    auto prob_at = [&](int r, int nt, int e, int col, long long at, bool valid) {
+      if (!valid) return 0.0f;
+      const T z = kPrefetch ? raw[(nt * 8 + 2 * t + e) * kProbsStride + (warp * kRows + r) * kProbsPitch + col] : scores[at];
+      return normalize<Cfg::kNorm>(to_float(z), stat[r][nt][e]);
+    };
+
     // Sweep 1: the row reductions, per lane in registers, then over the 8 lanes of a channel pair's positions.
-    // (Each accumulator's P is recomputed where valid: causal and inside.)
-    const T* scores = static_cast<const T*>(p.scores);
     float sum[kRows][kNTiles][2], count[kRows][kNTiles][2];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
@@ -150,7 +173,7 @@ __device__ __forceinline__ void mta_backward_input_mma(const MtaParams& p, float
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
               const long long at = ((plane0 + nt * 8 + 2 * t + e) * Cfg::kL + i) * Cfg::kL + j;
-              const float prob = valid ? normalize<Cfg::kNorm>(to_float(scores[at]), stat[r][nt][e]) : 0.0f;
+              const float prob = prob_at(r, nt, e, j - tj * Cfg::kTileJ, at, valid);
               const float dp = acc[m][nt][2 * h + e];
               if (kSoftmax) {
                 sum[r][nt][e] += valid ? prob * dp : 0.0f;  // dP of a future position may be anything: select
@@ -197,7 +220,7 @@ __device__ __forceinline__ void mta_backward_input_mma(const MtaParams& p, float
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
               const long long at = ((plane0 + nt * 8 + 2 * t + e) * Cfg::kL + i) * Cfg::kL + j;
-              const float prob = valid ? normalize<Cfg::kNorm>(to_float(scores[at]), stat[r][nt][e]) : 0.0f;
+              const float prob = prob_at(r, nt, e, j - tj * Cfg::kTileJ, at, valid);
               const float dp = acc[m][nt][2 * h + e];
               float dz;
               if (kSoftmax) {

@@ -274,10 +274,20 @@ ATTNJIT_HD constexpr bool mta_backward_input_uses_band(int elem_bytes, int cout_
 // tile's positions, n = the group's input channels, k = (tap, output channel) with the filter flipped. Its
 // shared memory, in bytes: the grad patch of the group's output channels in planes of 8 (16-byte rows), the
 // filters [C_in/groups][K padded, pitch mta_mma_filter_pitch], each half k-step's row offset.
+// Where rows are 16-byte aligned (L a multiple of 8) the raw scores of the tile's positions follow, copied by
+// cp.async while the grad patch is staged: [C_in/groups][tile_i][tile_j + 8], each channel 8 elements more,
+// so the epilogue's reads (8 positions of 4 channels a warp) fall in distinct banks.
+ATTNJIT_HD constexpr bool mta_backward_input_mma_prefetches(int length) { return length % 8 == 0; }
+ATTNJIT_HD constexpr int mta_backward_input_mma_probs_pitch(int tile_j) { return tile_j + 8; }
+ATTNJIT_HD constexpr int mta_backward_input_mma_probs_stride(int tile_i, int tile_j) {
+  return tile_i * mta_backward_input_mma_probs_pitch(tile_j) + 8;
+}
 ATTNJIT_HD constexpr int mta_backward_input_mma_smem_bytes(int cin_per_group, int cout_per_group, int kh, int kw, int dh,
-                                                           int dw, int tile_i, int tile_j) {
+                                                           int dw, int tile_i, int tile_j, int length) {
   return 2 * cout_per_group * mta_grad_patch_extent(tile_i, kh, dh) * mta_grad_patch_extent(tile_j, kw, dw) +
-         2 * cin_per_group * mta_mma_filter_pitch(cout_per_group, kh, kw) + 4 * (mta_mma_k(cout_per_group, kh, kw) / 8);
+         2 * cin_per_group * mta_mma_filter_pitch(cout_per_group, kh, kw) +
+         (mta_mma_k(cout_per_group, kh, kw) / 8 * 4 + 15) / 16 * 16 +
+         (mta_backward_input_mma_prefetches(length) ? 2 * cin_per_group * mta_backward_input_mma_probs_stride(tile_i, tile_j) : 0);
 }
 // The decision, the same on the host and in the kernel: 16-bit storage, stride 1 (grad_out is the padded
 // grid: no scatter), channels in whole planes of 8 on both sides, a weight gradient of its own (more than
@@ -285,11 +295,11 @@ ATTNJIT_HD constexpr int mta_backward_input_mma_smem_bytes(int cin_per_group, in
 // reductions stay in the warp), shared memory in bounds.
 ATTNJIT_HD constexpr bool mta_backward_input_uses_mma(int elem_bytes, int cin_per_group, int cout_per_group, int kh,
                                                       int kw, int sh, int sw, int dh, int dw, int tile_i, int tile_j,
-                                                      int warps) {
+                                                      int warps, int length) {
   return elem_bytes == 2 && sh == 1 && sw == 1 && cin_per_group % 8 == 0 && cout_per_group % 8 == 0 &&
          !mta_fuses_weight_grad(cout_per_group, kh, kw) && tile_j % 16 == 0 && (tile_i * tile_j / 16) % warps == 0 &&
          (tile_i * tile_j / 16 / warps) % (tile_j / 16) == 0 &&
-         mta_backward_input_mma_smem_bytes(cin_per_group, cout_per_group, kh, kw, dh, dw, tile_i, tile_j) <=
+         mta_backward_input_mma_smem_bytes(cin_per_group, cout_per_group, kh, kw, dh, dw, tile_i, tile_j, length) <=
              kMtaMmaSmemLimit;
 }
 // Its blocks each own two strips of kTileI rows, s and strips - 1 - s (the triangle's short and long ones,

@@ -142,11 +142,12 @@ std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem&
 }
 
 // The channel-mixing weight gradient in f16/bf16 runs on tensor cores (mta_backward_weight_uses_mma): tiles
-// of 16 output rows x 64 columns (a 22-row patch at K7: the halo re-read 1.4x), 8 warps, narrower while the
-// staged operands exceed the shared-memory limit (the first config measured, 0.87 ms at groups=1 K7; not yet
-// swept); none when the problem does not qualify.
+// of 16 output rows x 64 columns (a 22-row patch at K7: the halo re-read 1.4x), 16 warps, narrower while the
+// staged operands exceed the shared-memory limit; none when the problem does not qualify. On the H100 at
+// groups=1 K7 (bench/results/2026-11-24_H100_ea31d8c/weight_configs_g1.txt, the backward's time) 16 x 64 by 16
+// warps 1832 us, by 8 1891, by 4 2281; 16 x 32, 8 x 64, 8 x 128 and 32 x 32 by 8 within 1% of 16 x 64.
 std::optional<TileConfig> mma_backward_weight_config(const MtaProblem& p) {
-  TileConfig t{std::min(16, next_pow2(p.out_h())), std::max(16, std::min(64, next_pow2(p.out_w()))), 8, 0};
+  TileConfig t{std::min(16, next_pow2(p.out_h())), std::max(16, std::min(64, next_pow2(p.out_w()))), 16, 0};
   for (; t.tile_j >= 16; t.tile_j /= 2) {
     if (mta_backward_weight_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_weight, p, t))) return t;
   }

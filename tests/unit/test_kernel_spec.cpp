@@ -324,11 +324,13 @@ TEST_CASE("heuristics: the channel-mixing input gradient in f16/bf16 at stride 1
       CHECK(launch_shape(spec, p).smem_bytes <= static_cast<unsigned>(kMtaMmaSmemLimit));
     }
   }
-  // Configs: a warp's m-tiles must be whole rows of the tile (8 x 64 by 16 warps gives each 2 of a row's 4).
+  // Configs: a warp's m-tiles must be whole rows of the tile (8 x 64 by 16 warps gives each 2 of a row's 4),
+  // and shared memory within the limit with the staged scores (16 x 64 and 32 x 32: 112 KiB).
   MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
   p.dtype = DType::bf16;
   CHECK(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 32, 8, 0})));
-  CHECK(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {32, 32, 8, 0})));
+  CHECK_FALSE(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 64, 8, 0})));  // 112 KiB
+  CHECK_FALSE(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {32, 32, 8, 0})));  // 112 KiB
   CHECK_FALSE(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {8, 64, 16, 0})));
   CHECK_FALSE(mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, {8, 24, 4, 0})));
   CHECK(launch_shape(mta_kernel_spec(KernelKind::mta_backward_input, p, {16, 32, 8, 0}), p).grid_x == 2u * 64);
@@ -417,7 +419,7 @@ TEST_CASE("the channel-mixing weight gradient on tensor cores: its decision, lau
   MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
   p.dtype = DType::bf16;
   const MtaConfigs c = mta_heuristic_configs(p);
-  CHECK((c.backward_weight == TileConfig{16, 64, 8, 0}));
+  CHECK((c.backward_weight == TileConfig{16, 64, 16, 0}));
   const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_weight, p, c.backward_weight);
   REQUIRE(mta_backward_weight_on_tensor_cores(spec));
   // Causal tiles of 16 x 64: strip s reaches column 16 s + 15, so it has s / 4 + 1 tiles; 128 strips.
