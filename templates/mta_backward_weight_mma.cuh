@@ -35,6 +35,9 @@ __device__ __forceinline__ void stage_grad_planes(const MtaParams& p, int b, int
   constexpr int kCout = Cfg::kCoutG * Cfg::kGroups;
   const unsigned short* grad_out = static_cast<const unsigned short*>(p.grad_out) +
                                    (static_cast<long long>(b) * kCout + oc0) * Cfg::kOutH * Cfg::kOutW;
+  // Two items a trip: 16 loads in flight a thread (groups=1 K7 backward 1691 -> 1659 us, groups=2 1894 -> 1830;
+  // four items: 1670 and 1935, bench/results/2026-11-24_H100_cc784c8).
+#pragma unroll 2
   for (int idx = threadIdx.x; idx < kChannels / 8 * kH * kW; idx += Cfg::kThreads) {
     const int plane = idx / (kH * kW), pos = idx % (kH * kW);
     const int oi = oi0 + pos / kW, oj = oj0 + pos % kW;
