@@ -17,6 +17,7 @@ struct RenderedKernel {
   std::vector<std::string> options;  // NVRTC options, without the arch
   std::string spec_json;
   bool sm90a = false;  // uses wgmma: compiles for sm_90a (sm_90's arch-specific features), for sm_90 targets only
+  bool fast_compile = false;  // an mta kernel: compiled at fast_compile_level() where NVRTC has the option
 };
 
 RenderedKernel render(const KernelSpec& spec);
@@ -29,8 +30,15 @@ struct CompileTarget {
   std::string nvrtc_version;  // "13.0"
 };
 
+// NVRTC's --Ofast-compile level for the mta kernels: $ATTNJIT_FAST_COMPILE (0, min, mid or max), else min.
+// "min" cut NVRTC's time for the slowest mta kernels by a sixth to a quarter (the input gradients of 7x7 and
+// 6x11 depthwise filters, 0.66 -> 0.46 and 0.66 -> 0.51 s) with no measurable cost on the H100
+// (bench/results/2026-11-24_H100_<commit>/fast_compile.txt); 0 turns it off. An Error names any other value.
+std::string fast_compile_level();
+
 // The kernel's options plus the target: --gpu-architecture=target.arch, or sm_90a for a kernel that uses
-// wgmma (an Error for any target but sm_90).
+// wgmma (an Error for any target but sm_90); --Ofast-compile=fast_compile_level() for a fast_compile kernel
+// where the NVRTC version (target.nvrtc_version) is 12.8 or later, which has the option.
 std::vector<std::string> nvrtc_options(const RenderedKernel& kernel, const CompileTarget& target);
 
 // SHA-256 of the source and every template it can include: what the store matches binaries on when

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +18,8 @@
 #include "generator/render.hpp"
 #include "generator/sha256.hpp"
 #include "generator/templates.hpp"
+#include "tuner/mta_heuristics.hpp"
+#include "tuner/na_heuristics.hpp"
 
 namespace attnjit {
 namespace {
@@ -78,6 +81,36 @@ const char* const kTemplateFiles[] = {"common.cuh",      "mta_params.h",        
                                       "mta_backward_input_mma.cuh", "mta_backward_weight_mma.cuh"};
 
 TEST_SUITE("render") {
+
+TEST_CASE("nvrtc_options: mta kernels at NVRTC's fast-compile level (min, or $ATTNJIT_FAST_COMPILE) where NVRTC has it") {
+  const char* saved = std::getenv("ATTNJIT_FAST_COMPILE");
+  const std::string saved_value = saved ? saved : "";
+  ::unsetenv("ATTNJIT_FAST_COMPILE");
+  MtaProblem p;
+  p.length = 64;
+  const RenderedKernel mta = render(mta_kernel_spec(KernelKind::mta_forward, p, mta_heuristic_configs(p).forward));
+  auto has = [](const std::vector<std::string>& options, const std::string& option) {
+    return std::find(options.begin(), options.end(), option) != options.end();
+  };
+  CHECK(has(nvrtc_options(mta, {"sm_90", "13.0"}), "--Ofast-compile=min"));
+  CHECK(has(nvrtc_options(mta, {"sm_90", "12.8"}), "--Ofast-compile=min"));
+  CHECK_FALSE(has(nvrtc_options(mta, {"sm_90", "12.6"}), "--Ofast-compile=min"));  // no such option there
+  NaProblem na;
+  na.length = 64;
+  const RenderedKernel na_kernel = render(na_kernel_specs(na, na_heuristic_configs(na)).forward);
+  for (const std::string& option : nvrtc_options(na_kernel, {"sm_90", "13.0"})) CHECK(option.rfind("--Ofast-compile", 0) != 0);
+  ::setenv("ATTNJIT_FAST_COMPILE", "0", 1);
+  CHECK(nvrtc_options(mta, {"sm_90", "13.0"}) == std::vector<std::string>{"--std=c++17", "--gpu-architecture=sm_90"});
+  ::setenv("ATTNJIT_FAST_COMPILE", "mid", 1);
+  CHECK(has(nvrtc_options(mta, {"sm_90", "13.0"}), "--Ofast-compile=mid"));
+  ::setenv("ATTNJIT_FAST_COMPILE", "fast", 1);
+  CHECK_THROWS_WITH_AS(nvrtc_options(mta, {"sm_90", "13.0"}), doctest::Contains("ATTNJIT_FAST_COMPILE='fast'"), Error);
+  if (saved) {
+    ::setenv("ATTNJIT_FAST_COMPILE", saved_value.c_str(), 1);
+  } else {
+    ::unsetenv("ATTNJIT_FAST_COMPILE");
+  }
+}
 
 TEST_CASE("render: header comment names the spec, says generated/do not edit, includes the kind's template") {
   const struct {
