@@ -106,11 +106,11 @@ RenderedKernel render(const KernelSpec& spec) {
 
 std::string fast_compile_level() {
   const char* value = std::getenv("ATTNJIT_FAST_COMPILE");
-  if (value == nullptr || *value == '\0') return "min";
+  if (value == nullptr || *value == '\0') return "0";
   const std::string level = value;
   if (level != "0" && level != "min" && level != "mid" && level != "max") {
     detail::raise_invalid("ATTNJIT_FAST_COMPILE='{}': NVRTC's fast-compile level for the mta kernels is 0 (off), min, "
-                          "mid or max; unset it for min",
+                          "mid or max; unset it for 0",
                           level);
   }
   return level;

@@ -30,10 +30,11 @@ struct CompileTarget {
   std::string nvrtc_version;  // "13.0"
 };
 
-// NVRTC's --Ofast-compile level for the mta kernels: $ATTNJIT_FAST_COMPILE (0, min, mid or max), else min.
-// "min" cut NVRTC's time for the slowest mta kernels by a sixth to a quarter (the input gradients of 7x7 and
-// 6x11 depthwise filters, 0.66 -> 0.46 and 0.66 -> 0.51 s) with no measurable cost on the H100
-// (bench/results/2026-11-24_H100_<commit>/fast_compile.txt); 0 turns it off. An Error names any other value.
+// NVRTC's --Ofast-compile level for the mta kernels: $ATTNJIT_FAST_COMPILE (0, min, mid or max), else 0
+// (off). An opt-in trade: "min" cuts NVRTC's time for the slowest mta kernels by a quarter to a third (the
+// input gradients of 7x7 and 6x11 depthwise filters, 0.66 -> 0.40-0.45 s on the build machine), but the
+// kernels it makes ran 1.2-5.5x slower on the H100 (groups=1 K7 backward 1.67 -> 9.2 ms,
+// bench/results/2026-11-24_H100_3213077/fast_compile.txt). An Error names any other value.
 std::string fast_compile_level();
 
 // The kernel's options plus the target: --gpu-architecture=target.arch, or sm_90a for a kernel that uses
