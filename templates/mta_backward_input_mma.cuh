@@ -13,10 +13,12 @@
 // recomputed (in T it would lose its low bits before the subtraction). Every warp's m-tiles are whole rows of
 // the tile, so a row's reductions are the warp's own: summed in registers over the sweep, then over the lanes
 // of its positions by shuffles, in a fixed order (the same bits every run). Each accumulator's P is
-// recomputed from the raw score and the row statistic. Tiles above the diagonal are written as zeros without
-// reading anything.
+// recomputed from the raw score and the row statistic; where L is a multiple of 8 the tile's raw scores are
+// copied to shared memory by cp.async while its grad patch is staged. Tiles above the diagonal are written as
+// zeros without reading anything.
 // The CUDA-core kernel it replaces, one block per input channel, computed dP with 2 x C_out/groups x Kh x Kw
-// FFMAs a position: groups=1 K7 at L = 2048, 14-15 ms of the backward's 24 on the H100.
+// FFMAs a position: groups=1 K7 at L = 2048, 14-15 ms of the backward's 24 on the H100; this one about 1.2 ms
+// (bench/results/2026-11-24_H100_a6b9334 and _cc784c8), waiting mostly on the grad patch's 2-byte loads.
 #pragma once
 
 #include "mta_backward_weight_mma.cuh"  // stage_grad_planes
