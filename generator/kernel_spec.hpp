@@ -86,8 +86,9 @@ LaunchShape launch_shape(const KernelSpec& spec, const NaProblem& problem);
 MtaForwardPath mta_forward_path(const KernelSpec& spec);
 // Either tensor-core path.
 bool mta_forward_on_tensor_cores(const KernelSpec& spec);
-// Whether an mta input-gradient spec computes dP on tensor cores: mta_backward_input_uses_band
-// (templates/mta_params.h), the kernel's own compile-time decision, on the spec's constants.
+// Whether an mta input-gradient spec computes dP on tensor cores by the band product (depthwise):
+// mta_backward_input_uses_band (templates/mta_params.h), the kernel's own compile-time decision, on the spec's
+// constants. (Channel mixing's tensor-core path is mta_backward_input_on_mma.)
 bool mta_backward_input_on_tensor_cores(const KernelSpec& spec);
 // Whether an mta input-gradient spec runs on tensor cores as an implicit GEMM (channel mixing):
 // mta_backward_input_uses_mma (templates/mta_params.h), the kernel's own compile-time decision.
