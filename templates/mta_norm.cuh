@@ -300,8 +300,9 @@ inline constexpr int kPatchPhase = mta_patch_phase(kTileJ, Cfg::kSw, Cfg::kPadLe
 // first position is (i0, j0), staged in T in planes of 8 channels: planes[c][position] is one 16-byte row of
 // channels 8c .. 8c + 7 at that position (zero outside [0, L) and in the future), the layout whose rows
 // ldmatrix reads as tensor-core fragments (mta_forward_mma, mta_backward_weight_mma). Consecutive threads
-// take consecutive positions, so each channel's loads are coalesced along the row and the rows are stored
-// contiguously.
+// take consecutive positions (pairs of them where L is even: one 4-byte load a channel for two positions,
+// half the loads; groups=1 K7 forward 588 -> 557 us, bench/results/2026-11-24_H100_<commit>), so each
+// channel's loads are coalesced along the row and the rows are stored contiguously.
 template <class Cfg, int kChannels, int kPatchH, int kPatchW>
 __device__ __forceinline__ void stage_normalized_planes(const MtaParams& p, long long plane0, int i0, int j0,
                                                         uint4* planes) {
@@ -309,24 +310,58 @@ __device__ __forceinline__ void stage_normalized_planes(const MtaParams& p, long
   static_assert(sizeof(T) == 2 && kChannels % 8 == 0, "16-bit scores, whole planes of 8 channels");
   constexpr int kPlane = kPatchH * kPatchW;
   const T* scores = static_cast<const T*>(p.scores);
-  for (int idx = threadIdx.x; idx < kChannels / 8 * kPlane; idx += Cfg::kThreads) {
-    const int chunk = idx / kPlane, pos = idx % kPlane;
-    const int i = i0 + pos / kPatchW, j = j0 + pos % kPatchW;
-    float v[8];
-    if (i >= 0 && i < Cfg::kL && j >= 0 && j <= i) {
+  if constexpr (Cfg::kL % 2 == 0) {
+    // An item is two positions from an even column (the patch's first column may be odd: the pair before it
+    // stores only its second row), 8 4-byte loads, two rows stored.
+    constexpr int kPairs = kPatchW / 2 + 1;
+    const int j_even = j0 & ~1;
+    for (int idx = threadIdx.x; idx < kChannels / 8 * kPatchH * kPairs; idx += Cfg::kThreads) {
+      const int chunk = idx / (kPatchH * kPairs), r = idx / kPairs % kPatchH, pair = idx % kPairs;
+      const int i = i0 + r, j = j_even + 2 * pair;
+      const bool inside = i >= 0 && i < Cfg::kL && j >= 0 && j <= i, second = j + 1 <= i;
+      float lo[8], hi[8];
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
         const long long plane = plane0 + chunk * 8 + e;
-        const float z = to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]);
-        v[e] = normalize<Cfg::kNorm>(z, p.row_stats[plane * Cfg::kL + i]);
+        const unsigned w = inside ? *reinterpret_cast<const unsigned*>(scores + (plane * Cfg::kL + i) * Cfg::kL + j) : 0u;
+        const float stat = inside ? p.row_stats[plane * Cfg::kL + i] : 0.0f;
+        T a, c;
+        a.bits = static_cast<unsigned short>(w & 0xffffu);
+        c.bits = static_cast<unsigned short>(w >> 16);
+        lo[e] = inside ? normalize<Cfg::kNorm>(to_float(a), stat) : 0.0f;
+        hi[e] = inside && second ? normalize<Cfg::kNorm>(to_float(c), stat) : 0.0f;
       }
-    } else {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] = 0.0f;
+      const int col = j - j0;
+      uint4* row = planes + (chunk * kPatchH + r) * kPatchW;
+      if (col >= 0 && col < kPatchW) {
+        row[col] = uint4{pack_floats<T>(lo[0], lo[1]), pack_floats<T>(lo[2], lo[3]), pack_floats<T>(lo[4], lo[5]),
+                         pack_floats<T>(lo[6], lo[7])};
+      }
+      if (col + 1 >= 0 && col + 1 < kPatchW) {
+        row[col + 1] = uint4{pack_floats<T>(hi[0], hi[1]), pack_floats<T>(hi[2], hi[3]), pack_floats<T>(hi[4], hi[5]),
+                             pack_floats<T>(hi[6], hi[7])};
+      }
     }
-    const uint4 packed = {pack_floats<T>(v[0], v[1]), pack_floats<T>(v[2], v[3]), pack_floats<T>(v[4], v[5]),
-                          pack_floats<T>(v[6], v[7])};
-    planes[idx] = packed;
+  } else {
+    for (int idx = threadIdx.x; idx < kChannels / 8 * kPlane; idx += Cfg::kThreads) {
+      const int chunk = idx / kPlane, pos = idx % kPlane;
+      const int i = i0 + pos / kPatchW, j = j0 + pos % kPatchW;
+      float v[8];
+      if (i >= 0 && i < Cfg::kL && j >= 0 && j <= i) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const long long plane = plane0 + chunk * 8 + e;
+          const float z = to_float(scores[(plane * Cfg::kL + i) * Cfg::kL + j]);
+          v[e] = normalize<Cfg::kNorm>(z, p.row_stats[plane * Cfg::kL + i]);
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[e] = 0.0f;
+      }
+      const uint4 packed = {pack_floats<T>(v[0], v[1]), pack_floats<T>(v[2], v[3]), pack_floats<T>(v[4], v[5]),
+                            pack_floats<T>(v[6], v[7])};
+      planes[idx] = packed;
+    }
   }
 }
 

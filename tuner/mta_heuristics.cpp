@@ -142,12 +142,17 @@ std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem&
 }
 
 // The channel-mixing weight gradient in f16/bf16 runs on tensor cores (mta_backward_weight_uses_mma): tiles
-// of 16 output rows x 64 columns (a 22-row patch at K7: the halo re-read 1.4x), 16 warps, narrower while the
-// staged operands exceed the shared-memory limit; none when the problem does not qualify. On the H100 at
-// groups=1 K7 (bench/results/2026-11-24_H100_ea31d8c/weight_configs_g1.txt, the backward's time) 16 x 64 by 16
-// warps 1832 us, by 8 1891, by 4 2281; 16 x 32, 8 x 64, 8 x 128 and 32 x 32 by 8 within 1% of 16 x 64.
+// of 16 output rows x 64 columns (a 22-row patch at K7: the halo re-read 1.4x), narrower while the staged
+// operands exceed the shared-memory limit; none when the problem does not qualify. Warps: 8 where a unit of the
+// n dimension is two planes of input channels (16 or more a group: 8 accumulators a unit), else 16. On the H100
+// at K7 (the backward's time): 16 x 64 by 16 warps 1832 us against 1891 by 8 and 2281 by 4 at groups=1, 16 x 32,
+// 8 x 64, 8 x 128 and 32 x 32 by 8 within 1% of 16 x 64 (bench/results/2026-11-24_H100_ea31d8c); once the
+// scores were staged two positions an item, 16 warps (64 registers) spilled at groups=1: 1741 us against
+// 1661-1674 by 8, while groups=2 (8 channels a group) kept 16: 1829 against 1932 by 8 (the folder of the
+// commit after 4f42af4).
 std::optional<TileConfig> mma_backward_weight_config(const MtaProblem& p) {
-  TileConfig t{std::min(16, next_pow2(p.out_h())), std::max(16, std::min(64, next_pow2(p.out_w()))), 16, 0};
+  const int warps = (p.in_channels / p.groups) % 16 == 0 ? 8 : 16;
+  TileConfig t{std::min(16, next_pow2(p.out_h())), std::max(16, std::min(64, next_pow2(p.out_w()))), warps, 0};
   for (; t.tile_j >= 16; t.tile_j /= 2) {
     if (mta_backward_weight_on_tensor_cores(mta_kernel_spec(KernelKind::mta_backward_weight, p, t))) return t;
   }

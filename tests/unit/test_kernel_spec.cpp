@@ -419,7 +419,7 @@ TEST_CASE("the channel-mixing weight gradient on tensor cores: its decision, lau
   MtaProblem p = problem(2, 16, 16, 1, 2048, 7, 7, Padding::symmetric(3));
   p.dtype = DType::bf16;
   const MtaConfigs c = mta_heuristic_configs(p);
-  CHECK((c.backward_weight == TileConfig{16, 64, 16, 0}));
+  CHECK((c.backward_weight == TileConfig{16, 64, 8, 0}));  // 16 input channels: two planes a unit, 8 warps
   const KernelSpec spec = mta_kernel_spec(KernelKind::mta_backward_weight, p, c.backward_weight);
   REQUIRE(mta_backward_weight_on_tensor_cores(spec));
   // Causal tiles of 16 x 64: strip s reaches column 16 s + 15, so it has s / 4 + 1 tiles; 128 strips.
@@ -440,6 +440,7 @@ TEST_CASE("the channel-mixing weight gradient on tensor cores: its decision, lau
   g2.groups = 2;
   const KernelSpec spec2 = mta_kernel_spec(KernelKind::mta_backward_weight, g2, mta_heuristic_configs(g2).backward_weight);
   CHECK(mta_backward_weight_on_tensor_cores(spec2));
+  CHECK(spec2.config.warps == 16);  // 8 input channels a group: one plane a unit, 16 warps
   CHECK(launch_shape(spec2, g2).grid_y == 2);
   CHECK(launch_shape(spec2, g2).grid_x == 64);
   // fp32, input channels per group not a multiple of 8, or tiles not of whole 16-column k-steps: CUDA cores.
