@@ -301,7 +301,7 @@ inline constexpr int kPatchPhase = mta_patch_phase(kTileJ, Cfg::kSw, Cfg::kPadLe
 // channels 8c .. 8c + 7 at that position (zero outside [0, L) and in the future), the layout whose rows
 // ldmatrix reads as tensor-core fragments (mta_forward_mma, mta_backward_weight_mma). Consecutive threads
 // take consecutive positions (pairs of them where L is even: one 4-byte load a channel for two positions,
-// half the loads; groups=1 K7 forward 588 -> 557 us, bench/results/2026-11-24_H100_<commit>), so each
+// half the loads; groups=1 K7 forward 588 -> 557 us, bench/results/2026-11-24_H100_2b81bd8), so each
 // channel's loads are coalesced along the row and the rows are stored contiguously.
 template <class Cfg, int kChannels, int kPatchH, int kPatchW>
 __device__ __forceinline__ void stage_normalized_planes(const MtaParams& p, long long plane0, int i0, int j0,

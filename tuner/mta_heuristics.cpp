@@ -148,8 +148,8 @@ std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem&
 // at K7 (the backward's time): 16 x 64 by 16 warps 1832 us against 1891 by 8 and 2281 by 4 at groups=1, 16 x 32,
 // 8 x 64, 8 x 128 and 32 x 32 by 8 within 1% of 16 x 64 (bench/results/2026-11-24_H100_ea31d8c); once the
 // scores were staged two positions an item, 16 warps (64 registers) spilled at groups=1: 1741 us against
-// 1661-1674 by 8, while groups=2 (8 channels a group) kept 16: 1829 against 1932 by 8 (the folder of the
-// commit after 4f42af4).
+// 1661-1674 by 8, while groups=2 (8 channels a group) kept 16: 1829 against 1932 by 8
+// (bench/results/2026-11-24_H100_2b81bd8).
 std::optional<TileConfig> mma_backward_weight_config(const MtaProblem& p) {
   const int warps = (p.in_channels / p.groups) % 16 == 0 ? 8 : 16;
   TileConfig t{std::min(16, next_pow2(p.out_h())), std::max(16, std::min(64, next_pow2(p.out_w()))), warps, 0};
