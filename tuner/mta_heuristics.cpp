@@ -127,9 +127,9 @@ std::optional<TileConfig> depthwise_backward_input_config(const MtaProblem& p) {
 // hence the narrow condition.
 constexpr unsigned kChannelMixingSmem = 101376;
 std::optional<TileConfig> channel_mixing_backward_input_config(const MtaProblem& p) {
-  for (TileConfig t{std::min(8, next_pow2(p.length)), std::max(16, std::min(64, next_pow2(p.length))), 8, 0};
-       t.tile_j >= 16; t.tile_j /= 2) {
-    t.warps = std::clamp(t.tile_i * t.tile_j / 16 / (t.tile_j / 16), 1, 8);  // one row of m-tiles a warp
+  const int rows = std::min(8, next_pow2(p.length));
+  for (TileConfig t{rows, std::max(16, std::min(64, next_pow2(p.length))), rows, 0}; t.tile_j >= 16; t.tile_j /= 2) {
+    // (warps = rows: each warp one row of the tile's m-tiles)
     if (mta_backward_input_on_mma(mta_kernel_spec(KernelKind::mta_backward_input, p, t))) return t;
   }
   const bool many = p.out_channels / p.groups >= 16 && p.kernel_h * p.kernel_w >= 25;
