@@ -81,18 +81,25 @@ void expect(const char* what, DType dtype, const std::vector<double>& got, const
   CHECK_MESSAGE(c.passed(), what << ": " << c.error << " / " << c.limit << ", NaN " << c.nan_count);
 }
 
+// What a case expects of the paths its kernels take (each REQUIREd from the specs before running them).
+struct Paths {
+  MtaForwardPath forward;
+  bool input_band = false;      // the input gradient's dP by the band product (depthwise)
+  bool input_mma = false;       // the input gradient as the implicit GEMM on tensor cores (channel mixing)
+  bool weight_mma = false;      // the weight gradient on tensor cores
+  unsigned weight_blocks = 0;   // where not 0: the tensor-core weight gradient's blocks per batch element,
+                                // fewer than the launch shape's, so each takes a longer run of items
+};
+
 // Forward under Fwd's tiles, then (when Input is not void) the backward: the input gradient under Input's
-// tiles (its dP on tensor cores or not, as input_band says), the weight-gradient partials under Weight's
-// when the problem does not fuse them (on tensor cores or not, as weight_mma says; weight_blocks, where not
-// 0, the tensor-core kernel's blocks per batch element), the reduction. input_mma: whether the input gradient
-// runs as the implicit GEMM on tensor cores.
+// tiles, the weight-gradient partials under Weight's when the problem does not fuse them, the reduction; on
+// the paths `paths` names.
 template <class Fwd, class Input = void, class Weight = Input>
-void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mma = false, unsigned weight_blocks = 0,
-           bool input_mma = false) {
+void check(const Paths& paths) {
   using T = typename Fwd::T;
   const MtaProblem p = Fwd::problem();
   const KernelSpec forward = mta_kernel_spec(KernelKind::mta_forward, p, Fwd::config());
-  REQUIRE(mta_forward_path(forward) == expected_path);
+  REQUIRE(mta_forward_path(forward) == paths.forward);
   std::mt19937_64 rng(11);
   std::normal_distribution<double> normal;
   auto random = [&](std::size_t n) {
@@ -129,10 +136,10 @@ void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mm
     configs.backward_input = Input::config();
     configs.backward_weight = Weight::config();
     const MtaKernelSpecs specs = mta_kernel_specs(p, configs);
-    REQUIRE(mta_backward_input_on_tensor_cores(specs.backward_input) == input_band);
-    REQUIRE(mta_backward_input_on_mma(specs.backward_input) == input_mma);
-    REQUIRE(mta_backward_weight_on_tensor_cores(specs.backward_weight) == weight_mma);
-    if (weight_mma) {
+    REQUIRE(mta_backward_input_on_tensor_cores(specs.backward_input) == paths.input_band);
+    REQUIRE(mta_backward_input_on_mma(specs.backward_input) == paths.input_mma);
+    REQUIRE(mta_backward_weight_on_tensor_cores(specs.backward_weight) == paths.weight_mma);
+    if (paths.weight_mma) {
       REQUIRE_FALSE(mta_weight_grad_fused(p));
       // The generated kernel's kHasBias is the canonical spec's: the bias unit must survive canonical().
       REQUIRE((canonical(specs.backward_weight).bias == Bias::present) == Weight::kHasBias);
@@ -151,10 +158,10 @@ void check(MtaForwardPath expected_path, bool input_band = false, bool weight_mm
     attnjit_host::launch(mta_backward_input<Input>, params, grid_of(specs.backward_input, p), Input::kThreads);
     if (!mta_weight_grad_fused(p)) {
       Dim3 grid = grid_of(specs.backward_weight, p);
-      if (weight_blocks != 0) {  // fewer blocks than the launch shape's, each with a longer run of items
-        REQUIRE(weight_blocks < grid.x);
-        grid.x = weight_blocks;
-        params.weight_slots = static_cast<int>(weight_blocks) * params.batch;
+      if (paths.weight_blocks != 0) {  // fewer blocks than the launch shape's, each with a longer run of items
+        REQUIRE(paths.weight_blocks < grid.x);
+        grid.x = paths.weight_blocks;
+        params.weight_slots = static_cast<int>(paths.weight_blocks) * params.batch;
       }
       attnjit_host::launch(mta_backward_weight<Weight>, params, grid, Weight::kThreads);
     }
@@ -173,32 +180,36 @@ using Path = MtaForwardPath;
 
 TEST_SUITE("mta_emulated") {
   TEST_CASE("tensor-core forward (channel mixing, bf16): the kernel proven on the H100 passes under emulation") {
-    check<MtaCfg<bf16_t, S::softmax, 40, 8, 8, 1, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>(Path::channel_mixing_mma);
+    check<MtaCfg<bf16_t, S::softmax, 40, 8, 8, 1, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>
+        ({.forward = Path::channel_mixing_mma});
   }
   TEST_CASE("tensor-core forward, f16, two groups of 8 channels, two output-channel blocks per group") {
-    check<MtaCfg<f16_t, S::softmax, 24, 16, 32, 2, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>(Path::channel_mixing_mma);
+    check<MtaCfg<f16_t, S::softmax, 24, 16, 32, 2, 3, 1, 1, 1, 1, true, 16, 16, 4, 8>>
+        ({.forward = Path::channel_mixing_mma});
   }
   TEST_CASE("tensor-core forward, bf16, 16 channels a group (two planes of 8), 5 x 5, stride 2 (rows reused, one column group)") {
-    check<MtaCfg<bf16_t, S::softmax, 36, 16, 16, 1, 5, 2, 2, 2, 2, true, 16, 16, 4, 16>>(Path::channel_mixing_mma);
+    check<MtaCfg<bf16_t, S::softmax, 36, 16, 16, 1, 5, 2, 2, 2, 2, true, 16, 16, 4, 16>>
+        ({.forward = Path::channel_mixing_mma});
   }
   TEST_CASE("tensor-core forward, bf16, rows reused across filter rows: 3 x 5 at dilation 2, two column groups") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{40, 16, 16, 1, 3, 5, 1, 1, 2, 2, 2, 2, 4, 4, true}, 16, 32, 4, 16>;
-    check<P>(Path::channel_mixing_mma);
+    check<P>({.forward = Path::channel_mixing_mma});
   }
   TEST_CASE("tensor-core forward, f16, 32 channels (four planes of 8), 3 x 3, sparsemax, causal padding") {
-    check<MtaCfg<f16_t, S::sparsemax, 21, 32, 8, 1, 3, 1, 2, 0, 1, false, 8, 16, 2, 8>>(Path::channel_mixing_mma);
+    check<MtaCfg<f16_t, S::sparsemax, 21, 32, 8, 1, 3, 1, 2, 0, 1, false, 8, 16, 2, 8>>
+        ({.forward = Path::channel_mixing_mma});
   }
   TEST_CASE("depthwise f32, forward and backward with the weight gradient fused into the input gradient") {
     using P = MtaCfg<float, S::softmax, 37, 4, 4, 4, 5, 1, 2, 2, 2, true>;
-    check<P::With<8, 16, 2, 1>, P::With<8, 16, 2>>(Path::cuda_cores);
+    check<P::With<8, 16, 2, 1>, P::With<8, 16, 2>>({.forward = Path::cuda_cores});
   }
   TEST_CASE("channel mixing bf16 (16 x 9 taps: a weight-gradient kernel of its own), forward and backward") {
     using P = MtaCfg<bf16_t, S::softmax, 20, 4, 16, 1, 3, 1, 1, 1, 1, true>;
-    check<P::With<8, 8, 2, 4>, P::With<8, 8, 2>, P::With<8, 16, 2>>(Path::cuda_cores);
+    check<P::With<8, 8, 2, 4>, P::With<8, 8, 2>, P::With<8, 16, 2>>({.forward = Path::cuda_cores});
   }
   TEST_CASE("sparsemax f16, stride 2, causal query padding, no bias: forward and backward") {
     using P = MtaCfg<f16_t, S::sparsemax, 29, 2, 2, 2, 3, 2, 2, 0, 1, false>;
-    check<P::With<4, 8, 1, 1>, P::With<8, 8, 1>>(Path::cuda_cores);
+    check<P::With<4, 8, 1, 1>, P::With<8, 8, 1>>({.forward = Path::cuda_cores});
   }
   // The depthwise forward on tensor cores (mta_forward_band): every n-tile's band, the strips its k-steps
   // read, the zero columns past the loaded ones, tiles above the diagonal, partial tiles.
@@ -207,20 +218,20 @@ TEST_SUITE("mta_emulated") {
   TEST_CASE("depthwise band forward, bf16 K5 symmetric padding: 16-byte patch loads, two k-steps, upper tiles") {
     using P = MtaCfg<bf16_t, S::softmax, 40, 2, 2, 2, 5, 1, 2, 2, 2, true>;
     static_assert(kGradPatchPacked<P>);
-    check<P::With<32, 32, 2, 1>, P::With<8, 16, 2>>(Path::depthwise_band_mma);
+    check<P::With<32, 32, 2, 1>, P::With<8, 16, 2>>({.forward = Path::depthwise_band_mma});
   }
   TEST_CASE("depthwise band forward, f16 6 x 11 with causal query padding (the paper's layer), 64-column warp tiles") {
     using P = ShapedCfg<f16_t, S::softmax, Shape{48, 2, 2, 2, 6, 11, 1, 1, 1, 1, 5, 0, 5, 5, true}>;
     static_assert(kGradPatchPacked<P>);
-    check<P::With<16, 64, 1, 1>, P::With<16, 16, 2>>(Path::depthwise_band_mma);
+    check<P::With<16, 64, 1, 1>, P::With<16, 16, 2>>({.forward = Path::depthwise_band_mma});
   }
   TEST_CASE("depthwise band forward, bf16 K7, 128-column tiles: two warp tiles per warp, a partial last tile") {
     using P = MtaCfg<bf16_t, S::softmax, 136, 1, 1, 1, 7, 1, 3, 3, 3, false>;
-    check<P::With<32, 128, 2, 1>>(Path::depthwise_band_mma);
+    check<P::With<32, 128, 2, 1>>({.forward = Path::depthwise_band_mma});
   }
   TEST_CASE("depthwise band forward, sparsemax bf16, stride 2 and dilation 2, two outputs per input channel, odd L") {
     using P = ShapedCfg<bf16_t, S::sparsemax, Shape{37, 2, 4, 2, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, false}>;
-    check<P::With<16, 16, 1, 1>>(Path::depthwise_band_mma);
+    check<P::With<16, 16, 1, 1>>({.forward = Path::depthwise_band_mma});
   }
   // The input gradient's dP on tensor cores (mta_backward_input_uses_band): the flipped filter's band on a
   // 16-bit grad patch, dP through shared memory, the fused weight gradient from the 16-bit patch. Partial
@@ -228,34 +239,37 @@ TEST_SUITE("mta_emulated") {
   // 6, a weight gradient of its own, sparsemax with dilation on both axes.
   TEST_CASE("band input gradient, bf16 K5 symmetric padding: 16 x 16 warp tiles, a partial strip and tile") {
     using P = MtaCfg<bf16_t, S::softmax, 40, 2, 2, 2, 5, 1, 2, 2, 2, true>;
-    check<P::With<32, 32, 2, 1>, P::With<32, 32, 4>>(Path::depthwise_band_mma, true);
+    check<P::With<32, 32, 2, 1>, P::With<32, 32, 4>>({.forward = Path::depthwise_band_mma, .input_band = true});
   }
   TEST_CASE("band input gradient, f16 6 x 11 with causal query padding (the paper's layer), 16 x 32 warp tiles") {
     using P = ShapedCfg<f16_t, S::softmax, Shape{48, 2, 2, 2, 6, 11, 1, 1, 1, 1, 5, 0, 5, 5, true}>;
-    check<P::With<16, 64, 1, 1>, P::With<16, 32, 1>>(Path::depthwise_band_mma, true);
+    check<P::With<16, 64, 1, 1>, P::With<16, 32, 1>>({.forward = Path::depthwise_band_mma, .input_band = true});
   }
   TEST_CASE("band input gradient, sparsemax bf16, dilation 2 x 2, bias, 16 x 64 warp tiles over two strips") {
     using P = ShapedCfg<bf16_t, S::sparsemax, Shape{64, 2, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true}>;
-    check<P::With<16, 16, 1, 1>, P::With<32, 64, 2>>(Path::depthwise_band_mma, true);
+    check<P::With<16, 16, 1, 1>, P::With<32, 64, 2>>({.forward = Path::depthwise_band_mma, .input_band = true});
   }
   TEST_CASE("band input gradient, bf16 K3 causal key padding (lead 0), one input channel per group of two") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{40, 4, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, false}>;
-    check<P::With<8, 8, 1, 1>, P::With<16, 32, 2>>(Path::cuda_cores, true);
+    check<P::With<8, 8, 1, 1>, P::With<16, 32, 2>>({.forward = Path::cuda_cores, .input_band = true});
   }
   // The weight gradient on tensor cores (mta_backward_weight_mma): units of two input-channel planes and of
   // one, output-channel tiles of 16 and of 8, the bias unit, strides and dilations as ldmatrix row
   // addresses, runs of items that start and end inside strips, partial tiles, tiles past the diagonal.
   TEST_CASE("weight gradient on tensor cores, bf16 groups=1, 16 channels, 3 x 3, bias: runs of 3 items across strips") {
     using P = MtaCfg<bf16_t, S::softmax, 40, 16, 16, 1, 3, 1, 1, 1, 1, true>;
-    check<P::With<16, 16, 4, 16>, P::With<8, 16, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 2, true);
+    check<P::With<16, 16, 4, 16>, P::With<8, 16, 4>, P::With<16, 16, 4>>
+        ({.forward = Path::channel_mixing_mma, .input_mma = true, .weight_mma = true, .weight_blocks = 2});
   }
   TEST_CASE("weight gradient on tensor cores, f16 two groups (8 channels: one plane a unit, m-tiles of 8), stride 2, sparsemax") {
     using P = MtaCfg<f16_t, S::sparsemax, 37, 16, 16, 2, 5, 2, 2, 2, 2, false>;
-    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 16, 2>>(Path::channel_mixing_mma, false, true);
+    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 16, 2>>
+        ({.forward = Path::channel_mixing_mma, .weight_mma = true});
   }
   TEST_CASE("weight gradient on tensor cores, bf16 24 -> 32 channels (three planes, two output-channel blocks), 3 x 5 dilated, causal, runs of items") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{45, 24, 32, 1, 3, 5, 1, 1, 2, 2, 4, 0, 4, 4, true}>;
-    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 32, 3>>(Path::channel_mixing_mma, false, true, 4, true);
+    check<P::With<16, 16, 4, 8>, P::With<8, 16, 2>, P::With<8, 32, 3>>
+        ({.forward = Path::channel_mixing_mma, .input_mma = true, .weight_mma = true, .weight_blocks = 4});
   }
   // The input gradient on tensor cores (mta_backward_input_mma): the forward's row-reuse loop (16 input
   // channels) and its k-step loop (8 or 24: one or three n-tiles), strip pairs with an unpaired middle strip,
@@ -263,15 +277,18 @@ TEST_SUITE("mta_emulated") {
   // cases above run it too (16 and 24 input channels).
   TEST_CASE("input gradient on tensor cores, f16 sparsemax 3 x 5 dilated rows, causal padding, 4 rows a warp, odd L") {
     using P = ShapedCfg<f16_t, S::sparsemax, Shape{37, 16, 16, 1, 3, 5, 1, 1, 2, 1, 4, 0, 2, 2, false}>;
-    check<P::With<16, 16, 4, 16>, P::With<16, 32, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 0, true);
+    check<P::With<16, 16, 4, 16>, P::With<16, 32, 4>, P::With<16, 16, 4>>
+        ({.forward = Path::channel_mixing_mma, .input_mma = true, .weight_mma = true});
   }
   TEST_CASE("input gradient on tensor cores, bf16 two groups of 8 -> 16 channels (one n-tile), 5 x 5, bias") {
     using P = MtaCfg<bf16_t, S::softmax, 48, 16, 32, 2, 5, 1, 2, 2, 2, true>;
-    check<P::With<16, 16, 4, 16>, P::With<16, 16, 4>, P::With<16, 16, 4>>(Path::channel_mixing_mma, false, true, 0, true);
+    check<P::With<16, 16, 4, 16>, P::With<16, 16, 4>, P::With<16, 16, 4>>
+        ({.forward = Path::channel_mixing_mma, .input_mma = true, .weight_mma = true});
   }
   TEST_CASE("band input gradient, bf16 7 x 11 (77 taps: the weight gradient in a kernel of its own)") {
     using P = ShapedCfg<bf16_t, S::softmax, Shape{48, 1, 1, 1, 7, 11, 1, 1, 1, 1, 3, 3, 5, 5, false}>;
-    check<P::With<16, 64, 1, 1>, P::With<16, 32, 2>, P::With<8, 16, 2>>(Path::depthwise_band_mma, true);
+    check<P::With<16, 64, 1, 1>, P::With<16, 32, 2>, P::With<8, 16, 2>>
+        ({.forward = Path::depthwise_band_mma, .input_band = true});
   }
 }
 
